@@ -1,0 +1,81 @@
+// swift-tools-version:6.0
+// Lockstep: a data-parallel neural-network trainer over MPI.
+//
+// Layers, bottom to top (dependencies only point down):
+//   COpenMPI, COpenBLAS, CZlib  system libraries found through pkg-config
+//   CMPIShim                    the only C code that includes <mpi.h>; a narrow `lockstep_mpi_` API
+//   Collectives                 `Communicator`: MPI and single-process implementations
+//   LockstepCore                exit statuses, error reporting, seeded RNG, state hashing
+//   Tensors                     aligned `Float` buffers
+//   Kernels                     BLAS wrappers, dense layers, activations, loss; naive references
+//   Models                      `ParameterLayout`, `MLP` over one flat parameter buffer
+//   Optimizers, Schedules       pure update rules and learning-rate schedules
+//   Datasets, Checkpoints       file formats with precise errors; the distributed sampler
+//   Training                    configuration, trainer loop, evaluation, lockstep verification
+//   lockstep                    the command line (swift-argument-parser); no math
+import PackageDescription
+
+let package = Package(
+    name: "Lockstep",
+    products: [
+        .executable(name: "lockstep", targets: ["lockstep"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    ],
+    targets: [
+        // MARK: - C at the bottom
+        .systemLibrary(
+            name: "COpenMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(
+            name: "COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "CMPIShim", dependencies: ["COpenMPI"]),
+
+        // MARK: - Swift modules
+        .target(name: "LockstepCore"),
+        .target(name: "Collectives", dependencies: ["CMPIShim", "LockstepCore"]),
+        .target(name: "Tensors", dependencies: ["LockstepCore"]),
+        .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS"]),
+        .target(name: "Models", dependencies: ["Tensors", "Kernels"]),
+        .target(name: "Optimizers", dependencies: ["Tensors"]),
+        .target(
+            name: "Schedules",
+            dependencies: ["LockstepCore", .product(name: "Numerics", package: "swift-numerics")]),
+        .target(name: "Datasets", dependencies: ["LockstepCore", "CZlib"]),
+        .target(name: "Checkpoints", dependencies: ["LockstepCore", "Tensors", "CZlib"]),
+        .target(
+            name: "Training",
+            dependencies: [
+                "LockstepCore", "Collectives", "Tensors", "Kernels", "Models", "Optimizers", "Schedules",
+                "Datasets", "Checkpoints",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "lockstep",
+            dependencies: [
+                "Training",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // MARK: - Tests
+        .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport"),
+        .testTarget(name: "LockstepCoreTests", dependencies: ["LockstepCore", "TestSupport"]),
+        .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Tensors", "TestSupport"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "TestSupport"]),
+        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "lockstep"]),
+    ]
+)

@@ -1,0 +1,105 @@
+// lockstep_mpi: the narrow plain-C waist between Swift and Open MPI.
+//
+// Why this exists: Open MPI's handles (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, MPI_IN_PLACE, ...) are
+// macros over the addresses of global structs, which Swift's C importer cannot import. This shim
+// is the only code that includes <mpi.h>; it exposes plain C types only, so Swift never sees MPI.
+//
+// Conventions:
+// - Every function returns an int status: LOCKSTEP_MPI_SUCCESS (0), an MPI error code (the
+//   communicator uses MPI_ERRORS_RETURN, so failures come back instead of aborting), or one of
+//   the LOCKSTEP_MPI_ERR_* codes below. lockstep_mpi_error_string() describes any of them.
+// - Element counts are int64_t; a count above INT_MAX (MPI's `int` count) is refused with
+//   LOCKSTEP_MPI_ERR_COUNT instead of being truncated.
+// - All collectives run on MPI_COMM_WORLD.
+#ifndef LOCKSTEP_MPI_H
+#define LOCKSTEP_MPI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    LOCKSTEP_MPI_SUCCESS = 0,
+    /// A count or displacement exceeds MPI's `int` range.
+    LOCKSTEP_MPI_ERR_COUNT = -1,
+    /// An argument the shim itself rejects (unknown operation, null pointer with a non-zero count).
+    LOCKSTEP_MPI_ERR_ARGUMENT = -2,
+    /// A request handle that is not active.
+    LOCKSTEP_MPI_ERR_REQUEST = -3,
+};
+
+/// Reduction operations.
+typedef enum {
+    LOCKSTEP_MPI_OP_SUM = 0,
+    LOCKSTEP_MPI_OP_MAX = 1,
+    LOCKSTEP_MPI_OP_MIN = 2,
+} lockstep_mpi_op;
+
+/// Element types for reductions.
+typedef enum {
+    LOCKSTEP_MPI_FLOAT32 = 0,
+    LOCKSTEP_MPI_FLOAT64 = 1,
+    LOCKSTEP_MPI_INT64 = 2,
+} lockstep_mpi_type;
+
+/// An opaque handle for a nonblocking operation (holds an MPI_Request).
+typedef struct {
+    void *opaque;
+} lockstep_mpi_request;
+
+// MARK: - Environment
+
+/// MPI_Init_thread(MPI_THREAD_FUNNELED) and MPI_ERRORS_RETURN on MPI_COMM_WORLD.
+int lockstep_mpi_init(void);
+/// 1 when MPI_Init has been called and MPI_Finalize has not.
+int lockstep_mpi_is_active(void);
+int lockstep_mpi_finalize(void);
+int lockstep_mpi_rank(int32_t *rank);
+int lockstep_mpi_size(int32_t *size);
+/// Ends every process of the job with `code` (MPI_Abort). Does not return on success.
+int lockstep_mpi_abort(int32_t code);
+/// Seconds since an arbitrary point (MPI_Wtime).
+double lockstep_mpi_wtime(void);
+/// Writes a NUL-terminated description of `code` (an MPI or LOCKSTEP_MPI_ERR_* code) into `buffer`.
+void lockstep_mpi_error_string(int code, char *buffer, int32_t capacity);
+/// The MPI library's version string (MPI_Get_library_version), NUL-terminated.
+int lockstep_mpi_library_version(char *buffer, int32_t capacity);
+/// This process's host name (MPI_Get_processor_name), NUL-terminated.
+int lockstep_mpi_processor_name(char *buffer, int32_t capacity);
+
+// MARK: - Blocking collectives
+
+int lockstep_mpi_barrier(void);
+/// In-place allreduce of `count` elements of `type` with `op` (MPI_IN_PLACE).
+int lockstep_mpi_allreduce(void *buffer, int64_t count, lockstep_mpi_type type, lockstep_mpi_op op);
+/// Broadcast of `byte_count` bytes from `root`.
+int lockstep_mpi_broadcast(void *buffer, int64_t byte_count, int32_t root);
+/// Allgather of `byte_count` bytes per rank into `receive` (world size × byte_count bytes).
+int lockstep_mpi_allgather(const void *send, int64_t byte_count, void *receive);
+/// Sums float32 `send[0..<sum(counts)]` across ranks; rank r receives its block
+/// (counts[r] elements, starting at the sum of counts[0..<r]) in `receive` (MPI_Reduce_scatter).
+/// `counts` has world-size entries.
+int lockstep_mpi_reduce_scatter_f32(const float *send, float *receive, const int64_t *counts);
+/// In-place allgather of float32 blocks: rank r's block (counts[r] elements at the sum of
+/// counts[0..<r]) is already in `buffer`; afterwards every rank holds every block (MPI_Allgatherv).
+int lockstep_mpi_allgatherv_f32(float *buffer, const int64_t *counts);
+
+// MARK: - Nonblocking collectives
+// The buffer must stay valid and untouched until lockstep_mpi_wait() or a successful
+// lockstep_mpi_test(): pass long-lived allocations, never a Swift array's temporary pointer.
+
+/// In-place nonblocking allreduce (MPI_Iallreduce).
+int lockstep_mpi_iallreduce(void *buffer, int64_t count, lockstep_mpi_type type, lockstep_mpi_op op,
+                            lockstep_mpi_request *request);
+/// Drives progress; sets *done to 1 and releases the request when the operation has completed.
+int lockstep_mpi_test(lockstep_mpi_request *request, int32_t *done);
+/// Blocks until the operation completes and releases the request.
+int lockstep_mpi_wait(lockstep_mpi_request *request);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,220 @@
+// Implementation of the lockstep_mpi_ API: see include/lockstep_mpi.h for why it exists.
+#include "lockstep_mpi.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mpi.h>
+
+// MARK: - Helpers
+
+static int fits_int(int64_t value) { return value >= 0 && value <= (int64_t)INT_MAX; }
+
+static MPI_Datatype datatype_of(lockstep_mpi_type type) {
+    switch (type) {
+    case LOCKSTEP_MPI_FLOAT32: return MPI_FLOAT;
+    case LOCKSTEP_MPI_FLOAT64: return MPI_DOUBLE;
+    case LOCKSTEP_MPI_INT64: return MPI_INT64_T;
+    }
+    return MPI_DATATYPE_NULL;
+}
+
+static MPI_Op op_of(lockstep_mpi_op op) {
+    switch (op) {
+    case LOCKSTEP_MPI_OP_SUM: return MPI_SUM;
+    case LOCKSTEP_MPI_OP_MAX: return MPI_MAX;
+    case LOCKSTEP_MPI_OP_MIN: return MPI_MIN;
+    }
+    return MPI_OP_NULL;
+}
+
+static int world_size(void) {
+    int size = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    return size;
+}
+
+/// Converts int64 block counts to MPI's int counts and displacements; both arrays are malloc'd.
+static int block_layout(const int64_t *counts, int **out_counts, int **out_displacements) {
+    int size = world_size();
+    int *c = malloc(sizeof(int) * (size_t)size);
+    int *d = malloc(sizeof(int) * (size_t)size);
+    if (!c || !d) { free(c); free(d); return MPI_ERR_NO_MEM; }
+    int64_t offset = 0;
+    for (int r = 0; r < size; r++) {
+        if (!fits_int(counts[r]) || !fits_int(offset)) { free(c); free(d); return LOCKSTEP_MPI_ERR_COUNT; }
+        c[r] = (int)counts[r];
+        d[r] = (int)offset;
+        offset += counts[r];
+    }
+    *out_counts = c;
+    *out_displacements = d;
+    return MPI_SUCCESS;
+}
+
+// MARK: - Environment
+
+int lockstep_mpi_init(void) {
+    int provided = 0;
+    int status = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+    if (status != MPI_SUCCESS) return status;
+    return MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+}
+
+int lockstep_mpi_is_active(void) {
+    int initialized = 0, finalized = 0;
+    MPI_Initialized(&initialized);
+    MPI_Finalized(&finalized);
+    return initialized && !finalized;
+}
+
+int lockstep_mpi_finalize(void) { return MPI_Finalize(); }
+
+int lockstep_mpi_rank(int32_t *rank) {
+    int r = 0;
+    int status = MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    *rank = r;
+    return status;
+}
+
+int lockstep_mpi_size(int32_t *size) {
+    int s = 0;
+    int status = MPI_Comm_size(MPI_COMM_WORLD, &s);
+    *size = s;
+    return status;
+}
+
+int lockstep_mpi_abort(int32_t code) { return MPI_Abort(MPI_COMM_WORLD, code); }
+
+double lockstep_mpi_wtime(void) { return MPI_Wtime(); }
+
+void lockstep_mpi_error_string(int code, char *buffer, int32_t capacity) {
+    if (capacity <= 0) return;
+    switch (code) {
+    case LOCKSTEP_MPI_ERR_COUNT:
+        snprintf(buffer, (size_t)capacity, "count exceeds MPI's int range (%d elements)", INT_MAX);
+        return;
+    case LOCKSTEP_MPI_ERR_ARGUMENT:
+        snprintf(buffer, (size_t)capacity, "invalid argument to the lockstep MPI shim");
+        return;
+    case LOCKSTEP_MPI_ERR_REQUEST:
+        snprintf(buffer, (size_t)capacity, "request is not active");
+        return;
+    }
+    char text[MPI_MAX_ERROR_STRING];
+    int length = 0;
+    if (MPI_Error_string(code, text, &length) != MPI_SUCCESS) {
+        snprintf(buffer, (size_t)capacity, "MPI error %d", code);
+        return;
+    }
+    snprintf(buffer, (size_t)capacity, "%.*s", length, text);
+}
+
+int lockstep_mpi_library_version(char *buffer, int32_t capacity) {
+    char text[MPI_MAX_LIBRARY_VERSION_STRING];
+    int length = 0;
+    int status = MPI_Get_library_version(text, &length);
+    if (status != MPI_SUCCESS) return status;
+    if (capacity > 0) snprintf(buffer, (size_t)capacity, "%.*s", length, text);
+    return MPI_SUCCESS;
+}
+
+int lockstep_mpi_processor_name(char *buffer, int32_t capacity) {
+    char text[MPI_MAX_PROCESSOR_NAME];
+    int length = 0;
+    int status = MPI_Get_processor_name(text, &length);
+    if (status != MPI_SUCCESS) return status;
+    if (capacity > 0) snprintf(buffer, (size_t)capacity, "%.*s", length, text);
+    return MPI_SUCCESS;
+}
+
+// MARK: - Blocking collectives
+
+int lockstep_mpi_barrier(void) { return MPI_Barrier(MPI_COMM_WORLD); }
+
+int lockstep_mpi_allreduce(void *buffer, int64_t count, lockstep_mpi_type type, lockstep_mpi_op op) {
+    if (!fits_int(count)) return LOCKSTEP_MPI_ERR_COUNT;
+    MPI_Datatype datatype = datatype_of(type);
+    MPI_Op mpi_op = op_of(op);
+    if (datatype == MPI_DATATYPE_NULL || mpi_op == MPI_OP_NULL) return LOCKSTEP_MPI_ERR_ARGUMENT;
+    if (count == 0) return MPI_SUCCESS;
+    return MPI_Allreduce(MPI_IN_PLACE, buffer, (int)count, datatype, mpi_op, MPI_COMM_WORLD);
+}
+
+int lockstep_mpi_broadcast(void *buffer, int64_t byte_count, int32_t root) {
+    if (!fits_int(byte_count)) return LOCKSTEP_MPI_ERR_COUNT;
+    if (byte_count == 0) return MPI_SUCCESS;
+    return MPI_Bcast(buffer, (int)byte_count, MPI_BYTE, root, MPI_COMM_WORLD);
+}
+
+int lockstep_mpi_allgather(const void *send, int64_t byte_count, void *receive) {
+    if (!fits_int(byte_count)) return LOCKSTEP_MPI_ERR_COUNT;
+    if (!fits_int(byte_count * (int64_t)world_size())) return LOCKSTEP_MPI_ERR_COUNT;
+    return MPI_Allgather(send, (int)byte_count, MPI_BYTE, receive, (int)byte_count, MPI_BYTE,
+                         MPI_COMM_WORLD);
+}
+
+int lockstep_mpi_reduce_scatter_f32(const float *send, float *receive, const int64_t *counts) {
+    int *c = NULL, *d = NULL;
+    int status = block_layout(counts, &c, &d);
+    if (status != MPI_SUCCESS) return status;
+    status = MPI_Reduce_scatter(send, receive, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    free(c);
+    free(d);
+    return status;
+}
+
+int lockstep_mpi_allgatherv_f32(float *buffer, const int64_t *counts) {
+    int *c = NULL, *d = NULL;
+    int status = block_layout(counts, &c, &d);
+    if (status != MPI_SUCCESS) return status;
+    status = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buffer, c, d, MPI_FLOAT, MPI_COMM_WORLD);
+    free(c);
+    free(d);
+    return status;
+}
+
+// MARK: - Nonblocking collectives
+
+_Static_assert(sizeof(MPI_Request) <= sizeof(void *), "MPI_Request must fit in a pointer");
+
+int lockstep_mpi_iallreduce(void *buffer, int64_t count, lockstep_mpi_type type, lockstep_mpi_op op,
+                            lockstep_mpi_request *request) {
+    if (!fits_int(count)) return LOCKSTEP_MPI_ERR_COUNT;
+    MPI_Datatype datatype = datatype_of(type);
+    MPI_Op mpi_op = op_of(op);
+    if (datatype == MPI_DATATYPE_NULL || mpi_op == MPI_OP_NULL || request == NULL) {
+        return LOCKSTEP_MPI_ERR_ARGUMENT;
+    }
+    MPI_Request mpi_request = MPI_REQUEST_NULL;
+    int status = MPI_Iallreduce(MPI_IN_PLACE, buffer, (int)count, datatype, mpi_op, MPI_COMM_WORLD,
+                                &mpi_request);
+    memcpy(&request->opaque, &mpi_request, sizeof(MPI_Request));
+    return status;
+}
+
+int lockstep_mpi_test(lockstep_mpi_request *request, int32_t *done) {
+    if (request == NULL || done == NULL) return LOCKSTEP_MPI_ERR_ARGUMENT;
+    if (request->opaque == NULL) { *done = 1; return MPI_SUCCESS; }  // never started
+    MPI_Request mpi_request;
+    memcpy(&mpi_request, &request->opaque, sizeof(MPI_Request));
+    if (mpi_request == MPI_REQUEST_NULL) { *done = 1; return MPI_SUCCESS; }
+    int flag = 0;
+    int status = MPI_Test(&mpi_request, &flag, MPI_STATUS_IGNORE);
+    memcpy(&request->opaque, &mpi_request, sizeof(MPI_Request));
+    *done = flag;
+    return status;
+}
+
+int lockstep_mpi_wait(lockstep_mpi_request *request) {
+    if (request == NULL) return LOCKSTEP_MPI_ERR_ARGUMENT;
+    if (request->opaque == NULL) return MPI_SUCCESS;  // never started
+    MPI_Request mpi_request;
+    memcpy(&mpi_request, &request->opaque, sizeof(MPI_Request));
+    if (mpi_request == MPI_REQUEST_NULL) return MPI_SUCCESS;
+    int status = MPI_Wait(&mpi_request, MPI_STATUS_IGNORE);
+    memcpy(&request->opaque, &mpi_request, sizeof(MPI_Request));
+    return status;
+}

@@ -1,0 +1,59 @@
+/// The collective operations the trainer needs, over a group of `worldSize` ranks.
+///
+/// Two implementations: `MPICommunicator` (Open MPI through the `lockstep_mpi_` C shim) and
+/// `SingleProcessCommunicator` (world size 1). Training code is written once against this protocol
+/// and has no `worldSize == 1` branches.
+///
+/// Every method is collective unless stated otherwise: all ranks must call it, in the same order,
+/// with the same counts. Failures are thrown as `MPIError`; once a collective has failed the job
+/// cannot continue, and the caller should report and `abort(exitCode:)`.
+public protocol Communicator: AnyObject {
+    /// This process's rank in `0..<worldSize`.
+    var rank: Int { get }
+    /// The number of ranks in the job.
+    var worldSize: Int { get }
+
+    /// In-place allreduce of `buffer` (same count on every rank).
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Float>, operation: ReductionOperation) throws
+    /// In-place allreduce of `buffer` (same count on every rank).
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, operation: ReductionOperation) throws
+    /// In-place allreduce of `buffer` (same count on every rank).
+    func allreduce(_ buffer: UnsafeMutableBufferPointer<Int64>, operation: ReductionOperation) throws
+
+    /// In-place sum whose result is bitwise identical on every rank by construction: a
+    /// reduce-scatter (rank r sums block r) followed by an allgather of the summed blocks, so every
+    /// rank receives the very same bytes for every block.
+    func sumByReduceScatterAllgather(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+
+    /// Starts an in-place nonblocking sum-allreduce of `buffer`.
+    ///
+    /// `buffer` must stay allocated and untouched until the returned operation completes: pass a
+    /// long-lived allocation, never a temporary array pointer. Open MPI progresses the transfer only
+    /// inside MPI calls, so call `test()` between pieces of compute.
+    func startSumAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingCollective
+
+    /// Broadcasts `bytes` from `root` to every rank (same byte count everywhere).
+    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws
+    /// Gathers `send.count` bytes from every rank into `receive` (`worldSize × send.count` bytes,
+    /// rank r's bytes at offset `r × send.count`).
+    func allgather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws
+    func barrier() throws
+
+    /// Ends every process of the job with `exitCode`. Not collective: any one rank may call it.
+    func abort(exitCode: Int32) -> Never
+    /// Wall-clock seconds from an arbitrary origin. Not collective.
+    func wallTime() -> Double
+}
+
+/// The reduction applied elementwise by `allreduce`.
+public enum ReductionOperation: Sendable {
+    case sum, max, min
+}
+
+/// A nonblocking collective in flight.
+public protocol PendingCollective: AnyObject {
+    /// Drives progress; returns true once the operation has completed.
+    func test() throws -> Bool
+    /// Blocks until the operation has completed.
+    func wait() throws
+}

@@ -1,0 +1,80 @@
+import LockstepCore
+
+/// An owned, 64-byte-aligned, fixed-size buffer of `Float`s: the storage for parameters,
+/// gradients, optimizer moments and activations.
+///
+/// One allocation per role, made once (llm.c style): the training step never allocates. Offsets
+/// into a buffer are owned by whoever lays it out (`ParameterLayout` for the model's buffers).
+/// Contents are zeroed on creation.
+public final class FloatBuffer {
+    /// The number of `Float` elements.
+    public let count: Int
+    /// The first element; valid for `count` elements until the buffer is deallocated.
+    public let baseAddress: UnsafeMutablePointer<Float>
+
+    /// The alignment of `baseAddress` in bytes (a cache line, and enough for AVX-512 loads).
+    public static let alignment = 64
+
+    public init(count: Int) {
+        precondition(count >= 0, "FloatBuffer(count: \(count))")
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(
+            byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: Self.alignment)
+        baseAddress = raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
+    }
+
+    /// A copy of `values`.
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { baseAddress.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    deinit {
+        baseAddress.deinitialize(count: max(count, 1))
+        UnsafeMutableRawPointer(baseAddress).deallocate()
+    }
+
+    /// The whole buffer as a mutable buffer pointer.
+    public var buffer: UnsafeMutableBufferPointer<Float> { .init(start: baseAddress, count: count) }
+
+    /// Elements `range` as a mutable buffer pointer.
+    public func slice(_ range: Range<Int>) -> UnsafeMutableBufferPointer<Float> {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "slice \(range) of \(count)")
+        return .init(start: baseAddress + range.lowerBound, count: range.count)
+    }
+
+    public subscript(index: Int) -> Float {
+        get { baseAddress[index] }
+        set { baseAddress[index] = newValue }
+    }
+
+    /// The size in bytes.
+    public var byteCount: Int { count * MemoryLayout<Float>.stride }
+
+    /// A copy of the contents as an array (allocates; not for the training step).
+    public var array: [Float] { Array(buffer) }
+
+    public func fill(_ value: Float) { baseAddress.update(repeating: value, count: count) }
+
+    /// Copies every element of `other`, which must have the same count.
+    public func copy(from other: FloatBuffer) {
+        precondition(other.count == count, "copy of \(other.count) elements into \(count)")
+        baseAddress.update(from: other.baseAddress, count: count)
+    }
+
+    /// True when every element has the same bit pattern as in `other`.
+    public func isBitwiseEqual(to other: FloatBuffer) -> Bool {
+        count == other.count && memcmp(baseAddress, other.baseAddress, byteCount) == 0
+    }
+
+    /// Hashes the raw bytes (see `StateHash`).
+    public func hash(into hasher: inout StateHash) {
+        hasher.combine(bytes: UnsafeRawBufferPointer(start: baseAddress, count: byteCount))
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
