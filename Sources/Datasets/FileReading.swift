@@ -15,14 +15,15 @@ enum FileReading {
 
     /// The contents of the regular file at `path`.
     ///
-    /// - Throws: `DatasetError.missingFile` (nothing there; `alternative` is echoed in the message),
-    ///   `.unreadableFile` (permission, not a regular file, I/O error), `.fileTooLarge` (more than
-    ///   `limit` bytes).
-    static func contents(of path: String, limit: Int, alternative: String? = nil) throws(DatasetError) -> [UInt8] {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    /// `O_NONBLOCK` makes opening a named pipe return at once (refused below as not a regular
+    /// file) instead of blocking the rank until a writer appears; it does not affect regular files.
+    /// - Throws: `DatasetError.missingFile` (nothing there), `.unreadableFile` (permission, not a
+    ///   regular file, I/O error), `.fileTooLarge` (more than `limit` bytes).
+    static func contents(of path: String, limit: Int) throws(DatasetError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if descriptor < 0 {
             let code = errno
-            if code == ENOENT || code == ENOTDIR { throw .missingFile(path: path, alternative: alternative) }
+            if code == ENOENT || code == ENOTDIR { throw .missingFile(path: path, alternative: nil) }
             throw .unreadableFile(path: path, reason: errorMessage(code))
         }
         defer { close(descriptor) }

@@ -15,20 +15,16 @@ struct IDXFile {
     let bytes: [UInt8]
     let dataOffset: Int
 
-    /// The number of elements after the header (the product of `dimensions`).
-    var elementCount: Int { bytes.count - dataOffset }
-
     /// Reads and checks the IDX file at `path`.
     ///
     /// - Parameters:
     ///   - dimensionCount: the number of dimensions the caller needs (3 for images, 1 for labels).
     ///   - limit: the largest accepted size in bytes, on disk and decompressed.
-    ///   - alternative: another name the caller also tried, echoed in `missingFile`.
     /// - Throws: `DatasetError`: the file-reading and gzip cases, then `.truncatedHeader`,
     ///   `.wrongMagic`, `.unsupportedElementType`, `.wrongDimensionCount`, `.emptyDimension`,
     ///   `.declaredSizeTooLarge`, `.truncatedData`, `.trailingBytes`, in that order of checking.
-    static func read(path: String, dimensionCount: Int, limit: Int, alternative: String? = nil) throws -> IDXFile {
-        var bytes = try FileReading.contents(of: path, limit: limit, alternative: alternative)
+    static func read(path: String, dimensionCount: Int, limit: Int) throws -> IDXFile {
+        var bytes = try FileReading.contents(of: path, limit: limit)
         if path.hasSuffix(".gz") {
             bytes = try Gzip.decompress(bytes, path: path, limit: limit)
         }

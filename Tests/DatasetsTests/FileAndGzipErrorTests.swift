@@ -53,6 +53,17 @@ final class FileAndGzipErrorTests: XCTestCase {
         XCTAssertEqual(error?.exitStatus, .missingInput)
     }
 
+    /// A named pipe with no writer would block `open` forever; it is refused at once instead.
+    func testNamedPipeIsRefusedWithoutBlocking() throws {
+        let directory = try FixtureDirectory()
+        try directory.writeTrain()
+        try FileManager.default.removeItem(atPath: directory.imagesPath)
+        XCTAssertEqual(mkfifo(directory.imagesPath, 0o644), 0)
+        assertError(
+            directory.loadError(), .unreadableFile(path: directory.imagesPath, reason: "it is not a regular file"),
+            mentions: [directory.imagesPath])
+    }
+
     func testFileLargerThanTheCapIsRefusedBeforeReading() throws {
         let directory = try FixtureDirectory()
         try directory.writeTrain()
