@@ -1,2 +1,0 @@
-import XCTest
-final class DatasetsTestsPlaceholder: XCTestCase { func testNothing() {} }
