@@ -58,7 +58,8 @@ public struct ExponentialSchedule: Equatable, Sendable {
             throw .lengthBelowMinimum(flag: "--steps-per-epoch", value: stepsPerEpoch, minimum: 1)
         }
         let unit = configuration.unit
-        let undecayed = configuration.warmup + configuration.hold
+        let (sum, overflow) = configuration.warmup.addingReportingOverflow(configuration.hold)
+        let undecayed = overflow ? Int.max : sum
         if let totalUnits {
             if totalUnits < 1 { throw .totalBelowOne(totalUnits) }
             if undecayed >= totalUnits {

@@ -21,12 +21,13 @@ extension ExponentialSchedule {
         configuration.unit == .step || configuration.smooth
     }
 
-    /// The first `count` rows of the schedule: one per step when `changesEveryStep`, else one per
-    /// epoch (at the epoch's first step). Precondition: count ≥ 0.
-    public func samples(count: Int) -> [ScheduleSample] {
+    /// The first `count` rows of the schedule, computed lazily: one per step when
+    /// `changesEveryStep`, else one per epoch (at the epoch's first step).
+    /// Precondition: count ≥ 0, and the last row's step fits in `Int64`.
+    public func samples(count: Int) -> some RandomAccessCollection<ScheduleSample> {
         precondition(count >= 0, "samples(count: \(count))")
         let steps = Int64(stepsPerEpoch)
-        return (0..<Int64(count)).map { row in
+        return (0..<Int64(count)).lazy.map { row in
             let step = changesEveryStep ? row : row * steps
             return ScheduleSample(step: step, epoch: step / steps, learningRate: lr(at: step))
         }

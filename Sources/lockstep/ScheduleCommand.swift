@@ -10,8 +10,8 @@ struct ScheduleCommand: ParsableCommand {
         abstract: "Print or analyse a learning-rate schedule (the same flags as train).",
         subcommands: [Table.self, Analyze.self])
 
-    /// The options every subcommand needs to build the schedule.
-    struct Shape: ParsableArguments {
+    /// `--steps-per-epoch`, which every subcommand needs to build the schedule.
+    struct StepsPerEpochOption: ParsableArguments {
         @Option(name: .customLong("steps-per-epoch"), help: ArgumentHelp(
             "Optimizer updates per epoch (train derives it from the data and batch size).", valueName: "steps"))
         var stepsPerEpoch: Int = 1
@@ -32,12 +32,12 @@ extension ScheduleCommand {
             abstract: "Print the LR of the first N units (or steps, with --unit step or --smooth).",
             discussion: """
                 With --json, one object per line: {"step": k, "epoch": e, "lr": x}, where k is the \
-                0-based optimizer step (update k uses lr), e its epoch, and x round-trips exactly \
+                0-based optimizer step (update k uses that lr), e its epoch, and x round-trips exactly \
                 to the Double the trainer uses.
                 """)
 
         @OptionGroup(title: "Learning-rate schedule") var schedule: ScheduleOptions
-        @OptionGroup var shape: Shape
+        @OptionGroup var shape: StepsPerEpochOption
 
         @Option(help: ArgumentHelp(
             "Number of rows: one per unit, or one per step with --unit step or --smooth.", valueName: "rows"))
@@ -52,6 +52,9 @@ extension ScheduleCommand {
 
         func validate() throws {
             if count < 0 { throw ValidationError("--count \(count) must be at least 0") }
+            if count.multipliedReportingOverflow(by: shape.stepsPerEpoch).overflow {
+                throw ValidationError("--count \(count) × --steps-per-epoch \(shape.stepsPerEpoch) steps is too large")
+            }
             _ = try shape.schedule(schedule, totalUnits: total)
         }
 
@@ -85,7 +88,7 @@ extension ScheduleCommand {
             abstract: "Decay figures of a schedule over T units, with warnings about too little or too much decay.")
 
         @OptionGroup(title: "Learning-rate schedule") var schedule: ScheduleOptions
-        @OptionGroup var shape: Shape
+        @OptionGroup var shape: StepsPerEpochOption
 
         @Option(help: ArgumentHelp("The schedule's length T in units; the last trained unit is T-1.", valueName: "units"))
         var total: Int

@@ -71,7 +71,7 @@ extension ValidationError {
         do {
             return try body()
         } catch let error as ScheduleError {
-            throw ValidationError([error.description, error.hint].compactMap { $0 }.joined(separator: "\n"))
+            throw ValidationError(error.description + (error.hint.map { "\nhint: \($0)" } ?? ""))
         }
     }
 }

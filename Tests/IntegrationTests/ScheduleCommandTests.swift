@@ -90,6 +90,12 @@ final class ScheduleCommandTests: XCTestCase {
         }
     }
 
+    func testUsageErrorsCarryTheHint() throws {
+        let stderr = try usageError(["table", "--count", "3", "--final-lr", "1e-3", "--warmup", "5", "--total", "6"])
+        XCTAssertTrue(stderr.contains("Error: --final-lr 0.001 cannot be reached"), stderr)
+        XCTAssertTrue(stderr.contains("\nhint: shorten --warmup, --hold or --staircase, or train longer"), stderr)
+    }
+
     func testAnalyzeJSON() throws {
         let output = try run(["analyze", "--json", "--half-life", "10", "--total", "100"])
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
