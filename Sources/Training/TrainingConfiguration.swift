@@ -1,0 +1,76 @@
+import Foundation
+import Optimizers
+import Schedules
+
+/// Every setting of a training run, as one `Codable` value: the command line and configuration
+/// files map onto it, checkpoints store it, and the ranks compare it at start-up.
+public struct TrainingConfiguration: Codable, Equatable, Sendable {
+    // MARK: Data
+    /// Folder with the Fashion-MNIST IDX files.
+    public var dataDirectory: String
+    /// Use only the first N training samples (nil: all 60,000).
+    public var limitTrain: Int?
+    /// Use only the first N test samples (nil: all 10,000).
+    public var limitTest: Int?
+
+    // MARK: Model
+    /// Hidden layer widths, input to output (the input is 784 pixels, the output 10 classes).
+    public var hiddenSizes: [Int]
+    /// Seeds the initial weights and every epoch's data order.
+    public var seed: UInt64
+
+    // MARK: Optimization
+    /// Number of passes over the training set.
+    public var epochs: Int
+    /// Samples per optimizer update over all ranks; each rank takes `globalBatchSize / worldSize`.
+    public var globalBatchSize: Int
+    public var optimizer: OptimizerConfiguration
+    public var schedule: ScheduleConfiguration
+
+    // MARK: Distribution
+    /// How gradients are summed across ranks.
+    public var reduction: ReductionMode
+    /// Compare a hash of every rank's state every this many steps (0: only at epoch ends and at the end).
+    public var verifyEvery: Int
+
+    // MARK: Output
+    /// JSON Lines metrics file written by rank 0 (nil: none).
+    public var metricsPath: String?
+
+    // MARK: Performance
+    /// Rows per evaluation batch.
+    public var evaluationBatchSize: Int
+
+    public init(
+        dataDirectory: String, limitTrain: Int? = nil, limitTest: Int? = nil, hiddenSizes: [Int] = [512, 256],
+        seed: UInt64 = 0, epochs: Int = 10, globalBatchSize: Int = 128,
+        optimizer: OptimizerConfiguration = OptimizerConfiguration(),
+        schedule: ScheduleConfiguration = ScheduleConfiguration(),
+        reduction: ReductionMode = .allreduce, verifyEvery: Int = 200, metricsPath: String? = nil,
+        evaluationBatchSize: Int = 500
+    ) {
+        self.dataDirectory = dataDirectory
+        self.limitTrain = limitTrain
+        self.limitTest = limitTest
+        self.hiddenSizes = hiddenSizes
+        self.seed = seed
+        self.epochs = epochs
+        self.globalBatchSize = globalBatchSize
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.reduction = reduction
+        self.verifyEvery = verifyEvery
+        self.metricsPath = metricsPath
+        self.evaluationBatchSize = evaluationBatchSize
+    }
+}
+
+/// How the ranks sum their gradients.
+public enum ReductionMode: String, Codable, Sendable, CaseIterable {
+    /// `MPI_Allreduce`: one call; bitwise-identical results on every rank in every case measured
+    /// with Open MPI 4.1, though the MPI standard does not promise it (the lockstep check catches it).
+    case allreduce
+    /// A reduce-scatter then an allgather of the summed blocks: every rank receives the very same
+    /// bytes for every block, so the result is identical on every rank by construction.
+    case reduceScatterAllgather = "reduce-scatter-allgather"
+}
