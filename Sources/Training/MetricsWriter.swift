@@ -19,6 +19,9 @@ public struct EpochMetrics: Codable, Equatable, Sendable {
     public var epoch_seconds: Double
     /// Seconds spent evaluating.
     public var eval_seconds: Double
+    /// Mean and largest global gradient norm before clipping (only with `--clip-grad-norm`).
+    public var grad_norm_mean: Double?
+    public var grad_norm_max: Double?
 }
 
 /// Appends JSON objects, one per line, to a file (rank 0 only).

@@ -50,6 +50,8 @@ public final class Trainer {
     /// Optimizer updates attempted so far (the schedule's clock).
     public private(set) var globalStep: Int64 = 0
     private var lastPhase: SchedulePhase?
+    /// Gradient norms before clipping in the current epoch (only with `--clip-grad-norm`).
+    private var gradientNorms = NormStatistics()
 
     /// Slots after the gradients in the reduction buffer: [0] the step's loss / global batch.
     private static let trailingSlots = 1
@@ -68,7 +70,8 @@ public final class Trainer {
             worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed)
         let totalUnits = configuration.schedule.unit == .epoch
             ? configuration.epochs : configuration.epochs * sampler.stepsPerEpoch
-        schedule = try ExponentialSchedule(configuration.schedule, stepsPerEpoch: sampler.stepsPerEpoch, totalUnits: totalUnits)
+        schedule = try ExponentialSchedule(
+            configuration.scaledSchedule, stepsPerEpoch: sampler.stepsPerEpoch, totalUnits: totalUnits)
 
         let reductionBuffer = FloatBuffer(count: layout.parameterCount + Self.trailingSlots)
         let maximumBatch = max(sampler.localBatchSize, configuration.evaluationBatchSize)
@@ -110,7 +113,8 @@ public final class Trainer {
                 epoch: epoch + 1, step: globalStep, lr: training.lastLearningRate, train_loss: training.meanLoss,
                 test_loss: test.meanLoss, test_accuracy: test.accuracy,
                 samples_per_s: Double(stepsPerEpoch * configuration.globalBatchSize) / training.seconds,
-                epoch_seconds: training.seconds, eval_seconds: evaluationSeconds)
+                epoch_seconds: training.seconds, eval_seconds: evaluationSeconds,
+                grad_norm_mean: gradientNorms.mean, grad_norm_max: gradientNorms.maximum)
             metrics.append(line)
             try writer?.append(line)
             logger.info("\(Self.format(line, epochs: configuration.epochs))")
@@ -149,6 +153,7 @@ public final class Trainer {
 
     private func trainEpoch(_ epoch: Int) throws -> EpochTraining {
         let start = communicator.wallTime()
+        gradientNorms = NormStatistics()
         sampler.fillPermutation(epoch: epoch, into: permutation)
         var localLossSum = 0.0
         var learningRate = 0.0
@@ -182,6 +187,9 @@ public final class Trainer {
         // Decided from the reduced bytes, so every rank decides alike.
         if !Self.allFinite(reduction.buffer) {
             throw NonFiniteError(step: globalStep, loss: Double(trailer[0]))
+        }
+        if let maximumNorm = configuration.clipGradientNorm {
+            gradientNorms.record(clipGradientNorm(model.gradients, maxNorm: maximumNorm))
         }
         optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate)
         globalStep += 1
@@ -282,7 +290,23 @@ public final class Trainer {
         return "epoch \(line.epoch)/\(epochs)  lr \(String(format: "%.6g", line.lr))  train loss \(fixed(line.train_loss, 4))  "
             + "test loss \(fixed(line.test_loss, 4))  test acc \(fixed(line.test_accuracy, 4))  "
             + "\(Int(line.samples_per_s.rounded())) samples/s  (\(fixed(line.epoch_seconds, 2)) s train, \(fixed(line.eval_seconds, 2)) s eval)"
+            + (line.grad_norm_max.map { "  grad norm mean \(fixed(line.grad_norm_mean ?? 0, 3)) max \(fixed($0, 3))" } ?? "")
     }
+}
+
+/// Mean and maximum of the gradient norms seen in an epoch.
+struct NormStatistics {
+    private var sum = 0.0
+    private var count = 0
+    private(set) var maximum: Double?
+
+    mutating func record(_ norm: Double) {
+        sum += norm
+        count += 1
+        maximum = max(maximum ?? norm, norm)
+    }
+
+    var mean: Double? { count == 0 ? nil : sum / Double(count) }
 }
 
 /// A non-finite loss or gradient (with `--on-nonfinite abort`).

@@ -25,7 +25,15 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     /// Samples per optimizer update over all ranks; each rank takes `globalBatchSize / worldSize`.
     public var globalBatchSize: Int
     public var optimizer: OptimizerConfiguration
+    /// The schedule as the user gave it, before `learningRateScaling`.
     public var schedule: ScheduleConfiguration
+    /// Clip the reduced gradient to this global L2 norm before each update (nil: no clipping).
+    public var clipGradientNorm: Double?
+    /// Scale every learning rate of the schedule from `learningRateReferenceBatch` to
+    /// `globalBatchSize` (Goyal et al. 2017), once, when the schedule is built.
+    public var learningRateScaling: LearningRateScaling
+    /// The global batch the schedule's learning rates were tuned for, in samples.
+    public var learningRateReferenceBatch: Int
 
     // MARK: Distribution
     /// How gradients are summed across ranks.
@@ -41,11 +49,19 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     /// Rows per evaluation batch.
     public var evaluationBatchSize: Int
 
+    /// The schedule the run uses: `schedule` with `learningRateScaling` applied.
+    public var scaledSchedule: ScheduleConfiguration {
+        let factor = scaledLearningRate(
+            1, rule: learningRateScaling, globalBatch: globalBatchSize, referenceBatch: learningRateReferenceBatch)
+        return factor == 1 ? schedule : schedule.scalingLearningRates(by: factor)
+    }
+
     public init(
         dataDirectory: String, limitTrain: Int? = nil, limitTest: Int? = nil, hiddenSizes: [Int] = [512, 256],
         seed: UInt64 = 0, epochs: Int = 10, globalBatchSize: Int = 128,
         optimizer: OptimizerConfiguration = OptimizerConfiguration(),
-        schedule: ScheduleConfiguration = ScheduleConfiguration(),
+        schedule: ScheduleConfiguration = ScheduleConfiguration(), clipGradientNorm: Double? = nil,
+        learningRateScaling: LearningRateScaling = .none, learningRateReferenceBatch: Int = 128,
         reduction: ReductionMode = .allreduce, verifyEvery: Int = 200, metricsPath: String? = nil,
         evaluationBatchSize: Int = 500
     ) {
@@ -58,6 +74,9 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         self.globalBatchSize = globalBatchSize
         self.optimizer = optimizer
         self.schedule = schedule
+        self.clipGradientNorm = clipGradientNorm
+        self.learningRateScaling = learningRateScaling
+        self.learningRateReferenceBatch = learningRateReferenceBatch
         self.reduction = reduction
         self.verifyEvery = verifyEvery
         self.metricsPath = metricsPath

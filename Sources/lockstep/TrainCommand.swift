@@ -29,6 +29,8 @@ struct TrainCommand: ParsableCommand {
             dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: data.limitTest,
             hiddenSizes: model.hidden.widths, seed: model.seed, epochs: training.epochs, globalBatchSize: training.globalBatch,
             optimizer: try optimizer.configuration(), schedule: try schedule.configuration(),
+            clipGradientNorm: optimizer.clipGradientNorm, learningRateScaling: optimizer.learningRateScaling,
+            learningRateReferenceBatch: optimizer.learningRateReferenceBatch,
             reduction: distribution.reduction, verifyEvery: distribution.verifyEvery, metricsPath: output.metrics,
             evaluationBatchSize: performance.evalBatch)
     }
