@@ -9,6 +9,26 @@ import Optimizers
 import Schedules
 import Tensors
 
+/// Where a run is, reported to `Trainer.onStep` on rank 0 after every step (for progress lines).
+public struct StepProgress: Sendable {
+    /// 0-based epoch.
+    public let epoch: Int
+    public let epochs: Int
+    /// Steps completed in this epoch (1 after the first).
+    public let stepInEpoch: Int
+    public let stepsPerEpoch: Int
+    /// Global optimizer steps completed.
+    public let globalStep: Int64
+    /// This step's mean loss over the global batch (from the reduced buffer, in Float precision).
+    public let loss: Double
+    /// The learning rate this step used.
+    public let learningRate: Double
+    /// Seconds since the epoch started.
+    public let epochSeconds: Double
+    /// Samples per global batch.
+    public let globalBatchSize: Int
+}
+
 /// What a finished run reports.
 public struct TrainingSummary: Sendable {
     /// One entry per epoch.
@@ -46,6 +66,11 @@ public final class Trainer {
     private let labels: UnsafeMutableBufferPointer<Int32>
     /// Sample indices of the current evaluation batch `[evaluation batch]`.
     private let evaluationIndices: UnsafeMutableBufferPointer<Int32>
+
+    /// Called on rank 0 after every step; must be cheap (it runs inside the training loop).
+    public var onStep: ((StepProgress) -> Void)?
+    /// Called on rank 0 after every epoch's evaluation.
+    public var onEpoch: ((EpochMetrics) -> Void)?
 
     /// Optimizer updates attempted so far (the schedule's clock).
     public private(set) var globalStep: Int64 = 0
@@ -117,6 +142,7 @@ public final class Trainer {
                 grad_norm_mean: gradientNorms.mean, grad_norm_max: gradientNorms.maximum)
             metrics.append(line)
             try writer?.append(line)
+            if communicator.rank == 0 { onEpoch?(line) }
             logger.info("\(Self.format(line, epochs: configuration.epochs))")
             try verifyState(context: "end of epoch \(epoch + 1)")
         }
@@ -161,6 +187,13 @@ public final class Trainer {
             learningRate = schedule.lr(at: globalStep)
             logPhaseChange()
             localLossSum += try trainStep(samples: sampler.localRange(step: step), learningRate: learningRate)
+            if let onStep, communicator.rank == 0 {
+                onStep(StepProgress(
+                    epoch: epoch, epochs: configuration.epochs, stepInEpoch: step + 1, stepsPerEpoch: stepsPerEpoch,
+                    globalStep: globalStep, loss: Double(reduction.buffer[layout.parameterCount]),
+                    learningRate: learningRate, epochSeconds: communicator.wallTime() - start,
+                    globalBatchSize: configuration.globalBatchSize))
+            }
             if configuration.verifyEvery > 0, globalStep % Int64(configuration.verifyEvery) == 0 {
                 try verifyState(context: "periodic check")
             }
