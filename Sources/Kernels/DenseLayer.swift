@@ -36,9 +36,39 @@ public func denseParameterGradients(
     weightGradient dw: UnsafeMutablePointer<Float>, biasGradient db: UnsafeMutablePointer<Float>,
     batchSize: Int, inputCount: Int, outputCount: Int
 ) {
-    // dW[O,I] = dZ[B,O]ᵀ · X[B,I]
-    sgemm(transposeA: true, transposeB: false, m: outputCount, n: inputCount, k: batchSize,
-          alpha: 1, a: dz, lda: outputCount, b: x, ldb: inputCount, beta: 0, c: dw, ldc: inputCount)
+    denseWeightGradient(
+        outputGradient: dz, input: x, weightGradient: dw, batchSize: batchSize, inputCount: inputCount,
+        outputCount: outputCount, outputRows: 0..<outputCount)
+    denseBiasGradient(outputGradient: dz, biasGradient: db, batchSize: batchSize, outputCount: outputCount)
+}
+
+/// Rows `outputRows` of the weight gradient: `dW[o, :] = Σ_b dZ[b, o] · X[b, :]` for `o` in
+/// `outputRows` (overwritten; other rows untouched). `dw` points at the whole `[O, I]` gradient.
+///
+/// Lets a caller finish a layer's weight gradient block by block (and start reducing finished
+/// rows while it computes the rest). Each element is the same length-B dot product whatever the
+/// blocks, and OpenBLAS accumulates it in the same order: the result does not depend on the split
+/// (tested bitwise on the model's shapes).
+@inline(__always)
+public func denseWeightGradient(
+    outputGradient dz: UnsafePointer<Float>, input x: UnsafePointer<Float>, weightGradient dw: UnsafeMutablePointer<Float>,
+    batchSize: Int, inputCount: Int, outputCount: Int, outputRows: Range<Int>
+) {
+    precondition(outputRows.lowerBound >= 0 && outputRows.upperBound <= outputCount,
+                 "output rows \(outputRows) of \(outputCount)")
+    let o0 = outputRows.lowerBound
+    // dW[o0..<o1, I] = dZ[B, o0..<o1]ᵀ · X[B, I]
+    sgemm(transposeA: true, transposeB: false, m: outputRows.count, n: inputCount, k: batchSize,
+          alpha: 1, a: dz + o0, lda: outputCount, b: x, ldb: inputCount, beta: 0, c: dw + o0 * inputCount,
+          ldc: inputCount)
+}
+
+/// The bias gradient `db = Σ_rows dZ` `[O]` (overwritten), rows summed in order.
+@inline(__always)
+public func denseBiasGradient(
+    outputGradient dz: UnsafePointer<Float>, biasGradient db: UnsafeMutablePointer<Float>, batchSize: Int,
+    outputCount: Int
+) {
     sumRows(dz, into: db, rows: batchSize, columns: outputCount)
 }
 
@@ -90,7 +120,8 @@ func sumRows(_ m: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, r
 }
 
 /// `g[i] = a[i] > 0 ? g[i] : 0` (the ReLU derivative, from the activation's output).
+/// Written as a select on every element, not a conditional store, so that it vectorises.
 @inline(__always)
 func maskByPositive(_ g: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count where !(a[i] > 0) { g[i] = 0 }
+    for i in 0..<count { g[i] = a[i] > 0 ? g[i] : 0 }
 }

@@ -26,10 +26,23 @@ public final class MLP {
 
     /// What `computeGradients` reports while it runs backward (for overlapping communication).
     public enum BackwardEvent {
-        /// The gradients of layer `index` (its weight and bias range) are final.
-        case layerGradientsReady(index: Int)
+        /// The forward pass is done and the batch's loss is known; no gradient is final yet.
+        case lossComputed(LossSummary)
+        /// The gradients `from..<parameterCount` are final. Reported with a decreasing `from`
+        /// (the last layer first, then each weight-gradient block of `gradientBlockElements`),
+        /// ending with `from == 0`; `MLP.gradientReadyPoints` lists them in advance.
+        case gradientsReady(from: Int)
         /// Between two backward GEMMs: a chance to drive MPI progress.
         case betweenKernels
+    }
+
+    /// The largest weight-gradient block computed by one GEMM, in elements (default 131,072 =
+    /// 512 KB): a layer whose weight is larger has its weight gradient computed in equal blocks of
+    /// whole rows, last rows first (784-512-256-10: layer 0 in 4 blocks of 128 rows), and each
+    /// finished block is reported, so that its reduction can start while the rest is computed.
+    /// The result does not depend on the blocks (each element is the same sum in the same order).
+    public var gradientBlockElements: Int = 1 << 17 {
+        didSet { precondition(gradientBlockElements > 0, "gradientBlockElements \(gradientBlockElements)") }
     }
 
     /// - Parameters:
@@ -62,6 +75,23 @@ public final class MLP {
             for i in layer.weightRange { parameters[i] = Float(generator.nextGaussian() * standardDeviation) }
             for i in layer.biasRange { parameters[i] = 0 }
         }
+    }
+
+    /// The `from` values `computeGradients` reports with `.gradientsReady`, in order.
+    public var gradientReadyPoints: [Int] {
+        layout.layers.reversed().flatMap { layer in
+            let rows = weightGradientBlockRows(layer)
+            return stride(from: layer.outputCount - rows, to: -rows, by: -rows).map { lower in
+                layer.weightRange.lowerBound + max(0, lower) * layer.inputCount
+            }
+        }
+    }
+
+    /// The rows per weight-gradient block of `layer`: its rows split into the fewest equal blocks
+    /// of at most `gradientBlockElements` elements (at least one row each).
+    private func weightGradientBlockRows(_ layer: ParameterLayout.Layer) -> Int {
+        let count = max(1, (layer.weightRange.count + gradientBlockElements - 1) / gradientBlockElements)
+        return (layer.outputCount + count - 1) / count
     }
 
     // MARK: - Forward
@@ -98,12 +128,12 @@ public final class MLP {
     ///
     /// With `gradientScale = 1 / global batch` on every rank, the sum of the ranks' gradients is the
     /// gradient of the global batch's mean loss, so the allreduce needs no division afterwards.
-    /// `observer` is told when each layer's gradients are final (last layer first) and between
-    /// backward kernels.
+    /// `observer` is told when gradients are final (from the end of the buffer down, see
+    /// `BackwardEvent`) and between backward kernels; an error it throws ends the computation.
     public func computeGradients(
         batchSize: Int, labels: UnsafePointer<Int32>, gradientScale: Float,
-        observer: (BackwardEvent) -> Void = { _ in }
-    ) -> LossSummary {
+        observer: (BackwardEvent) throws -> Void = { _ in }
+    ) rethrows -> LossSummary {
         precondition(batchSize > 0 && batchSize <= maximumBatchSize, "batch \(batchSize) of \(maximumBatchSize)")
         forward(batchSize: batchSize)
         let lastIndex = layout.layers.count - 1
@@ -113,23 +143,36 @@ public final class MLP {
         let summary = softmaxCrossEntropy(
             logits: activations[lastIndex].baseAddress, labels: labels, batchSize: batchSize,
             classCount: layout.outputCount, gradient: dz, gradientScale: gradientScale)
+        try observer(.lossComputed(summary))
 
         let p = parameters.baseAddress
         let g = gradients.baseAddress
         for index in stride(from: lastIndex, through: 0, by: -1) {
             let layer = layout.layers[index]
             let x = index == 0 ? input.baseAddress : activations[index - 1].baseAddress
-            denseParameterGradients(
-                outputGradient: dz, input: x, weightGradient: g + layer.weightRange.lowerBound,
-                biasGradient: g + layer.biasRange.lowerBound, batchSize: batchSize,
-                inputCount: layer.inputCount, outputCount: layer.outputCount)
-            observer(.layerGradientsReady(index: index))
+            // The bias first (it lies after the weight), then the weight rows in blocks from the
+            // last to the first, so that the final part of the buffer grows downwards without gaps.
+            denseBiasGradient(
+                outputGradient: dz, biasGradient: g + layer.biasRange.lowerBound, batchSize: batchSize,
+                outputCount: layer.outputCount)
+            let blockRows = weightGradientBlockRows(layer)
+            var upper = layer.outputCount
+            while upper > 0 {
+                let lower = max(0, upper - blockRows)
+                denseWeightGradient(
+                    outputGradient: dz, input: x, weightGradient: g + layer.weightRange.lowerBound,
+                    batchSize: batchSize, inputCount: layer.inputCount, outputCount: layer.outputCount,
+                    outputRows: lower..<upper)
+                try observer(.gradientsReady(from: layer.weightRange.lowerBound + lower * layer.inputCount))
+                upper = lower
+                if upper > 0 { try observer(.betweenKernels) }
+            }
             guard index > 0 else { break }
-            observer(.betweenKernels)
+            try observer(.betweenKernels)
             denseInputGradient(
                 outputGradient: dz, weights: p + layer.weightRange.lowerBound, inputGradient: spare,
                 reluOutput: x, batchSize: batchSize, inputCount: layer.inputCount, outputCount: layer.outputCount)
-            observer(.betweenKernels)
+            try observer(.betweenKernels)
             swap(&dz, &spare)
         }
         return summary

@@ -1,28 +1,173 @@
 import Collectives
+import Models
 import Tensors
 
-/// Sums the ranks' gradient buffers in place, in the configured `ReductionMode`.
+/// Sums the ranks' gradient buffers in place, bucket by bucket, and checks that the sums are finite.
 ///
-/// The buffer holds the flat gradients followed by `trailingSlots` extra Floats (the step's scaled
-/// loss), so one collective per step carries both and every rank takes its decisions (non-finite
-/// loss or gradient) from the same reduced bytes.
+/// The buffer holds the flat gradients followed by trailing slots (the step's scaled loss), so the
+/// same collectives carry both and every rank takes its decisions (non-finite loss or gradient)
+/// from the same reduced bytes.
+///
+/// With `--reduction allreduce` the buffer is cut into the buckets of a `BucketPlan`, each summed by
+/// a nonblocking allreduce. With overlap on, a bucket starts as soon as backward has finished its
+/// gradients (`observe(_:)` receives the model's `BackwardEvent`s), and every `.betweenKernels`
+/// event drives MPI's progress engine (Open MPI moves a nonblocking collective only inside MPI
+/// calls), so the transfer hides behind the remaining backward GEMMs. With overlap off, the same
+/// buckets are started, with the same calls, after backward: the results are bitwise identical.
+/// With `--reduction reduce-scatter-allgather` there is no nonblocking form in the communicator,
+/// so the whole buffer is reduced by one blocking call after backward, whatever `overlap` says.
+///
+/// Each bucket's sums are checked for NaN and ±Inf as soon as it completes (while the data is
+/// still in cache, and with overlap between GEMMs), so `finish()` needs no extra pass.
+///
+/// Use per step: `beginStep()`, pass every backward event to `observe(_:)`, then `finish()`.
 final class GradientReduction {
     private let communicator: Communicator
-    private let mode: ReductionMode
+    let mode: ReductionMode
+    /// True when buckets start during backward (allreduce mode with overlap requested).
+    let overlaps: Bool
     /// `[parameterCount + trailingSlots]`: gradients, then the trailer.
     let buffer: FloatBuffer
+    let plan: BucketPlan
 
-    init(communicator: Communicator, mode: ReductionMode, buffer: FloatBuffer) {
+    /// Time spent in this rank's reductions, accumulated over steps (see `ReductionTimes`).
+    private(set) var times = ReductionTimes()
+
+    /// Starts a new accumulation of `times`.
+    func resetTimes() { times = ReductionTimes() }
+
+    // MARK: Per-step state (no allocation in the step: `pending` keeps its capacity)
+
+    /// Buckets `0..<started` have been started.
+    private var started = 0
+    /// Buckets `0..<completed` have completed and been checked.
+    private var completed = 0
+    /// The collective of each started, not yet completed bucket (index = bucket index).
+    private var pending: [PendingCollective?]
+    /// The OR over every checked element of `(bits & exponent) + exponent's lowest bit`: its sign
+    /// bit is set iff some element had an all-ones exponent (NaN or ±Inf).
+    private var nonFiniteMarker: UInt32 = 0
+
+    /// - Parameters:
+    ///   - readyPoints: the model's `gradientReadyPoints`.
+    ///   - bucketByteCount: the bucket size for `BucketPlan` (bytes of `Float`).
+    init(
+        communicator: Communicator, mode: ReductionMode, overlap: Bool, buffer: FloatBuffer, readyPoints: [Int],
+        bucketByteCount: Int
+    ) {
         self.communicator = communicator
         self.mode = mode
         self.buffer = buffer
+        overlaps = overlap && mode == .allreduce
+        plan = mode == .allreduce
+            ? BucketPlan(readyPoints: readyPoints, bufferCount: buffer.count,
+                         bucketElementCount: max(1, bucketByteCount / MemoryLayout<Float>.stride))
+            : BucketPlan(readyPoints: [0], bufferCount: buffer.count, bucketElementCount: buffer.count)
+        pending = Array(repeating: nil, count: plan.buckets.count)
     }
 
-    /// Sums `buffer` across ranks. Collective.
-    func reduce() throws {
-        switch mode {
-        case .allreduce: try communicator.allreduce(buffer.buffer, operation: .sum)
-        case .reduceScatterAllgather: try communicator.sumByReduceScatterAllgather(buffer.buffer)
+    // MARK: - Step
+
+    /// Resets the per-step state; call before backward.
+    func beginStep() {
+        started = 0
+        completed = 0
+        nonFiniteMarker = 0
+    }
+
+    /// Starts buckets whose gradients are final and drives progress (overlap on); otherwise nothing.
+    @inline(__always)
+    func observe(_ event: MLP.BackwardEvent) throws {
+        guard overlaps else { return }
+        switch event {
+        case .lossComputed: break
+        case .gradientsReady(let from):
+            let startable = plan.startableCount(from: from, after: started)
+            while started < startable { try start(started) }
+            try progress()
+        case .betweenKernels:
+            try progress()
         }
     }
+
+    /// Starts what is left, waits for every bucket, and returns true when every reduced element
+    /// (gradients and trailer) is finite. The same on every rank: decided from reduced bytes.
+    func finish() throws -> Bool {
+        var waited = 0.0
+        switch mode {
+        case .allreduce:
+            while started < plan.buckets.count { try self.start(started) }
+            while completed < started {
+                let begin = communicator.wallTime()
+                try pending[completed]!.wait()
+                waited += communicator.wallTime() - begin
+                complete()
+            }
+        case .reduceScatterAllgather:
+            let begin = communicator.wallTime()
+            try communicator.sumByReduceScatterAllgather(buffer.buffer)
+            waited = communicator.wallTime() - begin
+            checkFinite(plan.buckets[0])
+            completed = 1
+        }
+        times.record(waitSeconds: waited)
+        return nonFiniteMarker & 0x8000_0000 == 0
+    }
+
+    /// `beginStep()` then `finish()`: a whole reduction with nothing to overlap.
+    func reduce() throws -> Bool {
+        beginStep()
+        return try finish()
+    }
+
+    // MARK: - Buckets
+
+    @inline(__always)
+    private func start(_ index: Int) throws {
+        pending[index] = try communicator.startSumAllreduce(buffer.slice(plan.buckets[index]))
+        started = index + 1
+    }
+
+    /// Tests the started buckets in order, checking each completed one.
+    @inline(__always)
+    private func progress() throws {
+        let begin = communicator.wallTime()
+        while completed < started, try pending[completed]!.test() { complete() }
+        times.record(progressSeconds: communicator.wallTime() - begin)
+    }
+
+    @inline(__always)
+    private func complete() {
+        pending[completed] = nil
+        checkFinite(plan.buckets[completed])
+        completed += 1
+    }
+
+    /// ORs the elements of `range` into `nonFiniteMarker`: integer operations only, so the loop
+    /// vectorises with plain SSE2 (no NaN-aware float compare, no unsigned max).
+    @inline(__always)
+    private func checkFinite(_ range: Range<Int>) {
+        let bits = UnsafeRawPointer(buffer.baseAddress + range.lowerBound).assumingMemoryBound(to: UInt32.self)
+        var marker: UInt32 = 0
+        for i in 0..<range.count { marker |= (bits[i] & 0x7F80_0000) &+ 0x0080_0000 }
+        nonFiniteMarker |= marker
+    }
+}
+
+/// Seconds a rank spent on gradient reduction, accumulated over steps.
+struct ReductionTimes: Sendable {
+    /// Blocked in `finish()`: waiting for buckets still in flight after backward (all of the
+    /// reduction when it is not overlapped). The finiteness checks are not included.
+    private(set) var waitSeconds = 0.0
+    /// In progress calls between backward kernels (testing and checking completed buckets).
+    private(set) var progressSeconds = 0.0
+    /// Reductions finished.
+    private(set) var steps = 0
+
+    mutating func record(waitSeconds seconds: Double) {
+        waitSeconds += seconds
+        steps += 1
+    }
+
+    mutating func record(progressSeconds seconds: Double) { progressSeconds += seconds }
 }

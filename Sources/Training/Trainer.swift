@@ -53,15 +53,15 @@ public final class Trainer {
     private let logger: Logger
 
     public let layout: ParameterLayout
-    private let model: MLP
-    private let sampler: DistributedSampler
+    let model: MLP
+    let sampler: DistributedSampler
     private let optimizer: any Optimizer
     public let schedule: ExponentialSchedule
-    private let reduction: GradientReduction
+    let reduction: GradientReduction
     private let verifier: LockstepVerifier
 
     /// The epoch's sample order `[training samples]`, refreshed once per epoch.
-    private let permutation: UnsafeMutableBufferPointer<Int32>
+    let permutation: UnsafeMutableBufferPointer<Int32>
     /// Labels of the current batch `[maximum batch]`.
     private let labels: UnsafeMutableBufferPointer<Int32>
     /// Sample indices of the current evaluation batch `[evaluation batch]`.
@@ -102,7 +102,10 @@ public final class Trainer {
         let maximumBatch = max(sampler.localBatchSize, configuration.evaluationBatchSize)
         model = MLP(layout: layout, maximumBatchSize: maximumBatch, gradientStorage: reductionBuffer)
         optimizer = makeOptimizer(configuration.optimizer, parameterCount: layout.parameterCount)
-        reduction = GradientReduction(communicator: communicator, mode: configuration.reduction, buffer: reductionBuffer)
+        reduction = GradientReduction(
+            communicator: communicator, mode: configuration.reduction, overlap: configuration.overlap,
+            buffer: reductionBuffer, readyPoints: model.gradientReadyPoints,
+            bucketByteCount: Int(configuration.bucketMegabytes * 1_048_576))
         verifier = LockstepVerifier(communicator: communicator)
 
         permutation = .allocate(capacity: data.training.count)
@@ -154,7 +157,7 @@ public final class Trainer {
     /// Every rank initialises the parameters from the seed; rank 0's are broadcast and every rank
     /// checks that what it computed equals what it received (a mismatch means the ranks run
     /// different code or libraries, and training would diverge).
-    private func initializeParameters() throws {
+    func initializeParameters() throws {
         model.initialize(seed: configuration.seed)
         let received = FloatBuffer(count: layout.parameterCount)
         received.copy(from: model.parameters)
@@ -207,18 +210,23 @@ public final class Trainer {
 
     /// One optimizer step on this rank's samples `permutation[samples]`; returns their loss sum.
     @inline(__always)
-    private func trainStep(samples: Range<Int>, learningRate: Double) throws -> Double {
+    func trainStep(samples: Range<Int>, learningRate: Double) throws -> Double {
         let batchSize = samples.count
         data.training.fillBatch(
             indices: UnsafeBufferPointer(rebasing: permutation[samples]), features: model.input.baseAddress,
             labels: labels.baseAddress!)
         let inverseGlobalBatch = 1 / Float(configuration.globalBatchSize)
-        let summary = model.computeGradients(batchSize: batchSize, labels: labels.baseAddress!, gradientScale: inverseGlobalBatch)
         let trailer = reduction.buffer.baseAddress + layout.parameterCount
-        trailer[0] = Float(summary.lossSum) * inverseGlobalBatch
-        try reduction.reduce()
+        // Buckets of the reduction start during backward (overlap), the trailer in the first one.
+        reduction.beginStep()
+        let summary = try model.computeGradients(
+            batchSize: batchSize, labels: labels.baseAddress!, gradientScale: inverseGlobalBatch
+        ) { event in
+            if case .lossComputed(let loss) = event { trailer[0] = Float(loss.lossSum) * inverseGlobalBatch }
+            try reduction.observe(event)
+        }
         // Decided from the reduced bytes, so every rank decides alike.
-        if !Self.allFinite(reduction.buffer) {
+        if try !reduction.finish() {
             throw NonFiniteError(step: globalStep, loss: Double(trailer[0]))
         }
         if let maximumNorm = configuration.clipGradientNorm {
@@ -227,15 +235,6 @@ public final class Trainer {
         optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate)
         globalStep += 1
         return summary.lossSum
-    }
-
-    /// True when no element is NaN or ±Inf (an integer max over the magnitude bits: vectorises).
-    @inline(__always)
-    static func allFinite(_ buffer: FloatBuffer) -> Bool {
-        let bits = UnsafeRawPointer(buffer.baseAddress).assumingMemoryBound(to: UInt32.self)
-        var largest: UInt32 = 0
-        for i in 0..<buffer.count { largest = max(largest, bits[i] & 0x7FFF_FFFF) }
-        return largest < 0x7F80_0000
     }
 
     private func logPhaseChange() {

@@ -40,6 +40,10 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var reduction: ReductionMode
     /// Compare a hash of every rank's state every this many steps (0: only at epoch ends and at the end).
     public var verifyEvery: Int
+    /// Gradient bucket size for the overlapped reduction, in MiB (`--bucket-mb`).
+    public var bucketMegabytes: Double
+    /// Start each bucket's reduction during backward (`--no-overlap` turns it off).
+    public var overlap: Bool
 
     // MARK: Output
     /// JSON Lines metrics file written by rank 0 (nil: none).
@@ -62,7 +66,9 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         optimizer: OptimizerConfiguration = OptimizerConfiguration(),
         schedule: ScheduleConfiguration = ScheduleConfiguration(), clipGradientNorm: Double? = nil,
         learningRateScaling: LearningRateScaling = .none, learningRateReferenceBatch: Int = 128,
-        reduction: ReductionMode = .allreduce, verifyEvery: Int = 200, metricsPath: String? = nil,
+        reduction: ReductionMode = .allreduce, verifyEvery: Int = 200,
+        bucketMegabytes: Double = TrainingConfiguration.defaultBucketMegabytes, overlap: Bool = true,
+        metricsPath: String? = nil,
         evaluationBatchSize: Int = 500
     ) {
         self.dataDirectory = dataDirectory
@@ -79,6 +85,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         self.learningRateReferenceBatch = learningRateReferenceBatch
         self.reduction = reduction
         self.verifyEvery = verifyEvery
+        self.bucketMegabytes = bucketMegabytes
+        self.overlap = overlap
         self.metricsPath = metricsPath
         self.evaluationBatchSize = evaluationBatchSize
     }

@@ -31,7 +31,8 @@ struct TrainCommand: ParsableCommand {
             optimizer: try optimizer.configuration(), schedule: try schedule.configuration(),
             clipGradientNorm: optimizer.clipGradientNorm, learningRateScaling: optimizer.learningRateScaling,
             learningRateReferenceBatch: optimizer.learningRateReferenceBatch,
-            reduction: distribution.reduction, verifyEvery: distribution.verifyEvery, metricsPath: output.metrics,
+            reduction: distribution.reduction, verifyEvery: distribution.verifyEvery,
+            bucketMegabytes: distribution.bucketMegabytes, overlap: !distribution.noOverlap, metricsPath: output.metrics,
             evaluationBatchSize: performance.evalBatch)
     }
 

@@ -92,20 +92,69 @@ final class MLPGradientTests: XCTestCase {
         assertAllClose(analytic.map(Double.init), expected, relative: 1e-5, absolute: 1e-7)
     }
 
-    func testObserverSeesLayersLastFirst() {
+    func testObserverSeesGradientsFinishFromTheEndDown() {
         let model = makeModel()
         var ready: [Int] = []
         var between = 0
         _ = labels.withUnsafeBufferPointer {
             model.computeGradients(batchSize: batchSize, labels: $0.baseAddress!, gradientScale: 1) { event in
                 switch event {
-                case .layerGradientsReady(let index): ready.append(index)
+                case .lossComputed: XCTAssertTrue(ready.isEmpty, "the loss comes before any gradient")
+                case .gradientsReady(let from): ready.append(from)
                 case .betweenKernels: between += 1
                 }
             }
         }
-        XCTAssertEqual(ready, [1, 0])
+        // Layout [5, 7, 3]: layer 0 at 0..<42 (weight 35, bias 7), layer 1 from 42.
+        XCTAssertEqual(ready, [42, 0])
+        XCTAssertEqual(model.gradientReadyPoints, ready)
         XCTAssertEqual(between, 2)
+    }
+
+    func testWeightGradientBlocksAreReportedLastRowsFirst() {
+        let model = makeModel()
+        model.gradientBlockElements = 10  // layer 0: 35 elements → 4 blocks of 2 rows (7 rows); layer 1: 21 → 3 blocks of 1 row
+        var ready: [Int] = []
+        var between = 0
+        _ = labels.withUnsafeBufferPointer {
+            model.computeGradients(batchSize: batchSize, labels: $0.baseAddress!, gradientScale: 1) { event in
+                switch event {
+                case .lossComputed: XCTAssertTrue(ready.isEmpty, "the loss comes before any gradient")
+                case .gradientsReady(let from): ready.append(from)
+                case .betweenKernels: between += 1
+                }
+            }
+        }
+        // Layer 1 weight at 42..<63 (rows of 7): rows 2, 1, 0; layer 0 weight at 0..<35 (rows of 5):
+        // rows 5..<7, 3..<5, 1..<3, 0..<1.
+        XCTAssertEqual(ready, [56, 49, 42, 25, 15, 5, 0])
+        XCTAssertEqual(model.gradientReadyPoints, ready)
+        XCTAssertEqual(between, 2 + 2 + 3)
+    }
+
+    /// Blocked weight gradients are bitwise the unblocked ones, on the real model's shapes (so the
+    /// block size, which overlapped reduction relies on, never changes a result).
+    func testBlockedGradientsAreBitwiseTheUnblockedOnes() {
+        let layout = ParameterLayout(layerSizes: [784, 512, 256, 10])
+        let batch = 64
+        let whole = MLP(layout: layout, maximumBatchSize: batch), blocked = MLP(layout: layout, maximumBatchSize: batch)
+        whole.gradientBlockElements = layout.parameterCount
+        blocked.gradientBlockElements = 20_000
+        var generator = SeededGenerator(seed: 9)
+        whole.initialize(seed: 1)
+        blocked.initialize(seed: 1)
+        for i in 0..<(batch * layout.inputCount) {
+            let pixel = Float(generator.next() % 256) / 255
+            whole.input[i] = pixel
+            blocked.input[i] = pixel
+        }
+        let labels = (0..<batch).map { Int32($0 % 10) }
+        _ = labels.withUnsafeBufferPointer { whole.computeGradients(batchSize: batch, labels: $0.baseAddress!, gradientScale: 1) }
+        _ = labels.withUnsafeBufferPointer { blocked.computeGradients(batchSize: batch, labels: $0.baseAddress!, gradientScale: 1) }
+        XCTAssertTrue(whole.gradients.isBitwiseEqual(to: blocked.gradients))
+        // And the check can fail: one flipped bit is seen.
+        blocked.gradients[123] = blocked.gradients[123].nextUp
+        XCTAssertFalse(whole.gradients.isBitwiseEqual(to: blocked.gradients))
     }
 
     func testHeInitialisationIsDeterministicAndScaled() {

@@ -15,7 +15,20 @@ struct DistributionOptions: ParsableArguments {
             + "(also at every epoch end); 0 checks only at epoch ends.", valueName: "K"))
     var verifyEvery: Int = 200
 
+    @Option(name: .customLong("bucket-mb"), help: ArgumentHelp(
+        "Gradient bucket size in MiB: buckets are reduced by separate nonblocking allreduces, each "
+            + "started as soon as backward has finished it.", valueName: "MiB"))
+    var bucketMegabytes: Double = TrainingConfiguration.defaultBucketMegabytes
+
+    @Flag(name: .customLong("no-overlap"), help: ArgumentHelp(
+        "Start the gradient reduction only after backward (same buckets, bitwise-same results); "
+            + "reduce-scatter-allgather never overlaps."))
+    var noOverlap = false
+
     func validate() throws {
+        guard bucketMegabytes > 0, bucketMegabytes.isFinite else {
+            throw ValidationError("--bucket-mb must be a positive number of MiB, got \(bucketMegabytes)")
+        }
         guard verifyEvery >= 0 else { throw ValidationError("--verify-every must be 0 or more, got \(verifyEvery)") }
     }
 }
