@@ -123,6 +123,11 @@ public final class MLP {
 
     // MARK: - Backward
 
+    /// `computeGradients` without an observer.
+    public func computeGradients(batchSize: Int, labels: UnsafePointer<Int32>, gradientScale: Float) -> LossSummary {
+        computeGradients(batchSize: batchSize, labels: labels, gradientScale: gradientScale) { _ in }
+    }
+
     /// Forward and backward on the first `batchSize` rows of `input`: overwrites `gradients` with
     /// `gradientScale × ∇ Σ_rows loss` and returns the batch's loss sum and correct count.
     ///
@@ -132,7 +137,7 @@ public final class MLP {
     /// `BackwardEvent`) and between backward kernels; an error it throws ends the computation.
     public func computeGradients(
         batchSize: Int, labels: UnsafePointer<Int32>, gradientScale: Float,
-        observer: (BackwardEvent) throws -> Void = { _ in }
+        observer: (BackwardEvent) throws -> Void
     ) rethrows -> LossSummary {
         precondition(batchSize > 0 && batchSize <= maximumBatchSize, "batch \(batchSize) of \(maximumBatchSize)")
         forward(batchSize: batchSize)
