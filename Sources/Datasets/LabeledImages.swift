@@ -86,10 +86,14 @@ public struct LabeledImages: Sendable {
                 flag: limitFlag, limit: count, sampleCount: fileCount, path: imagesPath)
         }
         let rows = images.dimensions[1], columns = images.dimensions[2]
-        let pixelEnd = images.dataOffset + count * rows * columns
+        let pixelStart = images.dataOffset
+        // The file's own buffer becomes the pixels, trimmed in place: no second copy of the
+        // images (47 MB for Fashion-MNIST) at the peak of loading.
+        var pixels = (consume images).bytes
+        pixels.removeSubrange((pixelStart + count * rows * columns)...)
+        pixels.removeSubrange(..<pixelStart)
         return LabeledImages(
-            rows: rows, columns: columns, classCount: classCount,
-            pixels: Array(images.bytes[images.dataOffset..<pixelEnd]),
+            rows: rows, columns: columns, classCount: classCount, pixels: pixels,
             labels: Array(labels.bytes[labels.dataOffset..<(labels.dataOffset + count)]))
     }
 }

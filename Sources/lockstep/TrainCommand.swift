@@ -48,6 +48,7 @@ struct TrainCommand: ParsableCommand {
             let data = try TrainingData.load(configuration)
             let trainer = try Trainer(configuration: configuration, communicator: communicator, data: data, logger: logger)
             _ = try trainer.run()
+            try PeakMemory.report(communicator, data: data, parameterCount: trainer.layout.parameterCount, logger: logger)
         }
     }
 }
