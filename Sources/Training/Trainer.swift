@@ -49,7 +49,7 @@ public struct TrainingSummary: Sendable {
 public final class Trainer {
     public let configuration: TrainingConfiguration
     private let communicator: Communicator
-    private let data: TrainingData
+    let data: TrainingData
     private let logger: Logger
 
     public let layout: ParameterLayout

@@ -1,0 +1,99 @@
+import Collectives
+import Models
+import Tensors
+
+/// Latency and bandwidth of summing a `Float` buffer across ranks: the trainer's reduction path
+/// (`GradientReduction`: buckets of nonblocking allreduces, or reduce-scatter-allgather, plus the
+/// finiteness check) beside a plain loop of the communicator's own call on the same buffer.
+///
+/// Both loops run the same number of calls on every rank (from the size alone, never from the
+/// clock), with a barrier before each timed batch; plain and path batches alternate, so that
+/// noise from other processes falls on both alike.
+public enum AllreduceBenchmark {
+    /// One JSON line, `"bench": "allreduce"`, per mode and size. Times are medians per call.
+    public struct Result: Codable, Sendable {
+        public var bench = "allreduce"
+        public let mode: String
+        public let ranks: Int
+        public let bytes: Int
+        public let buckets: Int
+        public let calls: Int
+        public let repetitions: Int
+        /// The communicator's call on the whole buffer (`MPI_Allreduce`, or the reduce-scatter +
+        /// allgather pair), in a tight loop.
+        public let plain_seconds: Double
+        /// `bytes / plain_seconds`, in GB/s (10⁹ bytes).
+        public let plain_gbps: Double
+        /// `GradientReduction.reduce()` on the same buffer.
+        public let path_seconds: Double
+        public let path_gbps: Double
+        /// `path_gbps / plain_gbps`.
+        public let ratio: Double
+        public let peak_rss_bytes: Int
+    }
+
+    /// The sizes measured: `minimumBytes` × 4ᵏ up to `maximumBytes` (4 KB to 64 MB by default).
+    public static func sizes(minimumBytes: Int = 4096, maximumBytes: Int = 64 << 20) -> [Int] {
+        precondition(minimumBytes >= 4 && maximumBytes >= minimumBytes, "sizes \(minimumBytes)...\(maximumBytes)")
+        return Array(sequence(first: minimumBytes) { $0 * 4 }.prefix { $0 <= maximumBytes })
+    }
+
+    /// Calls per timed batch for `bytes`: about 32 MiB moved per batch, between 2 and 1,000 calls.
+    static func calls(bytes: Int) -> Int { max(2, min(1000, (32 << 20) / bytes)) }
+
+    /// Measures every mode at every size. Collective.
+    /// - Parameters:
+    ///   - blockElements: the model's weight-gradient block (`MLP.gradientBlockElements`); the
+    ///     path's buffer is split into segments of this size, as backward finishes them.
+    public static func run(
+        communicator: Communicator, sizes: [Int], modes: [ReductionMode], repetitions: Int, bucketMegabytes: Double,
+        blockElements: Int = 1 << 17
+    ) throws -> [Result] {
+        var results: [Result] = []
+        for mode in modes {
+            for bytes in sizes {
+                let buffer = FloatBuffer(count: bytes / MemoryLayout<Float>.stride)
+                let readyPoints = Array(stride(from: buffer.count - blockElements, to: 0, by: -blockElements)) + [0]
+                let reduction = GradientReduction(
+                    communicator: communicator, mode: mode, overlap: false, buffer: buffer,
+                    readyPoints: readyPoints, bucketByteCount: Int(bucketMegabytes * 1_048_576))
+                let calls = calls(bytes: bytes)
+                var plain: [Double] = [], path: [Double] = []
+                func plainBatch() throws {
+                    try communicator.barrier()
+                    let start = Timing.now()
+                    for _ in 0..<calls {
+                        switch mode {
+                        case .allreduce: try communicator.allreduce(buffer.buffer, operation: .sum)
+                        case .reduceScatterAllgather: try communicator.sumByReduceScatterAllgather(buffer.buffer)
+                        }
+                    }
+                    plain.append((Timing.now() - start) / Double(calls))
+                }
+                func pathBatch() throws {
+                    try communicator.barrier()
+                    let start = Timing.now()
+                    for _ in 0..<calls { _ = try reduction.reduce() }
+                    path.append((Timing.now() - start) / Double(calls))
+                }
+                try plainBatch()  // warm-up: connections, registration, caches
+                try pathBatch()
+                plain.removeAll()
+                path.removeAll()
+                for repetition in 0..<repetitions {
+                    if repetition % 2 == 0 { try plainBatch(); try pathBatch() } else { try pathBatch(); try plainBatch() }
+                }
+                // The slowest rank's median: a collective is as slow as its last rank.
+                let plainSeconds = try communicator.allreduce([Timing.median(plain)], operation: .max)[0]
+                let pathSeconds = try communicator.allreduce([Timing.median(path)], operation: .max)[0]
+                results.append(Result(
+                    mode: mode.rawValue, ranks: communicator.worldSize, bytes: bytes,
+                    buckets: reduction.plan.buckets.count, calls: calls, repetitions: repetitions,
+                    plain_seconds: plainSeconds, plain_gbps: Double(bytes) / plainSeconds / 1e9,
+                    path_seconds: pathSeconds, path_gbps: Double(bytes) / pathSeconds / 1e9,
+                    ratio: plainSeconds / pathSeconds, peak_rss_bytes: try PeakMemory.maximumOverRanks(communicator)))
+            }
+        }
+        return results
+    }
+}

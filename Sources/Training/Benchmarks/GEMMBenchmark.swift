@@ -1,0 +1,117 @@
+import Kernels
+import LockstepCore
+import Models
+import Tensors
+
+/// sgemm throughput on the model's own GEMM shapes: the compute roofline of a training step.
+///
+/// A step runs, per layer, the forward GEMM `X · Wᵀ`, the weight-gradient GEMM `dZᵀ · X` and
+/// (except for the first layer) the input-gradient GEMM `dZ · W`: exactly the FLOPs of
+/// `ParameterLayout.trainingFLOPsPerSample`. Each shape can be timed on its own (hot in cache),
+/// and the roofline runs all of them in the step's order, one BLAS call per product (no row
+/// blocks), step after step: the step's speed if everything but the GEMMs were free.
+public struct GEMMBenchmark {
+    /// One GEMM `C[m, n] = op(A)[m, k] · op(B)[k, n]` of the model.
+    public struct Shape: Codable, Equatable, Sendable {
+        /// e.g. "layer0.forward", "layer1.weight_gradient", "layer1.input_gradient".
+        public let name: String
+        public let m: Int, n: Int, k: Int
+        public let transposeA: Bool, transposeB: Bool
+        public var flops: Int { 2 * m * n * k }
+    }
+
+    /// One shape's result (a JSON line with `"bench": "gemm"`).
+    public struct ShapeResult: Codable, Sendable {
+        public var bench = "gemm"
+        public let shape: String
+        public let m: Int, n: Int, k: Int
+        public let seconds: Double
+        public let gflops: Double
+    }
+
+    /// The roofline of a whole step (a JSON line with `"bench": "gemm", "shape": "step"`).
+    public struct Roofline: Codable, Sendable {
+        public var bench = "gemm"
+        public var shape = "step"
+        public let model: String
+        public let batch: Int
+        public let flops: Int
+        public let seconds: Double
+        public let gflops: Double
+        public let blas_core: String
+        public let blas_threads: Int
+    }
+
+    public let layout: ParameterLayout
+    public let batchSize: Int
+    public let shapes: [Shape]
+    private let a: FloatBuffer, b: FloatBuffer, c: FloatBuffer
+
+    public init(layout: ParameterLayout, batchSize: Int) {
+        precondition(batchSize > 0, "batch \(batchSize)")
+        self.layout = layout
+        self.batchSize = batchSize
+        var shapes: [Shape] = []
+        for (index, layer) in layout.layers.enumerated() {
+            let (i, o) = (layer.inputCount, layer.outputCount)
+            shapes.append(Shape(name: "layer\(index).forward", m: batchSize, n: o, k: i, transposeA: false, transposeB: true))
+            shapes.append(Shape(name: "layer\(index).weight_gradient", m: o, n: i, k: batchSize, transposeA: true, transposeB: false))
+            if index > 0 {
+                shapes.append(Shape(name: "layer\(index).input_gradient", m: batchSize, n: i, k: o, transposeA: false, transposeB: false))
+            }
+        }
+        self.shapes = shapes
+        let largest = shapes.map { max($0.m * $0.k, $0.k * $0.n, $0.m * $0.n) }.max() ?? 1
+        var generator = SeededGenerator(seed: 7)
+        a = FloatBuffer(count: largest)
+        b = FloatBuffer(count: largest)
+        c = FloatBuffer(count: largest)
+        for i in 0..<largest {
+            a[i] = Float(generator.nextGaussian())
+            b[i] = Float(generator.nextGaussian())
+        }
+    }
+
+    /// Median seconds per call of each shape.
+    public func measureShapes(repetitions: Int, batchSeconds: Double) -> [ShapeResult] {
+        shapes.map { shape in
+            let seconds = Timing.secondsPerCall(repetitions: repetitions, batchSeconds: batchSeconds) { run(shape) }
+            return ShapeResult(shape: shape.name, m: shape.m, n: shape.n, k: shape.k, seconds: seconds,
+                               gflops: Double(shape.flops) / seconds / 1e9)
+        }
+    }
+
+    /// Seconds per step of the step's GEMMs alone: every shape once, in the step's order, `steps`
+    /// times in a row (one timed batch; take medians over several).
+    public func secondsPerStep(steps: Int) -> Double {
+        let start = Timing.now()
+        for _ in 0..<steps {
+            for shape in shapes { run(shape) }
+        }
+        return (Timing.now() - start) / Double(steps)
+    }
+
+    /// The step's GEMM FLOPs over the median of `repetitions` batches of `secondsPerStep`.
+    public func roofline(repetitions: Int, steps: Int) -> Roofline {
+        _ = secondsPerStep(steps: 1)  // warm-up
+        let seconds = Timing.median((0..<repetitions).map { _ in secondsPerStep(steps: steps) })
+        return roofline(secondsPerStep: seconds)
+    }
+
+    /// The roofline for a measured `secondsPerStep`.
+    public func roofline(secondsPerStep seconds: Double) -> Roofline {
+        Roofline(model: layout.shapeDescription, batch: batchSize, flops: flopsPerStep, seconds: seconds,
+                 gflops: Double(flopsPerStep) / seconds / 1e9, blas_core: BLASRuntime.coreName,
+                 blas_threads: BLASRuntime.threadCount)
+    }
+
+    /// The step's GEMM FLOPs: `trainingFLOPsPerSample × batchSize`.
+    public var flopsPerStep: Int { shapes.reduce(0) { $0 + $1.flops } }
+
+    @inline(__always)
+    private func run(_ shape: Shape) {
+        sgemm(transposeA: shape.transposeA, transposeB: shape.transposeB, m: shape.m, n: shape.n, k: shape.k,
+              alpha: 1, a: a.baseAddress, lda: shape.transposeA ? shape.m : shape.k, b: b.baseAddress,
+              ldb: shape.transposeB ? shape.k : shape.n, beta: 0, c: c.baseAddress, ldc: shape.n)
+    }
+}

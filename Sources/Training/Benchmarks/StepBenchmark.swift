@@ -1,0 +1,121 @@
+import Collectives
+import Kernels
+import Models
+
+/// Times the real training step (`Trainer.trainStep`: batch gather, forward, backward with the
+/// overlapped reduction, finiteness check, optimizer update) and compares it with the GEMM
+/// roofline (`GEMMBenchmark.secondsPerStep`) measured in the same process for as many steps right
+/// before each repetition, so that both halves of each ratio see the same machine.
+public enum StepBenchmark {
+    /// How much to measure.
+    public struct Settings: Sendable {
+        /// Steps run before timing (excluded).
+        public var warmupSteps: Int
+        /// Steps per timed repetition.
+        public var steps: Int
+        /// Timed repetitions; results are medians over them.
+        public var repetitions: Int
+
+        public init(warmupSteps: Int = 20, steps: Int = 200, repetitions: Int = 5) {
+            precondition(warmupSteps >= 0 && steps > 0 && repetitions > 0,
+                         "warmup \(warmupSteps), steps \(steps), repetitions \(repetitions)")
+            self.warmupSteps = warmupSteps
+            self.steps = steps
+            self.repetitions = repetitions
+        }
+    }
+
+    /// One JSON line, `"bench": "step"`. Rates and fractions are medians over repetitions.
+    public struct Result: Codable, Sendable {
+        public var bench = "step"
+        public let model: String
+        public let ranks: Int
+        public let global_batch: Int
+        public let local_batch: Int
+        public let reduction: String
+        public let overlap: Bool
+        public let bucket_mb: Double
+        public let buckets: Int
+        public let steps: Int
+        public let repetitions: Int
+        /// Training samples per second over all ranks (the slowest rank's time).
+        public let samples_per_s: Double
+        public let step_seconds: Double
+        /// GEMM FLOPs of the step (`trainingFLOPsPerSample × local batch`) per second, per rank.
+        public let gflops_per_rank: Double
+        /// `GEMMBenchmark`'s roofline at the local batch, measured before each repetition.
+        public let roofline_gflops: Double
+        /// `gflops_per_rank / roofline_gflops`, the median of the per-repetition ratios.
+        public let roofline_fraction: Double
+        /// Share of step time blocked waiting for gradient reduction (largest over ranks).
+        public let wait_fraction: Double
+        /// Share of step time in progress calls between backward kernels (largest over ranks).
+        public let progress_fraction: Double
+        public let peak_rss_bytes: Int
+        public let memory_budget_bytes: Int
+        public let blas_core: String
+        public let blas_threads: Int
+    }
+
+    /// Runs `settings` on `trainer` (freshly built; this initialises its parameters). Collective.
+    public static func run(_ trainer: Trainer, communicator: Communicator, settings: Settings) throws -> Result {
+        FloatingPointEnvironment.enableFlushToZero()
+        try trainer.initializeParameters()
+        let gemm = GEMMBenchmark(layout: trainer.layout, batchSize: trainer.localBatchSize)
+        var cursor = 0
+        var epoch = -1
+        func runSteps(_ count: Int) throws {
+            for _ in 0..<count {
+                let step = cursor % trainer.stepsPerEpoch
+                if step == 0 {
+                    epoch += 1
+                    trainer.sampler.fillPermutation(epoch: epoch, into: trainer.permutation)
+                }
+                _ = try trainer.trainStep(
+                    samples: trainer.sampler.localRange(step: step),
+                    learningRate: trainer.schedule.lr(at: trainer.globalStep))
+                cursor += 1
+            }
+        }
+
+        try runSteps(settings.warmupSteps)
+        var rates: [Double] = [], stepSeconds: [Double] = [], achieved: [Double] = [], rooflines: [Double] = []
+        var fractions: [Double] = [], waits: [Double] = [], progresses: [Double] = []
+        let flopsPerStep = Double(trainer.layout.trainingFLOPsPerSample * trainer.localBatchSize)
+        _ = gemm.secondsPerStep(steps: 1)
+        for _ in 0..<settings.repetitions {
+            // The roofline right before each repetition, for as many steps: both see the same noise.
+            let roofline = gemm.roofline(secondsPerStep: gemm.secondsPerStep(steps: settings.steps)).gflops
+            try communicator.barrier()
+            trainer.reduction.resetTimes()
+            let start = Timing.now()
+            try runSteps(settings.steps)
+            let elapsed = Timing.now() - start
+            let times = trainer.reduction.times
+            let worst = try communicator.allreduce(
+                [elapsed, times.waitSeconds / elapsed, times.progressSeconds / elapsed], operation: .max)
+            let gflops = flopsPerStep * Double(settings.steps) / elapsed / 1e9
+            rates.append(Double(settings.steps * trainer.configuration.globalBatchSize) / worst[0])
+            stepSeconds.append(worst[0] / Double(settings.steps))
+            achieved.append(gflops)
+            rooflines.append(roofline)
+            fractions.append(gflops / roofline)
+            waits.append(worst[1])
+            progresses.append(worst[2])
+        }
+        let configuration = trainer.configuration
+        return Result(
+            model: trainer.layout.shapeDescription, ranks: communicator.worldSize,
+            global_batch: configuration.globalBatchSize, local_batch: trainer.localBatchSize,
+            reduction: configuration.reduction.rawValue, overlap: trainer.reduction.overlaps,
+            bucket_mb: configuration.bucketMegabytes, buckets: trainer.reduction.plan.buckets.count,
+            steps: settings.steps, repetitions: settings.repetitions,
+            samples_per_s: Timing.median(rates), step_seconds: Timing.median(stepSeconds),
+            gflops_per_rank: Timing.median(achieved), roofline_gflops: Timing.median(rooflines),
+            roofline_fraction: Timing.median(fractions), wait_fraction: Timing.median(waits),
+            progress_fraction: Timing.median(progresses),
+            peak_rss_bytes: try PeakMemory.maximumOverRanks(communicator),
+            memory_budget_bytes: PeakMemory.budgetBytes(data: trainer.data, parameterCount: trainer.layout.parameterCount),
+            blas_core: BLASRuntime.coreName, blas_threads: BLASRuntime.threadCount)
+    }
+}

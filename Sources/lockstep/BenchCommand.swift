@@ -1,0 +1,201 @@
+import ArgumentParser
+import Collectives
+import Datasets
+import Foundation
+import Logging
+import Models
+import Training
+
+/// `lockstep bench gemm|step|allreduce`: measurements of this machine for this model, as ratios
+/// measured in one run (see README "Benchmarks"). JSON Lines unless standard output is a terminal.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark the GEMM roofline, the training step and the gradient reduction.",
+        discussion: """
+            Output: one JSON object per measurement (JSON Lines), or a table when standard output is \
+            a terminal (--json forces JSON). Run under mpirun for several ranks; rank 0 prints. \
+            Scaling over 1, 2 and 4 ranks: scripts/bench_scaling.sh.
+            """,
+        subcommands: [GEMM.self, Step.self, Allreduce.self])
+
+    /// Flags every bench subcommand shares.
+    struct CommonOptions: ParsableArguments {
+        @Flag(help: "Print JSON Lines even on a terminal.")
+        var json = false
+
+        @Option(help: ArgumentHelp("Timed repetitions; results are medians over them.", valueName: "n"))
+        var repetitions: Int = 5
+
+        func validate() throws {
+            guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
+        }
+    }
+
+    /// Sets up BLAS and the communicator, runs `body` as one rank of the job, and ends the process.
+    static func runJob(_ performance: PerformanceOptions, _ body: (Communicator) throws -> Void) -> Never {
+        BLASSetup.apply(coreRequest: performance.blasCore, threads: performance.blasThreads)
+        let communicator: any Communicator
+        do { communicator = try JobRunner.makeCommunicator() } catch { JobRunner.fail(error, communicator: nil) }
+        JobRunner.bootstrapLogging(rank: communicator.rank)
+        JobRunner.run(communicator) { try body(communicator) }
+    }
+}
+
+// MARK: - gemm
+
+extension BenchCommand {
+    struct GEMM: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gemm",
+            abstract: "sgemm GFLOP/s on the model's forward and backward shapes: the step's compute roofline.",
+            discussion: """
+                One line per shape ("shape": "layer0.forward", …; fields m, n, k, seconds, gflops) \
+                and one for the whole step ("shape": "step": all shapes in the step's order, step \
+                after step; fields flops, seconds, gflops, blas_core, blas_threads).
+                """)
+
+        @OptionGroup(title: "Model") var model: ModelOptions
+        @Option(help: ArgumentHelp("Rows per GEMM (the local batch).", valueName: "n"))
+        var batch: Int = 128
+        @OptionGroup var common: CommonOptions
+        @OptionGroup(title: "Performance") var performance: PerformanceOptions
+
+        func validate() throws {
+            guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        }
+
+        func run() throws {
+            BenchCommand.runJob(performance) { communicator in
+                let layout = ParameterLayout(layerSizes: [784] + model.hidden.widths + [10])
+                let benchmark = GEMMBenchmark(layout: layout, batchSize: batch)
+                let shapes = benchmark.measureShapes(repetitions: common.repetitions, batchSeconds: 0.02)
+                let roofline = benchmark.roofline(repetitions: common.repetitions, steps: 20)
+                let output = BenchOutput(forceJSON: common.json, rank: communicator.rank)
+                try output.emit(shapes, columns: [
+                    ("shape", { $0.shape }), ("m", { "\($0.m)" }), ("n", { "\($0.n)" }), ("k", { "\($0.k)" }),
+                    ("µs", { BenchFormat.microseconds($0.seconds) }), ("GFLOP/s", { BenchFormat.fixed($0.gflops, 1) }),
+                ])
+                try output.emit([roofline], columns: [
+                    ("roofline", { "\($0.model) batch \($0.batch)" }), ("µs/step", { BenchFormat.microseconds($0.seconds) }),
+                    ("GFLOP/s", { BenchFormat.fixed($0.gflops, 1) }), ("BLAS", { "\($0.blas_core) × \($0.blas_threads)" }),
+                ])
+            }
+        }
+    }
+}
+
+// MARK: - step
+
+extension BenchCommand {
+    struct Step: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "step",
+            abstract: "Training samples/s and GFLOP/s of the full step, against the GEMM roofline measured in the same run.",
+            discussion: """
+                Runs the trainer's own step (batch gather, forward, backward with the overlapped \
+                reduction, finiteness check, optimizer update) on Fashion-MNIST, or on random data \
+                with --synthetic. Fields: samples_per_s, step_seconds, gflops_per_rank, \
+                roofline_gflops, roofline_fraction, wait_fraction, progress_fraction, peak_rss_bytes, …
+                """)
+
+        @OptionGroup(title: "Data") var data: DataOptions
+        @Option(help: ArgumentHelp("Use N random Fashion-MNIST-shaped training samples instead of the dataset.", valueName: "N"))
+        var synthetic: Int?
+        @OptionGroup(title: "Model") var model: ModelOptions
+        @Option(help: ArgumentHelp("Samples per step over all ranks.", valueName: "n"))
+        var globalBatch: Int = 128
+        @OptionGroup(title: "Distribution") var distribution: DistributionOptions
+        @Option(help: ArgumentHelp("Untimed steps before measuring.", valueName: "n"))
+        var warmup: Int = 20
+        @Option(help: ArgumentHelp("Steps per timed repetition.", valueName: "n"))
+        var steps: Int = 200
+        @OptionGroup var common: CommonOptions
+        @OptionGroup(title: "Performance") var performance: PerformanceOptions
+
+        func validate() throws {
+            guard globalBatch >= 1 else { throw ValidationError("--global-batch must be at least 1, got \(globalBatch)") }
+            guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more, got \(warmup)") }
+            guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+            if let synthetic, synthetic < 1 { throw ValidationError("--synthetic must be at least 1, got \(synthetic)") }
+        }
+
+        func run() throws {
+            BenchCommand.runJob(performance) { communicator in
+                let configuration = TrainingConfiguration(
+                    dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: 1,
+                    hiddenSizes: model.hidden.widths, seed: model.seed, epochs: 1_000_000, globalBatchSize: globalBatch,
+                    reduction: distribution.reduction, verifyEvery: 0, bucketMegabytes: distribution.bucketMegabytes,
+                    overlap: !distribution.noOverlap)
+                let trainingData = try synthetic.map { TrainingData.synthetic(trainingCount: $0, testCount: 1) }
+                    ?? TrainingData.load(configuration)
+                let trainer = try Trainer(
+                    configuration: configuration, communicator: communicator, data: trainingData,
+                    logger: Logger(label: "lockstep.bench"))
+                let result = try StepBenchmark.run(
+                    trainer, communicator: communicator,
+                    settings: .init(warmupSteps: warmup, steps: steps, repetitions: common.repetitions))
+                try BenchOutput(forceJSON: common.json, rank: communicator.rank).emit([result], columns: [
+                    ("model", { $0.model }), ("ranks", { "\($0.ranks)" }), ("batch", { "\($0.global_batch)" }),
+                    ("overlap", { $0.overlap ? "on" : "off" }), ("samples/s", { BenchFormat.fixed($0.samples_per_s, 0) }),
+                    ("GFLOP/s/rank", { BenchFormat.fixed($0.gflops_per_rank, 1) }),
+                    ("roofline", { BenchFormat.fixed($0.roofline_gflops, 1) }),
+                    ("of roofline", { BenchFormat.percent($0.roofline_fraction) }),
+                    ("comm wait", { BenchFormat.percent($0.wait_fraction) }),
+                    ("peak RSS", { BenchFormat.megabytes($0.peak_rss_bytes) }),
+                ])
+            }
+        }
+    }
+}
+
+// MARK: - allreduce
+
+extension BenchCommand {
+    struct Allreduce: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "allreduce",
+            abstract: "Latency and bandwidth of the trainer's gradient reduction beside a plain MPI loop, 4 KB to 64 MB.",
+            discussion: """
+                For each mode and size: plain_seconds (the communicator's call alone in a tight \
+                loop), path_seconds (the trainer's GradientReduction: buckets, finiteness check), \
+                their bandwidths in GB/s (bytes / seconds) and ratio = path_gbps / plain_gbps.
+                """)
+
+        @Option(help: ArgumentHelp("Smallest buffer in bytes (sizes grow ×4).", valueName: "bytes"))
+        var minBytes: Int = 4096
+        @Option(help: ArgumentHelp("Largest buffer in bytes.", valueName: "bytes"))
+        var maxBytes: Int = 64 << 20
+        @Option(name: .customLong("reduction"), parsing: .upToNextOption, help: ArgumentHelp(
+            "Reduction modes to measure (default: all).", valueName: "mode"))
+        var modes: [ReductionMode] = ReductionMode.allCases
+        @Option(name: .customLong("bucket-mb"), help: ArgumentHelp("Bucket size of the trainer's path, in MiB.", valueName: "MiB"))
+        var bucketMegabytes: Double = TrainingConfiguration.defaultBucketMegabytes
+        @OptionGroup var common: CommonOptions
+        @OptionGroup(title: "Performance") var performance: PerformanceOptions
+
+        func validate() throws {
+            guard minBytes >= 4, maxBytes >= minBytes else {
+                throw ValidationError("--min-bytes must be at least 4 and at most --max-bytes, got \(minBytes) and \(maxBytes)")
+            }
+            guard bucketMegabytes > 0, bucketMegabytes.isFinite else {
+                throw ValidationError("--bucket-mb must be a positive number of MiB, got \(bucketMegabytes)")
+            }
+        }
+
+        func run() throws {
+            BenchCommand.runJob(performance) { communicator in
+                let results = try AllreduceBenchmark.run(
+                    communicator: communicator, sizes: AllreduceBenchmark.sizes(minimumBytes: minBytes, maximumBytes: maxBytes),
+                    modes: modes, repetitions: common.repetitions, bucketMegabytes: bucketMegabytes)
+                try BenchOutput(forceJSON: common.json, rank: communicator.rank).emit(results, columns: [
+                    ("mode", { $0.mode }), ("ranks", { "\($0.ranks)" }), ("size", { BenchFormat.bytes($0.bytes) }),
+                    ("buckets", { "\($0.buckets)" }),
+                    ("plain µs", { BenchFormat.microseconds($0.plain_seconds) }), ("plain GB/s", { BenchFormat.fixed($0.plain_gbps, 2) }),
+                    ("path µs", { BenchFormat.microseconds($0.path_seconds) }), ("path GB/s", { BenchFormat.fixed($0.path_gbps, 2) }),
+                    ("path/plain", { BenchFormat.percent($0.ratio) }),
+                ])
+            }
+        }
+    }
+}
