@@ -169,6 +169,9 @@ extension BenchCommand {
         @Option(name: .customLong("reduction"), parsing: .upToNextOption, help: ArgumentHelp(
             "Reduction modes to measure (default: all).", valueName: "mode"))
         var modes: [ReductionMode] = ReductionMode.allCases
+        @Option(help: ArgumentHelp(
+            "Calls per timed batch (default: about 32 MiB moved, 2 to 1,000 calls).", valueName: "n"))
+        var calls: Int?
         @Option(name: .customLong("bucket-mb"), help: ArgumentHelp("Bucket size of the trainer's path, in MiB.", valueName: "MiB"))
         var bucketMegabytes: Double = TrainingConfiguration.defaultBucketMegabytes
         @OptionGroup var common: CommonOptions
@@ -181,13 +184,15 @@ extension BenchCommand {
             guard bucketMegabytes > 0, bucketMegabytes.isFinite else {
                 throw ValidationError("--bucket-mb must be a positive number of MiB, got \(bucketMegabytes)")
             }
+            if let calls, calls < 1 { throw ValidationError("--calls must be at least 1, got \(calls)") }
         }
 
         func run() throws {
             BenchCommand.runJob(performance) { communicator in
                 let results = try AllreduceBenchmark.run(
                     communicator: communicator, sizes: AllreduceBenchmark.sizes(minimumBytes: minBytes, maximumBytes: maxBytes),
-                    modes: modes, repetitions: common.repetitions, bucketMegabytes: bucketMegabytes)
+                    modes: modes, repetitions: common.repetitions, bucketMegabytes: bucketMegabytes,
+                    calls: { bytes in calls ?? AllreduceBenchmark.calls(bytes: bytes) })
                 try BenchOutput(forceJSON: common.json, rank: communicator.rank).emit(results, columns: [
                     ("mode", { $0.mode }), ("ranks", { "\($0.ranks)" }), ("size", { BenchFormat.bytes($0.bytes) }),
                     ("buckets", { "\($0.buckets)" }),

@@ -39,15 +39,16 @@ public enum AllreduceBenchmark {
     }
 
     /// Calls per timed batch for `bytes`: about 32 MiB moved per batch, between 2 and 1,000 calls.
-    static func calls(bytes: Int) -> Int { max(2, min(1000, (32 << 20) / bytes)) }
+    public static func calls(bytes: Int) -> Int { max(2, min(1000, (32 << 20) / bytes)) }
 
     /// Measures every mode at every size. Collective.
     /// - Parameters:
+    ///   - calls: calls per timed batch for a size in bytes (the same on every rank).
     ///   - blockElements: the model's weight-gradient block (`MLP.gradientBlockElements`); the
     ///     path's buffer is split into segments of this size, as backward finishes them.
     public static func run(
         communicator: Communicator, sizes: [Int], modes: [ReductionMode], repetitions: Int, bucketMegabytes: Double,
-        blockElements: Int = 1 << 17
+        calls: (Int) -> Int = calls(bytes:), blockElements: Int = 1 << 17
     ) throws -> [Result] {
         var results: [Result] = []
         for mode in modes {
@@ -57,7 +58,7 @@ public enum AllreduceBenchmark {
                 let reduction = GradientReduction(
                     communicator: communicator, mode: mode, overlap: false, buffer: buffer,
                     readyPoints: readyPoints, bucketByteCount: Int(bucketMegabytes * 1_048_576))
-                let calls = calls(bytes: bytes)
+                let calls = calls(bytes)
                 var plain: [Double] = [], path: [Double] = []
                 func plainBatch() throws {
                     try communicator.barrier()

@@ -1,0 +1,115 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `lockstep bench gemm|step|allreduce` on tiny sizes: each runs and emits its documented JSON
+/// fields (benchmarks are not timed tests: no assertion on speed).
+final class BenchCommandTests: XCTestCase {
+    private func jsonLines(_ output: String) -> [[String: Any]] {
+        output.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+        }
+    }
+
+    private func assertFields(_ object: [String: Any], _ keys: [String], file: StaticString = #filePath, line: UInt = #line) {
+        for key in keys { XCTAssertNotNil(object[key], "field \(key) in \(object)", file: file, line: line) }
+    }
+
+    func testGEMMEmitsEveryShapeOfTheModelAndTheStepRoofline() throws {
+        let result = try ProcessRunner.lockstep(["bench", "gemm", "--hidden", "16", "--batch", "4", "--repetitions", "1", "--json"])
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        let lines = jsonLines(result.standardOutput)
+        // 784-16-10: forward and weight gradient of both layers, input gradient of the second.
+        XCTAssertEqual(lines.compactMap { $0["shape"] as? String },
+                       ["layer0.forward", "layer0.weight_gradient", "layer1.forward", "layer1.weight_gradient",
+                        "layer1.input_gradient", "step"], result.combinedOutput)
+        for line in lines { XCTAssertEqual(line["bench"] as? String, "gemm") }
+        assertFields(lines[0], ["m", "n", "k", "seconds", "gflops"])
+        XCTAssertEqual(lines[0]["m"] as? Int, 4)
+        XCTAssertEqual(lines[0]["n"] as? Int, 16)
+        XCTAssertEqual(lines[0]["k"] as? Int, 784)
+        let step = lines.last!
+        assertFields(step, ["model", "batch", "flops", "seconds", "gflops", "blas_core", "blas_threads"])
+        // GEMM FLOPs of a step, by hand: forward 2·(784·16 + 16·10) = 25,408, the same again for the
+        // weight gradients, plus the second layer's input gradient 2·16·10 = 320: 51,136 per
+        // sample, × batch 4 = 204,544.
+        XCTAssertEqual(step["flops"] as? Int, 204_544)
+        XCTAssertGreaterThan(step["gflops"] as? Double ?? 0, 0)
+    }
+
+    func testStepEmitsItsFieldsAtOneRank() throws {
+        let result = try ProcessRunner.lockstep(
+            ["bench", "step", "--synthetic", "256", "--global-batch", "32", "--hidden", "16", "--warmup", "1", "--steps", "3",
+             "--repetitions", "2", "--json"])
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        let lines = jsonLines(result.standardOutput)
+        XCTAssertEqual(lines.count, 1, result.combinedOutput)
+        let step = lines[0]
+        assertFields(step, StepFields.all)
+        XCTAssertEqual(step["bench"] as? String, "step")
+        XCTAssertEqual(step["ranks"] as? Int, 1)
+        XCTAssertEqual(step["local_batch"] as? Int, 32)
+        XCTAssertEqual(step["model"] as? String, "784-16-10")
+        XCTAssertGreaterThan(step["samples_per_s"] as? Double ?? 0, 0)
+        XCTAssertGreaterThan(step["roofline_fraction"] as? Double ?? 0, 0)
+        XCTAssertGreaterThan(step["peak_rss_bytes"] as? Int ?? 0, 0)
+    }
+
+    func testStepUnderMPIAtTwoRanksReportsTheCommunicationWait() throws {
+        let result = try ProcessRunner.mpirun(
+            ranks: 2,
+            ["bench", "step", "--synthetic", "256", "--global-batch", "32", "--hidden", "16", "--warmup", "1", "--steps", "3",
+             "--repetitions", "1", "--json"], timeout: 60)
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        let lines = jsonLines(result.standardOutput)
+        XCTAssertEqual(lines.count, 1, "rank 0 alone prints: \(result.combinedOutput)")
+        assertFields(lines[0], StepFields.all)
+        XCTAssertEqual(lines[0]["ranks"] as? Int, 2)
+        XCTAssertEqual(lines[0]["local_batch"] as? Int, 16)
+        XCTAssertEqual(lines[0]["overlap"] as? Bool, true)
+        let wait = lines[0]["wait_fraction"] as? Double ?? -1
+        XCTAssertTrue(wait >= 0 && wait <= 1, "wait fraction \(wait)")
+    }
+
+    func testAllreduceEmitsEveryModeAndSizeBesideThePlainLoop() throws {
+        let result = try ProcessRunner.mpirun(
+            ranks: 2, ["bench", "allreduce", "--min-bytes", "4096", "--max-bytes", "16384", "--repetitions", "1", "--calls", "5",
+                         "--json"],
+            timeout: 60)
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        let lines = jsonLines(result.standardOutput)
+        XCTAssertEqual(lines.map { "\($0["mode"] ?? "") \($0["bytes"] ?? "")" },
+                       ["allreduce 4096", "allreduce 16384", "reduce-scatter-allgather 4096", "reduce-scatter-allgather 16384"],
+                       result.combinedOutput)
+        for line in lines {
+            assertFields(line, ["bench", "ranks", "buckets", "calls", "repetitions", "plain_seconds", "plain_gbps",
+                                "path_seconds", "path_gbps", "ratio", "peak_rss_bytes"])
+            XCTAssertEqual(line["ranks"] as? Int, 2)
+            XCTAssertGreaterThan(line["path_gbps"] as? Double ?? 0, 0)
+        }
+    }
+
+    func testATerminalGetsATableInsteadOfJSON() throws {
+        // `script` gives the command a pseudo-terminal, so isatty(stdout) is true.
+        let result = try ProcessRunner.run(
+            "/usr/bin/script", ["-qec", "\(ProcessRunner.lockstepBinary) bench gemm --hidden 8 --batch 2 --repetitions 1", "/dev/null"])
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        XCTAssertTrue(result.standardOutput.contains("GFLOP/s"), result.combinedOutput)
+        XCTAssertFalse(result.standardOutput.contains("{\""), result.combinedOutput)
+    }
+
+    func testBadValuesAreRefusedWithTheFlagNamed() throws {
+        let result = try ProcessRunner.lockstep(["bench", "allreduce", "--min-bytes", "2"])
+        XCTAssertEqual(result.exitCode, 64, result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains("--min-bytes"), result.combinedOutput)
+    }
+}
+
+/// The documented fields of a `bench step` line.
+private enum StepFields {
+    static let all = [
+        "bench", "model", "ranks", "global_batch", "local_batch", "reduction", "overlap", "bucket_mb", "buckets", "steps",
+        "repetitions", "samples_per_s", "step_seconds", "gflops_per_rank", "roofline_gflops", "roofline_fraction",
+        "wait_fraction", "progress_fraction", "peak_rss_bytes", "memory_budget_bytes", "blas_core", "blas_threads",
+    ]
+}
