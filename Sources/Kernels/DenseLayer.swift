@@ -119,9 +119,20 @@ func sumRows(_ m: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, r
     }
 }
 
-/// `g[i] = a[i] > 0 ? g[i] : 0` (the ReLU derivative, from the activation's output).
-/// Written as a select on every element, not a conditional store, so that it vectorises.
+/// `g[i] = a[i] > 0 ? g[i] : 0` (the ReLU derivative, from the activation's output; NaN in `a`
+/// gives 0). Sixteen lanes at a time with SIMD types: the compiler keeps a scalar loop with
+/// branches for the plain select (it cannot rule out that `g` and `a` overlap).
 @inline(__always)
 func maskByPositive(_ g: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count { g[i] = a[i] > 0 ? g[i] : 0 }
+    typealias Lanes = SIMD16<Float>
+    let width = Lanes.scalarCount
+    let vectorCount = count / width
+    let gRaw = UnsafeMutableRawPointer(g), aRaw = UnsafeRawPointer(a)
+    for v in 0..<vectorCount {
+        let offset = v * width * MemoryLayout<Float>.stride
+        let gv = gRaw.loadUnaligned(fromByteOffset: offset, as: Lanes.self)
+        let av = aRaw.loadUnaligned(fromByteOffset: offset, as: Lanes.self)
+        gRaw.storeBytes(of: gv.replacing(with: 0, where: .!(av .> 0)), toByteOffset: offset, as: Lanes.self)
+    }
+    for i in (vectorCount * width)..<count { g[i] = a[i] > 0 ? g[i] : 0 }
 }
