@@ -19,8 +19,10 @@ public final class SingleProcessCommunicator: Communicator {
     public func sumByReduceScatterAllgather(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
 
     public func startSumAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingCollective {
-        CompletedCollective()
+        completed  // one shared instance: starting a reduction allocates nothing
     }
+
+    private let completed = CompletedCollective()
 
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
         precondition(root == 0, "broadcast root \(root) outside a world of size 1")
