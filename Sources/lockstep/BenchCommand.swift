@@ -96,7 +96,8 @@ extension BenchCommand {
                 Runs the trainer's own step (batch gather, forward, backward with the overlapped \
                 reduction, finiteness check, optimizer update) on Fashion-MNIST, or on random data \
                 with --synthetic. Fields: samples_per_s, step_seconds, gflops_per_rank, \
-                roofline_gflops, roofline_fraction, wait_fraction, progress_fraction, peak_rss_bytes, …
+                roofline_gflops, roofline_fraction, wait_fraction, progress_fraction, cpu_per_wall \
+                (below 1: other processes took the core), peak_rss_bytes, memory_budget_bytes, …
                 """)
 
         @OptionGroup(title: "Data") var data: DataOptions
@@ -142,6 +143,7 @@ extension BenchCommand {
                     ("roofline", { BenchFormat.fixed($0.roofline_gflops, 1) }),
                     ("of roofline", { BenchFormat.percent($0.roofline_fraction) }),
                     ("comm wait", { BenchFormat.percent($0.wait_fraction) }),
+                    ("cpu/wall", { BenchFormat.fixed($0.cpu_per_wall, 2) }),
                     ("peak RSS", { BenchFormat.megabytes($0.peak_rss_bytes) }),
                 ])
             }

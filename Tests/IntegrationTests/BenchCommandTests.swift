@@ -110,6 +110,6 @@ private enum StepFields {
     static let all = [
         "bench", "model", "ranks", "global_batch", "local_batch", "reduction", "overlap", "bucket_mb", "buckets", "steps",
         "repetitions", "samples_per_s", "step_seconds", "gflops_per_rank", "roofline_gflops", "roofline_fraction",
-        "wait_fraction", "progress_fraction", "peak_rss_bytes", "memory_budget_bytes", "blas_core", "blas_threads",
+        "wait_fraction", "progress_fraction", "cpu_per_wall", "peak_rss_bytes", "memory_budget_bytes", "blas_core", "blas_threads",
     ]
 }

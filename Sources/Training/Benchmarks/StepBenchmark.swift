@@ -51,6 +51,9 @@ public enum StepBenchmark {
         public let wait_fraction: Double
         /// Share of step time in progress calls between backward kernels (largest over ranks).
         public let progress_fraction: Double
+        /// CPU seconds over wall seconds of the timed steps, the lowest over ranks: about the BLAS
+        /// thread count on a quiet machine; lower when other processes took this rank's core.
+        public let cpu_per_wall: Double
         public let peak_rss_bytes: Int
         public let memory_budget_bytes: Int
         public let blas_core: String
@@ -80,7 +83,7 @@ public enum StepBenchmark {
 
         try runSteps(settings.warmupSteps)
         var rates: [Double] = [], stepSeconds: [Double] = [], achieved: [Double] = [], rooflines: [Double] = []
-        var fractions: [Double] = [], waits: [Double] = [], progresses: [Double] = []
+        var fractions: [Double] = [], waits: [Double] = [], progresses: [Double] = [], utilizations: [Double] = []
         let flopsPerStep = Double(trainer.layout.trainingFLOPsPerSample * trainer.localBatchSize)
         _ = gemm.secondsPerStep(steps: 1)
         for _ in 0..<settings.repetitions {
@@ -88,12 +91,13 @@ public enum StepBenchmark {
             let roofline = gemm.roofline(secondsPerStep: gemm.secondsPerStep(steps: settings.steps)).gflops
             try communicator.barrier()
             trainer.reduction.resetTimes()
-            let start = Timing.now()
+            let start = Timing.now(), startCPU = Timing.processCPUSeconds()
             try runSteps(settings.steps)
             let elapsed = Timing.now() - start
+            let cpu = Timing.processCPUSeconds() - startCPU
             let times = trainer.reduction.times
             let worst = try communicator.allreduce(
-                [elapsed, times.waitSeconds / elapsed, times.progressSeconds / elapsed], operation: .max)
+                [elapsed, times.waitSeconds / elapsed, times.progressSeconds / elapsed, -cpu / elapsed], operation: .max)
             let gflops = flopsPerStep * Double(settings.steps) / elapsed / 1e9
             rates.append(Double(settings.steps * trainer.configuration.globalBatchSize) / worst[0])
             stepSeconds.append(worst[0] / Double(settings.steps))
@@ -102,6 +106,7 @@ public enum StepBenchmark {
             fractions.append(gflops / roofline)
             waits.append(worst[1])
             progresses.append(worst[2])
+            utilizations.append(-worst[3])
         }
         let configuration = trainer.configuration
         return Result(
@@ -113,7 +118,7 @@ public enum StepBenchmark {
             samples_per_s: Timing.median(rates), step_seconds: Timing.median(stepSeconds),
             gflops_per_rank: Timing.median(achieved), roofline_gflops: Timing.median(rooflines),
             roofline_fraction: Timing.median(fractions), wait_fraction: Timing.median(waits),
-            progress_fraction: Timing.median(progresses),
+            progress_fraction: Timing.median(progresses), cpu_per_wall: Timing.median(utilizations),
             peak_rss_bytes: try PeakMemory.maximumOverRanks(communicator),
             memory_budget_bytes: PeakMemory.budgetBytes(data: trainer.data, parameterCount: trainer.layout.parameterCount),
             blas_core: BLASRuntime.coreName, blas_threads: BLASRuntime.threadCount)

@@ -10,6 +10,13 @@ enum Timing {
         return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 
+    /// CPU seconds this process has used (all threads, CLOCK_PROCESS_CPUTIME_ID).
+    static func processCPUSeconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+
     /// The median of `values` (the mean of the middle two for an even count); 0 when empty.
     static func median(_ values: [Double]) -> Double {
         guard !values.isEmpty else { return 0 }
