@@ -11,6 +11,7 @@ import Tensors
 public final class MLP {
     public let layout: ParameterLayout
     public let maximumBatchSize: Int
+    public let maximumTrainingBatchSize: Int
 
     /// Parameters `[parameterCount]` in `layout` order.
     public let parameters: FloatBuffer
@@ -21,7 +22,8 @@ public final class MLP {
 
     /// Post-activation outputs of each layer, `[maximumBatchSize, outputCount]`; the last holds logits.
     private let activations: [FloatBuffer]
-    /// Two scratch buffers `[maximumBatchSize, maximumWidth]` for backpropagated gradients.
+    /// Two scratch buffers `[maximumTrainingBatchSize, widest layer output]` for backpropagated
+    /// gradients (no gradient is computed for the network's input, so its width does not count).
     private let scratch: (FloatBuffer, FloatBuffer)
 
     /// What `computeGradients` reports while it runs backward (for overlapping communication).
@@ -50,19 +52,28 @@ public final class MLP {
     ///   - gradientStorage: where the gradients live, when the caller wants them inside a larger
     ///     buffer (for example with extra trailing slots reduced in the same allreduce); its first
     ///     `parameterCount` elements become `gradients`. Nil: the model allocates its own.
-    public init(layout: ParameterLayout, maximumBatchSize: Int, gradientStorage: FloatBuffer? = nil) {
-        precondition(maximumBatchSize > 0, "maximumBatchSize \(maximumBatchSize)")
+    ///   - maximumTrainingBatchSize: the most rows any `computeGradients` call will use (at most
+    ///     `maximumBatchSize`; nil: `maximumBatchSize`). Sizes the backward scratch buffers, so
+    ///     that a large evaluation batch does not make them large.
+    public init(
+        layout: ParameterLayout, maximumBatchSize: Int, maximumTrainingBatchSize: Int? = nil,
+        gradientStorage: FloatBuffer? = nil
+    ) {
+        let trainingBatch = maximumTrainingBatchSize ?? maximumBatchSize
+        precondition(maximumBatchSize > 0 && trainingBatch > 0 && trainingBatch <= maximumBatchSize,
+                     "maximumBatchSize \(maximumBatchSize), maximumTrainingBatchSize \(trainingBatch)")
         precondition((gradientStorage?.count ?? layout.parameterCount) >= layout.parameterCount,
                      "gradient storage of \(gradientStorage?.count ?? 0) for \(layout.parameterCount) parameters")
         self.layout = layout
         self.maximumBatchSize = maximumBatchSize
+        self.maximumTrainingBatchSize = trainingBatch
         parameters = FloatBuffer(count: layout.parameterCount)
         gradients = gradientStorage.map { FloatBuffer(viewing: $0, range: 0..<layout.parameterCount) }
             ?? FloatBuffer(count: layout.parameterCount)
         input = FloatBuffer(count: maximumBatchSize * layout.inputCount)
         activations = layout.layers.map { FloatBuffer(count: maximumBatchSize * $0.outputCount) }
-        scratch = (FloatBuffer(count: maximumBatchSize * layout.maximumWidth),
-                   FloatBuffer(count: maximumBatchSize * layout.maximumWidth))
+        let width = layout.layerSizes.dropFirst().max()!
+        scratch = (FloatBuffer(count: trainingBatch * width), FloatBuffer(count: trainingBatch * width))
     }
 
     /// He (Kaiming) normal initialisation: weights ~ N(0, 2 / fan_in), biases 0 (He et al. 2015,
@@ -139,7 +150,8 @@ public final class MLP {
         batchSize: Int, labels: UnsafePointer<Int32>, gradientScale: Float,
         observer: (BackwardEvent) throws -> Void
     ) rethrows -> LossSummary {
-        precondition(batchSize > 0 && batchSize <= maximumBatchSize, "batch \(batchSize) of \(maximumBatchSize)")
+        precondition(batchSize > 0 && batchSize <= maximumTrainingBatchSize,
+                     "training batch \(batchSize) of \(maximumTrainingBatchSize)")
         forward(batchSize: batchSize)
         let lastIndex = layout.layers.count - 1
         // dZ of the last layer: the loss gradient with respect to the logits.

@@ -100,7 +100,9 @@ public final class Trainer {
 
         let reductionBuffer = FloatBuffer(count: layout.parameterCount + Self.trailingSlots)
         let maximumBatch = max(sampler.localBatchSize, configuration.evaluationBatchSize)
-        model = MLP(layout: layout, maximumBatchSize: maximumBatch, gradientStorage: reductionBuffer)
+        model = MLP(
+            layout: layout, maximumBatchSize: maximumBatch, maximumTrainingBatchSize: sampler.localBatchSize,
+            gradientStorage: reductionBuffer)
         optimizer = makeOptimizer(configuration.optimizer, parameterCount: layout.parameterCount)
         reduction = GradientReduction(
             communicator: communicator, mode: configuration.reduction, overlap: configuration.overlap,
