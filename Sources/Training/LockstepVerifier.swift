@@ -65,6 +65,7 @@ public struct LockstepViolation: ReportableError, Equatable {
     public let rankGroups: [[Int]]
 
     public var exitStatus: ExitStatus { .lockstepViolation }
+    public var isCollective: Bool { true }
 
     public var description: String {
         let groups = rankGroups.map { "ranks \($0.map(String.init).joined(separator: ","))" }.joined(separator: " vs ")
