@@ -61,11 +61,8 @@ public struct CheckpointDirectory: Sendable {
     /// - Throws: `CheckpointError.writeFailed`.
     @discardableResult
     public func write(_ checkpoint: Checkpoint, step: Int64, fault: CheckpointWriteFault = .none) throws -> URL {
-        do {
-            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        } catch {
-            let code = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError)?.code
-            throw CheckpointError.writeFailed(file: url.path, operation: "create directory", code: code.map(Int32.init) ?? EIO)
+        if let code = POSIXFile.makeDirectories(url.path) {
+            throw CheckpointError.writeFailed(file: url.path, operation: "create directory", code: code)
         }
         let destination = url(step: step)
         try CheckpointWriter.write(checkpoint, to: destination, fault: fault)

@@ -65,4 +65,31 @@ enum POSIXFile {
         if fsync(descriptor) != 0 && errno != EINVAL { return ("fsync directory", errno) }
         return nil
     }
+
+    /// Creates the directory at `path` and any missing parents (`mkdir -p`); returns `errno` on
+    /// failure (`ENOTDIR` when something in the way is not a directory).
+    static func makeDirectories(_ path: String) -> Int32? {
+        if mkdir(path, 0o755) == 0 { return nil }
+        let code = errno
+        switch code {
+        case EEXIST:
+            return isDirectory(path) ? nil : ENOTDIR
+        case ENOENT:
+            var parent = path
+            while parent.count > 1 && parent.hasSuffix("/") { parent.removeLast() }
+            guard let slash = parent.lastIndex(of: "/") else { return code }
+            parent = String(parent[..<slash])
+            guard !parent.isEmpty, parent != path else { return code }
+            if let failure = makeDirectories(parent) { return failure }
+            if mkdir(path, 0o755) == 0 || (errno == EEXIST && isDirectory(path)) { return nil }
+            return errno
+        default:
+            return code
+        }
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
+    }
 }
