@@ -66,3 +66,19 @@ final class CheckpointMetadataTests: XCTestCase {
         }
     }
 }
+
+final class CheckpointTensorSummaryTests: XCTestCase {
+    func testSummaryOfFiniteAndNonFiniteValues() {
+        let summary = CheckpointTensor(name: "x", shape: [6], values: [1, -2.5, .nan, 4, .infinity, 0.5]).summary
+        XCTAssertEqual(summary.minimum, -2.5)
+        XCTAssertEqual(summary.maximum, 4)
+        XCTAssertEqual(summary.mean, 0.75)  // (1 − 2.5 + 4 + 0.5) / 4
+        XCTAssertEqual(summary.nonFiniteCount, 2)
+        let allNaN = CheckpointTensorSummary([.nan])
+        XCTAssertNil(allNaN.minimum)
+        XCTAssertNil(allNaN.maximum)
+        XCTAssertNil(allNaN.mean)
+        XCTAssertEqual(allNaN.nonFiniteCount, 1)
+        XCTAssertEqual(CheckpointTensorSummary([]).nonFiniteCount, 0)
+    }
+}
