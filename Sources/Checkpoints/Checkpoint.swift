@@ -108,6 +108,9 @@ public struct Checkpoint: Sendable, Equatable {
     ///   expected type and the decoder's complaint.
     public func metadataValue<Value: Decodable>(_ type: Value.Type, forKey key: String) throws -> Value {
         let text = try metadataString(forKey: key)
+        if let problem = JSONNestingGuard.problem(text.utf8) {
+            throw CheckpointError.invalidMetadata(file: sourceDescription, key: key, value: text, expected: "JSON for \(Value.self) (\(problem))")
+        }
         do {
             return try JSONDecoder().decode(Value.self, from: Data(text.utf8))
         } catch {
@@ -115,6 +118,17 @@ public struct Checkpoint: Sendable, Equatable {
                 file: sourceDescription, key: key, value: text,
                 expected: "JSON for \(Value.self) (\(JSONHeaderDecoding.describe(error)))")
         }
+    }
+
+    /// The value under `key` for people to read: a JSON object or array re-indented with sorted
+    /// keys (numbers exactly as stored), any other string as it is; nil when there is no such key.
+    public func prettyPrintedMetadataValue(forKey key: String) -> String? {
+        guard let value = metadata[key] else { return nil }
+        guard let first = value.first, first == "{" || first == "[", JSONNestingGuard.problem(value.utf8) == nil,
+            let object = try? JSONSerialization.jsonObject(with: Data(value.utf8)),
+            let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        else { return value }
+        return String(decoding: pretty, as: UTF8.self)
     }
 
     // MARK: - Validation against a model

@@ -159,7 +159,7 @@ public enum CheckpointError: ReportableError, Equatable, Sendable {
     public var hint: String? {
         switch self {
         case .fileNotFound, .cannotOpen, .notARegularFile, .readFailed:
-            "check the path given to --resume or --checkpoint"
+            "check the checkpoint's path"
         case .directoryUnreadable: "check --checkpoint-dir"
         case .unsupportedVersion:
             "read it with the Lockstep version that wrote it, or start afresh"

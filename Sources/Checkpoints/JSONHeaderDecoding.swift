@@ -92,6 +92,7 @@ enum JSONHeaderDecoding {
 
     /// Parses the header JSON (the padding spaces included).
     static func decode(_ bytes: Data) throws(Problem) -> RawHeader {
+        if let problem = JSONNestingGuard.problem(bytes) { throw .notJSON(problem) }
         do {
             return try JSONDecoder().decode(RawHeader.self, from: bytes)
         } catch let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty {

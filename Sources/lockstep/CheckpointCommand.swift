@@ -69,6 +69,8 @@ struct CheckpointReport: Encodable {
     let headerCRC32: String
     /// The caller's metadata, values as stored (strings).
     let metadata: [String: String]
+    /// The same, JSON objects and arrays re-indented for the text output.
+    let prettyMetadata: [String: String]
     let tensors: [Tensor]
 
     enum CodingKeys: String, CodingKey {
@@ -89,6 +91,7 @@ struct CheckpointReport: Encodable {
         dataCRC32 = Self.hex(layout.dataCRC32)
         headerCRC32 = Self.hex(layout.headerCRC32)
         metadata = checkpoint.metadata
+        prettyMetadata = Dictionary(uniqueKeysWithValues: checkpoint.metadata.keys.map { ($0, checkpoint.prettyPrintedMetadataValue(forKey: $0) ?? "") })
         tensors = zip(checkpoint.tensors, layout.dataOffsets).map { tensor, offsets in
             let summary = tensor.summary
             return Tensor(
@@ -116,10 +119,10 @@ struct CheckpointReport: Encodable {
             "format \(format) version \(formatVersion); \(fileBytes) bytes (header \(headerBytes), data \(fileBytes - 8 - headerBytes)); "
                 + "data CRC-32 \(dataCRC32), header CRC-32 \(headerCRC32)",
             "",
-            "metadata (\(metadata.count) keys)",
+            "metadata (\(metadata.count) \(metadata.count == 1 ? "key" : "keys"))",
         ]
         for key in metadata.keys.sorted() {
-            let value = Self.prettyJSON(metadata[key]!)
+            let value = prettyMetadata[key] ?? ""
             if value.contains("\n") {
                 lines.append("  \(key):")
                 lines += value.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }
@@ -142,15 +145,6 @@ struct CheckpointReport: Encodable {
                 .trimmingCharacters(in: .whitespaces))
         }
         return lines.joined(separator: "\n")
-    }
-
-    /// A JSON object or array re-indented for reading; any other string as it is.
-    static func prettyJSON(_ value: String) -> String {
-        guard let first = value.first, first == "{" || first == "[",
-            let object = try? JSONSerialization.jsonObject(with: Data(value.utf8)),
-            let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        else { return value }
-        return String(decoding: pretty, as: UTF8.self)
     }
 
     static func number(_ value: Double?) -> String {

@@ -41,6 +41,31 @@ final class CheckpointMetadataTests: XCTestCase {
         }
     }
 
+    /// Metadata values come from possibly hostile files: the nesting that makes Foundation's
+    /// parser trap (see JSONNestingGuard) is refused, not parsed.
+    func testDeeplyNestedMetadataIsRefusedNotParsed() {
+        let crashing = String(repeating: "{\"k\":", count: 512) + "["
+        let checkpoint = Checkpoint(metadata: ["config": crashing], source: "hostile.safetensors")
+        XCTAssertThrowsError(try checkpoint.metadataValue([String: Int].self, forKey: "config")) { error in
+            XCTAssertEqual(
+                error as? CheckpointError,
+                .invalidMetadata(
+                    file: "hostile.safetensors", key: "config", value: crashing,
+                    expected: "JSON for Dictionary<String, Int> (objects and arrays nest deeper than 64 levels (at byte 320))"))
+        }
+        XCTAssertEqual(checkpoint.prettyPrintedMetadataValue(forKey: "config"), crashing)
+    }
+
+    func testPrettyPrintedMetadata() {
+        let checkpoint = Checkpoint(metadata: ["config": #"{"b":[18446744073709551615,0.1],"a":"x/y"}"#, "step": "12", "broken": "{\"a\":"])
+        XCTAssertEqual(
+            checkpoint.prettyPrintedMetadataValue(forKey: "config"),
+            "{\n  \"a\" : \"x/y\",\n  \"b\" : [\n    18446744073709551615,\n    0.1\n  ]\n}")
+        XCTAssertEqual(checkpoint.prettyPrintedMetadataValue(forKey: "step"), "12")
+        XCTAssertEqual(checkpoint.prettyPrintedMetadataValue(forKey: "broken"), "{\"a\":")
+        XCTAssertNil(checkpoint.prettyPrintedMetadataValue(forKey: "absent"))
+    }
+
     func testValidateTensorsAcceptsTheExactModel() throws {
         let checkpoint = CheckpointSamples.mlp()
         try checkpoint.validateTensors(expected: checkpoint.tensors.reversed().map { ($0.name, $0.shape) })

@@ -76,9 +76,18 @@ final class CheckpointReaderRefusalTests: XCTestCase {
         assertRefused(craft("[1, 2]"), .headerNotJSON(file: file, reason: "the header does not start with \"{\""))
         assertRefused(craft("{\"a\": 1} x"), .headerNotJSON(file: file, reason: "Invalid value around character 9."))
         let deep = "{\"a\":" + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "}"
-        XCTAssertThrowsError(try CheckpointReader.decode(craft(deep), source: file)) { error in
-            guard case .headerNotJSON = error as? CheckpointError else { return XCTFail("\(error)") }
-        }
+        assertRefused(craft(deep), .headerNotJSON(file: file, reason: "objects and arrays nest deeper than 64 levels (at byte 68)"))
+        // Brackets inside strings do not nest.
+        let quoted = "{\"a\":\"" + String(repeating: "[", count: 100) + "\\\"\"}"
+        assertRefused(craft(quoted), .invalidHeader(file: file, reason: "\"a\": Expected to decode Dictionary<String, Any> but found a string instead."))
+    }
+
+    /// The input that made Foundation's parser trap (found by the fuzzer): its nesting limit of
+    /// 512 reached at the header's last byte, with no padding after it.
+    func testNestingThatCrashedFoundationIsRefused() {
+        let header = Array((String(repeating: "{\"k\":", count: 512) + "[").utf8)  // unpadded: "[" is the last byte
+        let bytes = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) } + header
+        assertRefused(bytes, .headerNotJSON(file: file, reason: "objects and arrays nest deeper than 64 levels (at byte 320)"))
     }
 
     func testHeaderThatIsNotUTF8() {
