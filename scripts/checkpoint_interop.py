@@ -121,8 +121,15 @@ def main():
 
     if args.json:
         print(json.dumps({
-            "tensors": {name: {"shape": list(a.shape), "dtype": str(a.dtype), "sum": float(a.astype(np.float64).sum())}
-                        for name, a in tensors.items()},
+            "tensors": {
+                name: {
+                    "shape": list(a.shape),
+                    "dtype": str(a.dtype),
+                    "sum": float(a.astype(np.float64).sum()),
+                    "first": float(a.flat[0]) if a.size else None,
+                }
+                for name, a in tensors.items()
+            },
             "metadata_keys": sorted(metadata),
             "checksums": {key: computed for key, (_, computed) in sums.items()},
             "problems": problems,
