@@ -32,8 +32,8 @@ internal import CZlib
 /// from the parsed header, so that it does not depend on JSON spelling (key order, spaces,
 /// escapes): the concatenation of `record(s) = UInt64-LE(byte count of s) ++ UTF-8(s)` over
 /// 1. `record("tensors")`, `record(decimal tensor count)`, then for each tensor in ascending order
-///    of (begin, end, name's UTF-8 bytes), which is data order, `record(name)`, `record(dtype)`, `record(shape dims in decimal joined by ",")`,
-///    `record(decimal begin)`, `record(decimal end)`;
+///    of (begin, end, name's UTF-8 bytes), which is data order, `record(name)`, `record(dtype)`,
+///    `record(shape dims in decimal joined by ",")`, `record(decimal begin)`, `record(decimal end)`;
 /// 2. `record("metadata")`, `record(decimal count of metadata entries other than header_crc32)`,
 ///    then for each of those entries in ascending order of the key's UTF-8 bytes `record(key)`,
 ///    `record(value)`.
@@ -77,7 +77,7 @@ public enum CheckpointFormat {
     }
 
     /// The metadata spelling of a checksum: 8 lowercase hex digits.
-    static func checksumString(_ value: UInt32) -> String {
+    public static func checksumString(_ value: UInt32) -> String {
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 8 - digits.count) + digits
     }

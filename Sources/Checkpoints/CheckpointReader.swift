@@ -44,6 +44,10 @@ public struct CheckpointLayout: Sendable, Equatable {
 /// (non-negative, no overflow) and offsets (ordered, within limits, matching the shape), the
 /// tensors tiling the data section exactly (no overlap, no hole, no truncation, no trailing
 /// bytes), the data CRC and the header CRC.
+///
+/// JSON objects with a duplicated key keep the first value (Foundation's decoder; Python's keeps
+/// the last): a duplicated tensor entry then leaves a hole or trailing bytes and is refused, and
+/// the header CRC covers the metadata values that were kept.
 public enum CheckpointReader {
     /// Reads the checkpoint at `url`. `Checkpoint.source` is set to its path.
     /// - Throws: `CheckpointError` (`.missingInput` status when the file cannot be opened,

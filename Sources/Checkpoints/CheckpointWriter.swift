@@ -39,7 +39,8 @@ public enum CheckpointWriteFault: Sendable, Equatable {
 /// file in the same directory (`.NAME.tmp-PID`: a leading dot and a suffix, so it can never be
 /// mistaken for a checkpoint), `fsync` it, close it, `rename` it over `NAME`, `fsync` the
 /// directory so the rename itself is durable. On any failure the temporary file is removed and
-/// a `CheckpointError.writeFailed` names the step, the path and `strerror(errno)`.
+/// a `CheckpointError.writeFailed` names the operation, the path and `strerror(errno)`. A failure
+/// of the final directory `fsync` is reported too, although the new file is then in place.
 public enum CheckpointWriter {
     /// Writes `checkpoint` to `url` (layout: `CheckpointFormat`). The directory must exist.
     /// - Throws: `CheckpointError.writeFailed` (exit status `.io`).
@@ -78,10 +79,8 @@ public enum CheckpointWriter {
             kill(getpid(), SIGKILL)
             _exit(137)  // not reached: SIGKILL cannot be caught
         case let .failAfterBytes(byteCount, code):
-            if let code = POSIXFile.writeAll(descriptor, UnsafeRawBufferPointer(rebasing: bytes.prefix(byteCount))) {
-                throw failure("write", code)
-            }
-            throw failure("write", code)
+            let realFailure = POSIXFile.writeAll(descriptor, UnsafeRawBufferPointer(rebasing: bytes.prefix(byteCount)))
+            throw failure("write", realFailure ?? code)
         }
         if fsync(descriptor) != 0 { throw failure("fsync", errno) }
         isOpen = false

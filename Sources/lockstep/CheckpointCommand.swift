@@ -88,8 +88,8 @@ struct CheckpointReport: Encodable {
         formatVersion = layout.formatVersion
         fileBytes = layout.fileByteCount
         headerBytes = layout.headerByteCount
-        dataCRC32 = Self.hex(layout.dataCRC32)
-        headerCRC32 = Self.hex(layout.headerCRC32)
+        dataCRC32 = CheckpointFormat.checksumString(layout.dataCRC32)
+        headerCRC32 = CheckpointFormat.checksumString(layout.headerCRC32)
         metadata = checkpoint.metadata
         prettyMetadata = Dictionary(uniqueKeysWithValues: checkpoint.metadata.keys.map { ($0, checkpoint.prettyPrintedMetadataValue(forKey: $0) ?? "") })
         tensors = zip(checkpoint.tensors, layout.dataOffsets).map { tensor, offsets in
@@ -101,15 +101,9 @@ struct CheckpointReport: Encodable {
         }
     }
 
-    static func hex(_ value: UInt32) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 8 - digits.count) + digits
-    }
-
     func json() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
