@@ -11,7 +11,7 @@ import Synchronization
 final class StallWatchdog: Sendable {
     /// What the rank is doing; names the collective in the error.
     enum Activity: Int, CaseIterable {
-        case startup, computingGradients, gradientReduction, verification, evaluation, checkpoint, epochEnd
+        case startup, computingGradients, gradientReduction, verification, evaluation, checkpoint
 
         var description: String {
             switch self {
@@ -21,7 +21,6 @@ final class StallWatchdog: Sendable {
             case .verification: "the lockstep verification (allgather)"
             case .evaluation: "evaluation (allreduce)"
             case .checkpoint: "checkpointing"
-            case .epochEnd: "the end-of-epoch loss allreduce"
             }
         }
     }

@@ -153,14 +153,17 @@ public final class Trainer {
         let start = communicator.wallTime()
         gradientNorms = NormStatistics()
         sampler.fillPermutation(epoch: epoch, into: permutation)
-        var localLossSum = 0.0
+        // Σ over applied steps of the global batch's mean loss, read from the reduced buffer:
+        // identical on every rank, in step order, so no end-of-epoch collective is needed and a
+        // resumed epoch can continue the same sum.
+        var lossSum = 0.0
         var appliedSteps = 0
         var learningRate = 0.0
         for step in 0..<stepsPerEpoch {
             learningRate = schedule.lr(at: globalStep)
             logPhaseChange()
             if let loss = try trainStep(samples: sampler.localRange(step: step), learningRate: learningRate) {
-                localLossSum += loss
+                lossSum += loss
                 appliedSteps += 1
             }
             if let onStep, communicator.rank == 0 {
@@ -174,16 +177,14 @@ public final class Trainer {
                 try verifyState(context: "periodic check")
             }
         }
-        watchdog.enter(.epochEnd, step: globalStep)
-        let totalLoss = try communicator.allreduce([localLossSum], operation: .sum)[0]
-        let seconds = communicator.wallTime() - start
         return EpochTraining(
-            meanLoss: totalLoss / Double(max(appliedSteps, 1) * configuration.globalBatchSize), seconds: seconds,
+            meanLoss: lossSum / Double(max(appliedSteps, 1)), seconds: communicator.wallTime() - start,
             lastLearningRate: learningRate)
     }
 
-    /// One optimizer step on this rank's samples `permutation[samples]`; returns their loss sum,
-    /// or nil when every rank skipped the update (non-finite, `--on-nonfinite skip`).
+    /// One optimizer step on this rank's samples `permutation[samples]`; returns the global
+    /// batch's mean loss (reduced, identical on every rank), or nil when every rank skipped the
+    /// update (non-finite, `--on-nonfinite skip`).
     @inline(__always)
     private func trainStep(samples: Range<Int>, learningRate: Double) throws -> Double? {
         let rank = communicator.rank
@@ -221,7 +222,7 @@ public final class Trainer {
             model.parameters[index] = Float(bitPattern: model.parameters[index].bitPattern ^ 1)
         }
         globalStep += 1
-        return summary.lossSum
+        return Double(trailer[0])
     }
 
     /// True when no element is NaN or ±Inf (an integer max over the magnitude bits: vectorises).
