@@ -32,13 +32,18 @@ struct TrainCommand: ParsableCommand {
             clipGradientNorm: optimizer.clipGradientNorm, learningRateScaling: optimizer.learningRateScaling,
             learningRateReferenceBatch: optimizer.learningRateReferenceBatch,
             reduction: distribution.reduction, verifyEvery: distribution.verifyEvery,
-            bucketMegabytes: distribution.bucketMegabytes, overlap: !distribution.noOverlap, metricsPath: output.metrics,
+            bucketMegabytes: distribution.bucketMegabytes, overlap: !distribution.noOverlap,
+            onNonFinite: distribution.onNonFinite, stallTimeout: distribution.stallTimeout, metricsPath: output.metrics,
             evaluationBatchSize: performance.evalBatch)
     }
 
     func run() throws {
         let configuration: TrainingConfiguration
-        do { configuration = try trainingConfiguration() } catch { JobRunner.fail(error, communicator: nil) }
+        let faults: FaultPlan
+        do {
+            configuration = try trainingConfiguration()
+            faults = try FaultPlan.fromEnvironment()
+        } catch { JobRunner.fail(error, communicator: nil) }
         BLASSetup.apply(coreRequest: performance.blasCore, threads: performance.blasThreads)
         let communicator: any Communicator
         do { communicator = try JobRunner.makeCommunicator() } catch { JobRunner.fail(error, communicator: nil) }
@@ -46,7 +51,8 @@ struct TrainCommand: ParsableCommand {
         let logger = Logger(label: "lockstep.train")
         JobRunner.run(communicator) {
             let data = try TrainingData.load(configuration)
-            let trainer = try Trainer(configuration: configuration, communicator: communicator, data: data, logger: logger)
+            let trainer = try Trainer(
+                configuration: configuration, communicator: communicator, data: data, logger: logger, faults: faults)
             _ = try trainer.run()
             try PeakMemory.report(communicator, data: data, parameterCount: trainer.layout.parameterCount, logger: logger)
         }

@@ -63,7 +63,8 @@ public enum StepBenchmark {
     /// Runs `settings` on `trainer` (freshly built; this initialises its parameters). Collective.
     public static func run(_ trainer: Trainer, communicator: Communicator, settings: Settings) throws -> Result {
         FloatingPointEnvironment.enableFlushToZero()
-        try trainer.initializeParameters()
+        trainer.model.initialize(seed: trainer.configuration.seed)
+        try trainer.agreeOnState(context: "benchmark start")
         let gemm = GEMMBenchmark(layout: trainer.layout, batchSize: trainer.localBatchSize)
         var cursor = 0
         var epoch = -1

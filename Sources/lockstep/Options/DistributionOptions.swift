@@ -2,6 +2,7 @@ import ArgumentParser
 import Training
 
 extension ReductionMode: ExpressibleByArgument {}
+extension NonFinitePolicy: ExpressibleByArgument {}
 
 /// `lockstep train`: how the ranks reduce gradients and check each other.
 struct DistributionOptions: ParsableArguments {
@@ -14,6 +15,16 @@ struct DistributionOptions: ParsableArguments {
         "Compare a hash of every rank's parameters, optimizer state, step and LR every K steps "
             + "(also at every epoch end); 0 checks only at epoch ends.", valueName: "K"))
     var verifyEvery: Int = 200
+
+    @Option(name: .customLong("on-nonfinite"), help: ArgumentHelp(
+        "When the reduced loss or gradient holds NaN or Inf: abort (stop with the step) or skip "
+            + "(every rank skips that update; the count is logged and kept).", valueName: "policy"))
+    var onNonFinite: NonFinitePolicy = .abort
+
+    @Option(help: ArgumentHelp(
+        "End the job with an error naming the step and collective when a step makes no progress "
+            + "for this many seconds; 0 never.", valueName: "seconds"))
+    var stallTimeout: Double = 300
 
     @Option(name: .customLong("bucket-mb"), help: ArgumentHelp(
         "Gradient bucket size in MiB: buckets are reduced by separate nonblocking allreduces, each "
@@ -28,6 +39,9 @@ struct DistributionOptions: ParsableArguments {
     func validate() throws {
         guard bucketMegabytes > 0, bucketMegabytes.isFinite else {
             throw ValidationError("--bucket-mb must be a positive number of MiB, got \(bucketMegabytes)")
+        }
+        guard stallTimeout >= 0, stallTimeout.isFinite else {
+            throw ValidationError("--stall-timeout must be 0 or a positive number of seconds, got \(stallTimeout)")
         }
         guard verifyEvery >= 0 else { throw ValidationError("--verify-every must be 0 or more, got \(verifyEvery)") }
     }
