@@ -143,13 +143,23 @@ final class GradientReduction {
         completed += 1
     }
 
-    /// ORs the elements of `range` into `nonFiniteMarker`: integer operations only, so the loop
-    /// vectorises with plain SSE2 (no NaN-aware float compare, no unsigned max).
+    /// ORs the elements of `range` into `nonFiniteMarker`: integer operations only (no NaN-aware
+    /// float compare, no unsigned max), sixteen lanes at a time, so it runs at memory speed with
+    /// plain SSE2.
     @inline(__always)
     private func checkFinite(_ range: Range<Int>) {
-        let bits = UnsafeRawPointer(buffer.baseAddress + range.lowerBound).assumingMemoryBound(to: UInt32.self)
-        var marker: UInt32 = 0
-        for i in 0..<range.count { marker |= (bits[i] & 0x7F80_0000) &+ 0x0080_0000 }
+        typealias Lanes = SIMD16<UInt32>
+        let raw = UnsafeRawPointer(buffer.baseAddress + range.lowerBound)
+        let exponent = Lanes(repeating: 0x7F80_0000), lowestExponentBit = Lanes(repeating: 0x0080_0000)
+        var lanes = Lanes(repeating: 0)
+        let vectorCount = range.count / Lanes.scalarCount
+        for v in 0..<vectorCount {
+            let bits = raw.loadUnaligned(fromByteOffset: v * MemoryLayout<Lanes>.stride, as: Lanes.self)
+            lanes |= (bits & exponent) &+ lowestExponentBit
+        }
+        var marker = lanes.max()  // bit 31 is set iff it is set in some lane
+        let tail = raw.assumingMemoryBound(to: UInt32.self)
+        for i in (vectorCount * Lanes.scalarCount)..<range.count { marker |= (tail[i] & 0x7F80_0000) &+ 0x0080_0000 }
         nonFiniteMarker |= marker
     }
 }

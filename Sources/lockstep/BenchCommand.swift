@@ -160,8 +160,10 @@ extension BenchCommand {
             abstract: "Latency and bandwidth of the trainer's gradient reduction beside a plain MPI loop, 4 KB to 64 MB.",
             discussion: """
                 For each mode and size: plain_seconds (the communicator's call alone in a tight \
-                loop), path_seconds (the trainer's GradientReduction: buckets, finiteness check), \
-                their bandwidths in GB/s (bytes / seconds) and ratio = path_gbps / plain_gbps.
+                loop), nonblocking_seconds (allreduce mode: one MPI_Iallreduce of the whole buffer, \
+                started and waited for), path_seconds (the trainer's GradientReduction: buckets, \
+                finiteness check), their bandwidths in GB/s (bytes / seconds) and \
+                ratio = path_gbps / plain_gbps.
                 """)
 
         @Option(help: ArgumentHelp("Smallest buffer in bytes (sizes grow ×4).", valueName: "bytes"))
@@ -199,6 +201,7 @@ extension BenchCommand {
                     ("mode", { $0.mode }), ("ranks", { "\($0.ranks)" }), ("size", { BenchFormat.bytes($0.bytes) }),
                     ("buckets", { "\($0.buckets)" }),
                     ("plain µs", { BenchFormat.microseconds($0.plain_seconds) }), ("plain GB/s", { BenchFormat.fixed($0.plain_gbps, 2) }),
+                    ("nonblocking GB/s", { $0.nonblocking_gbps.map { BenchFormat.fixed($0, 2) } ?? "-" }),
                     ("path µs", { BenchFormat.microseconds($0.path_seconds) }), ("path GB/s", { BenchFormat.fixed($0.path_gbps, 2) }),
                     ("path/plain", { BenchFormat.percent($0.ratio) }),
                 ])

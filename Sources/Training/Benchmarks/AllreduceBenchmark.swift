@@ -24,6 +24,10 @@ public enum AllreduceBenchmark {
         public let plain_seconds: Double
         /// `bytes / plain_seconds`, in GB/s (10⁹ bytes).
         public let plain_gbps: Double
+        /// The communicator's nonblocking allreduce on the whole buffer, started and waited for
+        /// (allreduce mode only; nil otherwise): what the trainer's buckets are made of.
+        public let nonblocking_seconds: Double?
+        public let nonblocking_gbps: Double?
         /// `GradientReduction.reduce()` on the same buffer.
         public let path_seconds: Double
         public let path_gbps: Double
@@ -59,7 +63,7 @@ public enum AllreduceBenchmark {
                     communicator: communicator, mode: mode, overlap: false, buffer: buffer,
                     readyPoints: readyPoints, bucketByteCount: Int(bucketMegabytes * 1_048_576))
                 let calls = calls(bytes)
-                var plain: [Double] = [], path: [Double] = []
+                var plain: [Double] = [], path: [Double] = [], nonblocking: [Double] = []
                 func plainBatch() throws {
                     try communicator.barrier()
                     let start = Timing.now()
@@ -71,26 +75,37 @@ public enum AllreduceBenchmark {
                     }
                     plain.append((Timing.now() - start) / Double(calls))
                 }
+                func nonblockingBatch() throws {
+                    guard mode == .allreduce else { return }
+                    try communicator.barrier()
+                    let start = Timing.now()
+                    for _ in 0..<calls { try communicator.startSumAllreduce(buffer.buffer).wait() }
+                    nonblocking.append((Timing.now() - start) / Double(calls))
+                }
                 func pathBatch() throws {
                     try communicator.barrier()
                     let start = Timing.now()
                     for _ in 0..<calls { _ = try reduction.reduce() }
                     path.append((Timing.now() - start) / Double(calls))
                 }
-                try plainBatch()  // warm-up: connections, registration, caches
-                try pathBatch()
+                let batches = [plainBatch, nonblockingBatch, pathBatch]
+                for batch in batches { try batch() }  // warm-up: connections, registration, caches
                 plain.removeAll()
                 path.removeAll()
+                nonblocking.removeAll()
                 for repetition in 0..<repetitions {
-                    if repetition % 2 == 0 { try plainBatch(); try pathBatch() } else { try pathBatch(); try plainBatch() }
+                    for batch in repetition % 2 == 0 ? batches : batches.reversed() { try batch() }
                 }
                 // The slowest rank's median: a collective is as slow as its last rank.
                 let plainSeconds = try communicator.allreduce([Timing.median(plain)], operation: .max)[0]
                 let pathSeconds = try communicator.allreduce([Timing.median(path)], operation: .max)[0]
+                let nonblockingSeconds = try communicator.allreduce([Timing.median(nonblocking)], operation: .max)[0]
                 results.append(Result(
                     mode: mode.rawValue, ranks: communicator.worldSize, bytes: bytes,
                     buckets: reduction.plan.buckets.count, calls: calls, repetitions: repetitions,
                     plain_seconds: plainSeconds, plain_gbps: Double(bytes) / plainSeconds / 1e9,
+                    nonblocking_seconds: mode == .allreduce ? nonblockingSeconds : nil,
+                    nonblocking_gbps: mode == .allreduce ? Double(bytes) / nonblockingSeconds / 1e9 : nil,
                     path_seconds: pathSeconds, path_gbps: Double(bytes) / pathSeconds / 1e9,
                     ratio: plainSeconds / pathSeconds, peak_rss_bytes: try PeakMemory.maximumOverRanks(communicator)))
             }
