@@ -49,12 +49,12 @@ public final class MLP {
 
     /// - Parameters:
     ///   - maximumBatchSize: the most rows any `computeGradients` or `evaluate` call will use.
-    ///   - gradientStorage: where the gradients live, when the caller wants them inside a larger
-    ///     buffer (for example with extra trailing slots reduced in the same allreduce); its first
-    ///     `parameterCount` elements become `gradients`. Nil: the model allocates its own.
     ///   - maximumTrainingBatchSize: the most rows any `computeGradients` call will use (at most
     ///     `maximumBatchSize`; nil: `maximumBatchSize`). Sizes the backward scratch buffers, so
     ///     that a large evaluation batch does not make them large.
+    ///   - gradientStorage: where the gradients live, when the caller wants them inside a larger
+    ///     buffer (for example with extra trailing slots reduced in the same allreduce); its first
+    ///     `parameterCount` elements become `gradients`. Nil: the model allocates its own.
     public init(
         layout: ParameterLayout, maximumBatchSize: Int, maximumTrainingBatchSize: Int? = nil,
         gradientStorage: FloatBuffer? = nil
