@@ -21,6 +21,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup(title: "Learning-rate schedule") var schedule: ScheduleOptions
     @OptionGroup(title: "Distribution") var distribution: DistributionOptions
     @OptionGroup(title: "Output") var output: OutputOptions
+    @OptionGroup(title: "Checkpoints") var checkpoints: CheckpointOptions
     @OptionGroup(title: "Performance") var performance: PerformanceOptions
 
     /// The run's configuration from the parsed options.
@@ -51,7 +52,8 @@ struct TrainCommand: ParsableCommand {
         JobRunner.run(communicator) {
             let data = try TrainingData.load(configuration)
             let trainer = try Trainer(
-                configuration: configuration, communicator: communicator, data: data, logger: logger, faults: faults)
+                configuration: configuration, communicator: communicator, data: data, logger: logger, faults: faults,
+                checkpointing: checkpoints.policy)
             _ = try trainer.run()
         }
     }
