@@ -109,7 +109,9 @@ extension Trainer {
                     : ResumeError.derivedValueDiffers(
                         file: file, what: "learning rate at step \(position.global_step)", stored: storedText, recomputed: recomputedText)
             }
-            notes.append("the learning rate at step \(position.global_step) changes from \(storedText) to \(recomputedText)")
+            notes.append(recomputed == stored.learningRate
+                ? "the learning-rate schedule is rebuilt from the changed configuration; the learning rate at step \(position.global_step) stays \(recomputed.value)"
+                : "the learning rate at step \(position.global_step) changes from \(storedText) to \(recomputedText)")
         }
         if stored.worldSize != communicator.worldSize {
             notes.append("""
