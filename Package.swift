@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["LockstepCore"]),
         .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS"]),
         .target(name: "Models", dependencies: ["Tensors", "Kernels"]),
-        .target(name: "Optimizers", dependencies: ["Tensors"]),
+        .target(name: "Optimizers", dependencies: ["LockstepCore", "Tensors"]),
         .target(
             name: "Schedules",
             dependencies: ["LockstepCore", .product(name: "Numerics", package: "swift-numerics")]),
@@ -60,7 +60,8 @@ let package = Package(
         .executableTarget(
             name: "lockstep",
             dependencies: [
-                "Training",
+                "Training", "LockstepCore", "Collectives", "Kernels", "Datasets", "Schedules", "Optimizers",
+                "Checkpoints",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -71,7 +72,7 @@ let package = Package(
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Tensors", "TestSupport"]),
-        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Tensors", "TestSupport"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "LockstepCore", "Tensors", "TestSupport"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors", "TestSupport"]),

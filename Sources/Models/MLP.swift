@@ -32,12 +32,20 @@ public final class MLP {
         case betweenKernels
     }
 
-    public init(layout: ParameterLayout, maximumBatchSize: Int) {
+    /// - Parameters:
+    ///   - maximumBatchSize: the most rows any `computeGradients` or `evaluate` call will use.
+    ///   - gradientStorage: where the gradients live, when the caller wants them inside a larger
+    ///     buffer (for example with extra trailing slots reduced in the same allreduce); its first
+    ///     `parameterCount` elements become `gradients`. Nil: the model allocates its own.
+    public init(layout: ParameterLayout, maximumBatchSize: Int, gradientStorage: FloatBuffer? = nil) {
         precondition(maximumBatchSize > 0, "maximumBatchSize \(maximumBatchSize)")
+        precondition((gradientStorage?.count ?? layout.parameterCount) >= layout.parameterCount,
+                     "gradient storage of \(gradientStorage?.count ?? 0) for \(layout.parameterCount) parameters")
         self.layout = layout
         self.maximumBatchSize = maximumBatchSize
         parameters = FloatBuffer(count: layout.parameterCount)
-        gradients = FloatBuffer(count: layout.parameterCount)
+        gradients = gradientStorage.map { FloatBuffer(viewing: $0, range: 0..<layout.parameterCount) }
+            ?? FloatBuffer(count: layout.parameterCount)
         input = FloatBuffer(count: maximumBatchSize * layout.inputCount)
         activations = layout.layers.map { FloatBuffer(count: maximumBatchSize * $0.outputCount) }
         scratch = (FloatBuffer(count: maximumBatchSize * layout.maximumWidth),

@@ -5,12 +5,15 @@ import LockstepCore
 ///
 /// One allocation per role, made once (llm.c style): the training step never allocates. Offsets
 /// into a buffer are owned by whoever lays it out (`ParameterLayout` for the model's buffers).
-/// Contents are zeroed on creation.
+/// Contents are zeroed on creation. A buffer can also be a view of part of another buffer
+/// (`init(viewing:range:)`), which it keeps alive.
 public final class FloatBuffer {
     /// The number of `Float` elements.
     public let count: Int
     /// The first element; valid for `count` elements until the buffer is deallocated.
     public let baseAddress: UnsafeMutablePointer<Float>
+    /// The buffer this one views, or nil when it owns its memory.
+    private let owner: FloatBuffer?
 
     /// The alignment of `baseAddress` in bytes (a cache line, and enough for AVX-512 loads).
     public static let alignment = 64
@@ -21,6 +24,15 @@ public final class FloatBuffer {
         let raw = UnsafeMutableRawPointer.allocate(
             byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: Self.alignment)
         baseAddress = raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
+        owner = nil
+    }
+
+    /// A view of elements `range` of `buffer`, sharing its memory (writes go to `buffer`).
+    public init(viewing buffer: FloatBuffer, range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= buffer.count, "view \(range) of \(buffer.count)")
+        count = range.count
+        baseAddress = buffer.baseAddress + range.lowerBound
+        owner = buffer
     }
 
     /// A copy of `values`.
@@ -30,6 +42,7 @@ public final class FloatBuffer {
     }
 
     deinit {
+        guard owner == nil else { return }
         baseAddress.deinitialize(count: max(count, 1))
         UnsafeMutableRawPointer(baseAddress).deallocate()
     }

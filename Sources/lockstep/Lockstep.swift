@@ -1,15 +1,13 @@
 import ArgumentParser
-import Collectives
-import Training
 
 @main
 struct Lockstep: ParsableCommand {
-    func run() throws {
-        let c = try MPICommunicator()
-        print(c.rank, c.worldSize)
-        var x: [Float] = [Float(c.rank + 1), 2]
-        try x.withUnsafeMutableBufferPointer { try c.allreduce($0, operation: .sum) }
-        print(x)
-        try c.finalize()
-    }
+    static let configuration = CommandConfiguration(
+        commandName: "lockstep",
+        abstract: "Data-parallel neural-network training over MPI, with every rank verified identical.",
+        discussion: """
+            Launch with mpirun for several ranks (mpirun -np 2 lockstep train …); without mpirun
+            lockstep runs as a world of one rank. See README.md for the guarantees and exit codes.
+            """,
+        subcommands: [TrainCommand.self, ScheduleCommand.self, DiagnoseCommand.self])
 }

@@ -1,0 +1,95 @@
+import Foundation
+import Optimizers
+import Schedules
+
+/// Every setting of a training run, as one `Codable` value: the command line and configuration
+/// files map onto it, checkpoints store it, and the ranks compare it at start-up.
+public struct TrainingConfiguration: Codable, Equatable, Sendable {
+    // MARK: Data
+    /// Folder with the Fashion-MNIST IDX files.
+    public var dataDirectory: String
+    /// Use only the first N training samples (nil: all 60,000).
+    public var limitTrain: Int?
+    /// Use only the first N test samples (nil: all 10,000).
+    public var limitTest: Int?
+
+    // MARK: Model
+    /// Hidden layer widths, input to output (the input is 784 pixels, the output 10 classes).
+    public var hiddenSizes: [Int]
+    /// Seeds the initial weights and every epoch's data order.
+    public var seed: UInt64
+
+    // MARK: Optimization
+    /// Number of passes over the training set.
+    public var epochs: Int
+    /// Samples per optimizer update over all ranks; each rank takes `globalBatchSize / worldSize`.
+    public var globalBatchSize: Int
+    public var optimizer: OptimizerConfiguration
+    /// The schedule as the user gave it, before `learningRateScaling`.
+    public var schedule: ScheduleConfiguration
+    /// Clip the reduced gradient to this global L2 norm before each update (nil: no clipping).
+    public var clipGradientNorm: Double?
+    /// Scale every learning rate of the schedule from `learningRateReferenceBatch` to
+    /// `globalBatchSize` (Goyal et al. 2017), once, when the schedule is built.
+    public var learningRateScaling: LearningRateScaling
+    /// The global batch the schedule's learning rates were tuned for, in samples.
+    public var learningRateReferenceBatch: Int
+
+    // MARK: Distribution
+    /// How gradients are summed across ranks.
+    public var reduction: ReductionMode
+    /// Compare a hash of every rank's state every this many steps (0: only at epoch ends and at the end).
+    public var verifyEvery: Int
+
+    // MARK: Output
+    /// JSON Lines metrics file written by rank 0 (nil: none).
+    public var metricsPath: String?
+
+    // MARK: Performance
+    /// Rows per evaluation batch.
+    public var evaluationBatchSize: Int
+
+    /// The schedule the run uses: `schedule` with `learningRateScaling` applied.
+    public var scaledSchedule: ScheduleConfiguration {
+        let factor = scaledLearningRate(
+            1, rule: learningRateScaling, globalBatch: globalBatchSize, referenceBatch: learningRateReferenceBatch)
+        return factor == 1 ? schedule : schedule.scalingLearningRates(by: factor)
+    }
+
+    public init(
+        dataDirectory: String, limitTrain: Int? = nil, limitTest: Int? = nil, hiddenSizes: [Int] = [512, 256],
+        seed: UInt64 = 0, epochs: Int = 10, globalBatchSize: Int = 128,
+        optimizer: OptimizerConfiguration = OptimizerConfiguration(),
+        schedule: ScheduleConfiguration = ScheduleConfiguration(), clipGradientNorm: Double? = nil,
+        learningRateScaling: LearningRateScaling = .none, learningRateReferenceBatch: Int = 128,
+        reduction: ReductionMode = .allreduce, verifyEvery: Int = 200, metricsPath: String? = nil,
+        evaluationBatchSize: Int = 500
+    ) {
+        self.dataDirectory = dataDirectory
+        self.limitTrain = limitTrain
+        self.limitTest = limitTest
+        self.hiddenSizes = hiddenSizes
+        self.seed = seed
+        self.epochs = epochs
+        self.globalBatchSize = globalBatchSize
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.clipGradientNorm = clipGradientNorm
+        self.learningRateScaling = learningRateScaling
+        self.learningRateReferenceBatch = learningRateReferenceBatch
+        self.reduction = reduction
+        self.verifyEvery = verifyEvery
+        self.metricsPath = metricsPath
+        self.evaluationBatchSize = evaluationBatchSize
+    }
+}
+
+/// How the ranks sum their gradients.
+public enum ReductionMode: String, Codable, Sendable, CaseIterable {
+    /// `MPI_Allreduce`: one call; bitwise-identical results on every rank in every case measured
+    /// with Open MPI 4.1, though the MPI standard does not promise it (the lockstep check catches it).
+    case allreduce
+    /// A reduce-scatter then an allgather of the summed blocks: every rank receives the very same
+    /// bytes for every block, so the result is identical on every rank by construction.
+    case reduceScatterAllgather = "reduce-scatter-allgather"
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Collectives
+import Foundation
+import Kernels
+
+/// `lockstep diagnose`: what this machine gives lockstep, and a check of the BLAS kernel.
+struct DiagnoseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diagnose",
+        abstract: "Report the BLAS kernel, MPI library and CPU, and check sgemm against a naive reference.",
+        discussion: "Exits 70 when the kernel's results differ from the reference by more than --tolerance.")
+
+    @OptionGroup(title: "Performance") var performance: PerformanceOptions
+
+    @Option(help: ArgumentHelp("Largest accepted relative sgemm error.", valueName: "x"))
+    var tolerance: Double = 1e-4
+
+    @Option(help: ArgumentHelp("Rows of the model GEMM shapes checked.", valueName: "n"))
+    var batch: Int = 32
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    struct Report: Codable {
+        let blas_core: String
+        let blas_threads: Int
+        let blas_config: String
+        let openblas_coretype: String?
+        let mpi_library: String
+        let cpu_flags: [String]
+        let sgemm_checks: [BLASSelfCheck.Result]
+        let sgemm_max_error: Double
+        let passed: Bool
+    }
+
+    func run() throws {
+        BLASSetup.apply(coreRequest: performance.blasCore, threads: performance.blasThreads)
+        let checks = BLASSelfCheck.run(layerSizes: [784, 512, 256, 10], batchSize: batch)
+        let worst = checks.map(\.maximumError).max() ?? 0
+        let flags = BLASCoreSelection.cpuFlags().filter { $0.hasPrefix("avx") || $0 == "fma" }.sorted()
+        let report = Report(
+            blas_core: BLASRuntime.coreName, blas_threads: BLASRuntime.threadCount, blas_config: BLASRuntime.configuration,
+            openblas_coretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
+            mpi_library: MPICommunicator.libraryVersion().split(separator: "\n").first.map(String.init) ?? "",
+            cpu_flags: flags, sgemm_checks: checks, sgemm_max_error: worst, passed: worst <= tolerance)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print("BLAS kernel     \(report.blas_core) × \(report.blas_threads) thread(s)")
+            print("BLAS build      \(report.blas_config)")
+            print("OPENBLAS_CORETYPE \(report.openblas_coretype ?? "(not set)")")
+            print("MPI library     \(report.mpi_library)")
+            print("CPU vector ISA  \(flags.joined(separator: " "))")
+            print("sgemm check     \(checks.count) shapes, largest relative error \(worst) (tolerance \(tolerance)): \(report.passed ? "ok" : "FAILED")")
+        }
+        if !report.passed { throw ExitCode(70) }
+    }
+}

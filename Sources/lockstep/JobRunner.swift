@@ -1,0 +1,61 @@
+import Collectives
+import Foundation
+import LockstepCore
+import Logging
+import Training
+
+/// Runs the body of a command as one rank of a job and turns every failure into one message and
+/// an exit code, on every rank.
+///
+/// Once MPI is up, a rank that fails must not simply exit: its peers would wait forever in the
+/// next collective. So a failing rank prints `rank R: error: …` and calls `MPI_Abort`, which ends
+/// every process of the job with the error's exit status.
+enum JobRunner {
+    /// The communicator for this process: MPI when started by an MPI launcher, else a world of one.
+    static func makeCommunicator() throws -> Communicator {
+        MPICommunicator.isLaunchedByMPI ? try MPICommunicator() : SingleProcessCommunicator()
+    }
+
+    /// Bootstraps logging for `rank` (once per process).
+    static func bootstrapLogging(rank: Int, level: Logger.Level = .info) {
+        let timestamps = isatty(STDOUT_FILENO) == 0 && ProcessInfo.processInfo.environment["LOCKSTEP_LOG_TIMESTAMPS"] == "1"
+        LoggingSystem.bootstrap { _ in RankLogHandler(rank: rank, logLevel: level, timestamps: timestamps) }
+    }
+
+    /// Runs `body`; on error reports it and ends the job (MPI_Abort with the error's exit status).
+    static func run(_ communicator: Communicator, _ body: () throws -> Void) -> Never {
+        do {
+            try body()
+            if let mpi = communicator as? MPICommunicator { try mpi.finalize() }
+            exit(0)
+        } catch {
+            fail(error, communicator: communicator)
+        }
+    }
+
+    /// Reports `error` from this rank and ends the whole job.
+    static func fail(_ error: Error, communicator: Communicator?) -> Never {
+        let status = report(error, rank: communicator?.rank)
+        if let communicator { communicator.abort(exitCode: status.rawValue) }
+        exit(status.rawValue)
+    }
+
+    /// Writes `error: message` (and `hint: …`) to standard error, prefixed with the rank in a
+    /// multi-rank job; returns the exit status for it.
+    @discardableResult
+    static func report(_ error: Error, rank: Int?) -> ExitStatus {
+        let prefix = rank.map { "rank \($0): " } ?? ""
+        var text: String
+        let status: ExitStatus
+        if let reportable = error as? ReportableError {
+            text = "\(prefix)error: \(reportable.description)\n"
+            if let hint = reportable.hint { text += "\(prefix)hint: \(hint)\n" }
+            status = reportable.exitStatus
+        } else {
+            text = "\(prefix)error: \(error)\n"
+            status = .software
+        }
+        FileHandle.standardError.write(Data(text.utf8))
+        return status
+    }
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Optimizers
+
+/// The optimizer flags of `lockstep train`, embedded with `@OptionGroup(title: "Optimizer")`.
+/// It maps flags onto `OptimizerConfiguration` plus the clipping and LR-scaling settings; no math.
+///
+/// Hyperparameters that only one optimizer family reads, and `--lr-reference-batch`, are optional
+/// here so that giving one where it has no effect is refused, even at its default value.
+struct OptimizerOptions: ParsableArguments {
+    typealias Default = OptimizerConfiguration.Default
+
+    @Option(
+        name: .customLong("optimizer"),
+        help: "Update rule: sgd, adam or adamw (torch.optim.SGD, Adam, AdamW semantics).")
+    var kind: OptimizerKind = Default.kind
+
+    @Option(
+        help: "SGD momentum factor μ in [0, 1), unitless (default \(Default.momentum); PyTorch's is 0): buf = μ·buf + (1 − dampening)·g, and buf = g on the first update.")
+    var momentum: Double?
+
+    @Option(
+        help: "SGD dampening τ in [0, 1], unitless (default \(Default.dampening)): updates after the first add (1 − τ)·g to the momentum buffer.")
+    var dampening: Double?
+
+    @Flag(help: "SGD Nesterov momentum (PyTorch nesterov=True): step along g + μ·buf instead of buf; needs --momentum > 0 and --dampening 0.")
+    var nesterov = Default.nesterov
+
+    @Option(
+        help: "Weight decay λ ≥ 0, per update (default \(Default.weightDecay)): sgd and adam add λ·p to the gradient (L2, PyTorch weight_decay); adamw multiplies p by 1 − lr·λ (decoupled; PyTorch AdamW's own default is 0.01).")
+    var weightDecay: Double?
+
+    @Option(
+        help: "Adam/AdamW first-moment decay β1 in [0, 1) (default \(Default.beta1); PyTorch betas[0]).")
+    var beta1: Double?
+
+    @Option(
+        help: "Adam/AdamW second-moment decay β2 in [0, 1) (default \(Default.beta2); PyTorch betas[1]).")
+    var beta2: Double?
+
+    @Option(
+        name: .customLong("eps"),
+        help: "Adam/AdamW ε > 0, added to the bias-corrected √v in the denominator (default \(Default.epsilon); PyTorch eps).")
+    var epsilon: Double?
+
+    @Flag(help: "Adam/AdamW AMSGrad (PyTorch amsgrad=True): divide by the running maximum of the second moment.")
+    var amsgrad = Default.amsgrad
+
+    @Option(
+        name: .customLong("clip-grad-norm"),
+        help: ArgumentHelp(
+            "Clip the averaged gradient to this global L2 norm before every update (torch.nn.utils.clip_grad_norm_: scale by max/(norm + 1e-6) when below 1; the norm is logged). Off by default.",
+            valueName: "max-norm"))
+    var clipGradientNorm: Double?
+
+    @Option(
+        name: .customLong("lr-scaling"),
+        help: "Scale the base learning rate to the global batch B: none, linear (× B/B_ref, Goyal et al. 2017; pair it with warmup) or sqrt (× √(B/B_ref)). Applied once, never again on resume.")
+    var learningRateScaling = LearningRateScaling.none
+
+    @Option(
+        name: .customLong("lr-reference-batch"),
+        help: ArgumentHelp(
+            "B_ref for --lr-scaling, in samples: the global batch the base learning rate was tuned for (default \(Self.defaultReferenceBatch)).",
+            valueName: "samples"))
+    var givenReferenceBatch: Int?
+
+    static let defaultReferenceBatch = 128
+
+    /// B_ref in samples.
+    var learningRateReferenceBatch: Int { givenReferenceBatch ?? Self.defaultReferenceBatch }
+
+    /// The optimizer flags the user gave (an optional that is set, a flag that is on).
+    private var givenFlags: [OptimizerFlag] {
+        [
+            (OptimizerFlag.momentum, momentum != nil), (.dampening, dampening != nil), (.nesterov, nesterov),
+            (.weightDecay, weightDecay != nil), (.beta1, beta1 != nil), (.beta2, beta2 != nil),
+            (.epsilon, epsilon != nil), (.amsgrad, amsgrad),
+        ].filter(\.1).map(\.0)
+    }
+
+    /// The validated optimizer configuration.
+    ///
+    /// - Throws: `OptimizerConfigurationError` naming the flag: one the chosen optimizer does not
+    ///   read, or a value out of range.
+    func configuration() throws -> OptimizerConfiguration {
+        try OptimizerConfiguration.requireApplicable(givenFlags, to: kind)
+        let configuration = OptimizerConfiguration(
+            kind: kind,
+            momentum: momentum ?? Default.momentum,
+            dampening: dampening ?? Default.dampening,
+            nesterov: nesterov,
+            weightDecay: weightDecay ?? Default.weightDecay,
+            beta1: beta1 ?? Default.beta1,
+            beta2: beta2 ?? Default.beta2,
+            epsilon: epsilon ?? Default.epsilon,
+            amsgrad: amsgrad)
+        try configuration.validate()
+        return configuration
+    }
+
+    /// Runs at parse time, so a bad value is reported with the usage line and exit status 64.
+    func validate() throws {
+        do {
+            _ = try configuration()
+        } catch let error as OptimizerConfigurationError {
+            throw ValidationError(error.description + (error.hint.map { "\nHint: \($0)" } ?? ""))
+        }
+        if let clipGradientNorm, !(clipGradientNorm > 0 && clipGradientNorm.isFinite) {
+            throw ValidationError("--clip-grad-norm must be a finite number > 0, found \(clipGradientNorm)")
+        }
+        if let givenReferenceBatch {
+            if givenReferenceBatch <= 0 {
+                throw ValidationError("--lr-reference-batch must be a positive number of samples, found \(givenReferenceBatch)")
+            }
+            if learningRateScaling == .none {
+                throw ValidationError("--lr-reference-batch has no effect with --lr-scaling none\nHint: give --lr-scaling linear or sqrt, or drop --lr-reference-batch")
+            }
+        }
+    }
+}
+
+extension OptimizerKind: ExpressibleByArgument {}
+extension LearningRateScaling: ExpressibleByArgument {}

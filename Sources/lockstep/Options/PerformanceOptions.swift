@@ -1,0 +1,21 @@
+import ArgumentParser
+
+/// `lockstep train` / `bench`: BLAS kernel and threads, evaluation batch.
+struct PerformanceOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "OpenBLAS kernel: auto (replace OpenBLAS's generic fallback with the best kernel this CPU "
+            + "runs, unless OPENBLAS_CORETYPE is set), library (keep OpenBLAS's choice), or a name "
+            + "such as SkylakeX, Haswell, Prescott.", valueName: "name"))
+    var blasCore: String = "auto"
+
+    @Option(help: ArgumentHelp("BLAS threads per rank (1 is fastest when ranks fill the cores).", valueName: "n"))
+    var blasThreads: Int = 1
+
+    @Option(help: ArgumentHelp("Test samples per evaluation batch on each rank.", valueName: "n"))
+    var evalBatch: Int = 500
+
+    func validate() throws {
+        guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be at least 1, got \(blasThreads)") }
+        guard evalBatch >= 1 else { throw ValidationError("--eval-batch must be at least 1, got \(evalBatch)") }
+    }
+}

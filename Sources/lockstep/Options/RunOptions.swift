@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// `lockstep train`: how long and with what batch.
+struct RunOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Passes over the training set.", valueName: "n"))
+    var epochs: Int = 10
+
+    @Option(help: ArgumentHelp(
+        "Samples per optimizer step over all ranks; each rank takes global-batch / world size. "
+            + "The last partial batch of each epoch is dropped.", valueName: "n"))
+    var globalBatch: Int = 128
+
+    func validate() throws {
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        guard globalBatch >= 1 else { throw ValidationError("--global-batch must be at least 1, got \(globalBatch)") }
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import Schedules
+
+/// `lockstep schedule table|analyze`: print or analyse a learning-rate schedule without training
+/// (no MPI needed). The schedule flags are the same as `lockstep train`'s.
+struct ScheduleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schedule",
+        abstract: "Print or analyse a learning-rate schedule (the same flags as train).",
+        subcommands: [Table.self, Analyze.self])
+
+    /// `--steps-per-epoch`, which every subcommand needs to build the schedule.
+    struct StepsPerEpochOption: ParsableArguments {
+        @Option(name: .customLong("steps-per-epoch"), help: ArgumentHelp(
+            "Optimizer updates per epoch (train derives it from the data and batch size).", valueName: "steps"))
+        var stepsPerEpoch: Int = 1
+
+        func schedule(_ options: ScheduleOptions, totalUnits: Int?) throws -> ExponentialSchedule {
+            try ValidationError.wrapping {
+                try ExponentialSchedule(options.configuration(), stepsPerEpoch: stepsPerEpoch, totalUnits: totalUnits)
+            }
+        }
+    }
+}
+
+// MARK: - table
+
+extension ScheduleCommand {
+    struct Table: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the LR of the first N units (or steps, with --unit step or --smooth).",
+            discussion: """
+                With --json, one object per line: {"step": k, "epoch": e, "lr": x}, where k is the \
+                0-based optimizer step (update k uses that lr), e its epoch, and x round-trips exactly \
+                to the Double the trainer uses.
+                """)
+
+        @OptionGroup(title: "Learning-rate schedule") var schedule: ScheduleOptions
+        @OptionGroup var shape: StepsPerEpochOption
+
+        @Option(help: ArgumentHelp(
+            "Number of rows: one per unit, or one per step with --unit step or --smooth.", valueName: "rows"))
+        var count: Int
+
+        @Option(help: ArgumentHelp(
+            "The schedule's length T in units (needed by --final-lr; train uses --epochs).", valueName: "units"))
+        var total: Int?
+
+        @Flag(help: "Print JSON Lines instead of a table.")
+        var json = false
+
+        func validate() throws {
+            if count < 0 { throw ValidationError("--count \(count) must be at least 0") }
+            if count.multipliedReportingOverflow(by: shape.stepsPerEpoch).overflow {
+                throw ValidationError("--count \(count) × --steps-per-epoch \(shape.stepsPerEpoch) steps is too large")
+            }
+            _ = try shape.schedule(schedule, totalUnits: total)
+        }
+
+        func run() throws {
+            let schedule = try shape.schedule(schedule, totalUnits: total)
+            let samples = schedule.samples(count: count)
+            if json {
+                for sample in samples {
+                    // Double.description is the shortest string that round-trips to the same Double.
+                    print("{\"step\": \(sample.step), \"epoch\": \(sample.epoch), \"lr\": \(sample.learningRate)}")
+                }
+            } else {
+                print(pad("step", 10) + pad("epoch", 8) + "  lr")
+                for sample in samples {
+                    print(pad("\(sample.step)", 10) + pad("\(sample.epoch)", 8) + "  \(sample.learningRate)")
+                }
+            }
+        }
+
+        private func pad(_ text: String, _ width: Int) -> String {
+            String(repeating: " ", count: max(0, width - text.count)) + text
+        }
+    }
+}
+
+// MARK: - analyze
+
+extension ScheduleCommand {
+    struct Analyze: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decay figures of a schedule over T units, with warnings about too little or too much decay.")
+
+        @OptionGroup(title: "Learning-rate schedule") var schedule: ScheduleOptions
+        @OptionGroup var shape: StepsPerEpochOption
+
+        @Option(help: ArgumentHelp("The schedule's length T in units; the last trained unit is T-1.", valueName: "units"))
+        var total: Int
+
+        @Flag(help: "Print one JSON object instead of text.")
+        var json = false
+
+        func validate() throws {
+            _ = try shape.schedule(schedule, totalUnits: total)
+        }
+
+        func run() throws {
+            let analysis = ScheduleAnalysis(try shape.schedule(schedule, totalUnits: total))
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                print(String(decoding: try encoder.encode(analysis), as: UTF8.self))
+            } else {
+                print(Self.text(analysis), terminator: "")
+            }
+        }
+
+        /// The analysis for people: one figure per line, then the warnings.
+        static func text(_ analysis: ScheduleAnalysis) -> String {
+            let unit = analysis.unit.rawValue
+            var rows: [(String, String)] = [
+                ("gamma (per \(unit))", "\(analysis.gamma)"),
+                ("lambda = -ln gamma", "\(analysis.decayConstant)"),
+                ("half-life", analysis.halfLife.map { "\($0) \(unit)s" } ?? "never (gamma = 1)"),
+                ("decay per \(unit)", "\(analysis.decayPercentPerUnit)%"),
+                ("\(unit)s of decay to 1% of lr", analysis.unitsToOnePercent.map { "\($0)" } ?? "never"),
+            ]
+            if let factor = analysis.perStairFactor { rows.append(("per-stair factor (Keras/Optax decay_rate)", "\(factor)")) }
+            if let gamma = analysis.perStepGamma { rows.append(("per-step gamma", "\(gamma)")) }
+            for milestone in analysis.milestones {
+                rows.append(("lr at \(unit) \(milestone.unit)", "\(milestone.learningRate)"))
+            }
+            rows.append(("halvings by \(unit) \(analysis.totalUnits - 1)", "\(analysis.halvings)"))
+            let width = rows.map(\.0.count).max() ?? 0
+            var text = rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + "  " + $0.1 + "\n" }.joined()
+            for warning in analysis.warnings { text += "warning: \(warning.message)\n" }
+            return text
+        }
+    }
+}

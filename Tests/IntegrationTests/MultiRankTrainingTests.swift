@@ -1,0 +1,62 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The built `lockstep` binary under real `mpirun` at 1 to 4 ranks.
+final class MultiRankTrainingTests: XCTestCase {
+    /// A small run: 2,496 samples = 26 global batches of 96 (96 divides by 1, 2, 3 and 4 ranks).
+    private func train(ranks: Int, metrics: String, extra: [String] = []) throws -> ProcessResult {
+        try ProcessRunner.mpirun(
+            ranks: ranks,
+            ["train", "--limit-train", "2496", "--limit-test", "1000", "--epochs", "2", "--global-batch", "96",
+             "--hidden", "64,32", "--lr", "0.05", "--metrics", metrics, "--verify-every", "10"] + extra)
+    }
+
+    func testOneToFourRanksTrainVerifyAndAgreeWithOneRank() throws {
+        let directory = try ProcessRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var finalLoss: [Int: Double] = [:]
+        for ranks in 1...4 {
+            let metricsPath = directory.appendingPathComponent("metrics-\(ranks).jsonl").path
+            let result = try train(ranks: ranks, metrics: metricsPath)
+            XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+            XCTAssertNotNil(verifiedParameterHash(in: result.standardOutput), result.combinedOutput)
+            XCTAssertTrue(result.standardOutput.contains("lockstep verified: \(ranks) ranks"), result.combinedOutput)
+            let lines = try readJSONLines(metricsPath)
+            XCTAssertEqual(lines.count, 2)
+            let losses = lines.compactMap { $0["train_loss"] as? Double }
+            XCTAssertEqual(losses.count, 2)
+            XCTAssertLessThan(losses[1], losses[0], "training loss falls from epoch 1 to 2 at \(ranks) ranks")
+            for key in ["epoch", "lr", "train_loss", "test_loss", "test_accuracy", "samples_per_s"] {
+                XCTAssertNotNil(lines[0][key], "metrics line has \(key)")
+            }
+            finalLoss[ranks] = losses[1]
+        }
+        // Same global batches in the same order at every world size: only the summation order
+        // differs, so the loss agrees to rounding.
+        for ranks in [2, 4] {
+            assertClose(finalLoss[ranks]!, finalLoss[1]!, relative: 1e-3, "\(ranks) ranks vs 1")
+        }
+    }
+
+    func testOnlyRankZeroPrints() throws {
+        let directory = try ProcessRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try train(ranks: 3, metrics: directory.appendingPathComponent("m.jsonl").path)
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        let epochLines = result.standardOutput.split(separator: "\n").filter { $0.hasPrefix("epoch ") }
+        XCTAssertEqual(epochLines.count, 2, result.combinedOutput)
+        XCTAssertEqual(result.standardOutput.components(separatedBy: "lockstep verified").count - 1, 1)
+        XCTAssertFalse(result.standardOutput.contains("rank 1"), result.combinedOutput)
+    }
+
+    func testOneRankWithUnreadableDataEndsTheJobWithinSeconds() throws {
+        let good = ["train", "--limit-train", "960", "--limit-test", "100", "--epochs", "1", "--global-batch", "96"]
+        let result = try ProcessRunner.mpirunMPMD([good, good + ["--data-dir", "/nonexistent/fashion"]], timeout: 60)
+        XCTAssertNotEqual(result.exitCode, 0, result.combinedOutput)
+        XCTAssertFalse(result.timedOut)
+        XCTAssertLessThan(result.seconds, 20, "the job ends promptly")
+        XCTAssertTrue(result.standardError.contains("rank 1: error:"), result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains("/nonexistent/fashion"), result.combinedOutput)
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class OptimizersTestsPlaceholder: XCTestCase { func testNothing() {} }

@@ -1,2 +1,0 @@
-import XCTest
-final class SchedulesTestsPlaceholder: XCTestCase { func testNothing() {} }

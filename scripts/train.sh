@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The main job: set up this machine, build lockstep (release), and train on Fashion-MNIST with
+# mpirun.
+#   scripts/train.sh [lockstep train options…]      e.g. scripts/train.sh --epochs 10
+# Environment:
+#   NP        ranks to start (default 2)
+#   HOSTFILE  mpirun hostfile (default hostfiles/localhost)
+# Extra arguments go to `lockstep train` (see `lockstep train --help`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+swift build -c release --product lockstep
+
+np=${NP:-2}
+hostfile=${HOSTFILE:-hostfiles/localhost}
+cores=$(nproc)
+mpirun_args=(-np "$np" --hostfile "$hostfile")
+if [ "$np" -gt "$cores" ]; then
+  # More ranks than cores: allow it, and do not pin ranks that must share cores.
+  mpirun_args+=(--oversubscribe --bind-to none)
+else
+  mpirun_args+=(--bind-to core)
+fi
+if [ "$(id -u)" -eq 0 ]; then
+  # Open MPI refuses to run as root unless told twice.
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+# A crash prints one line per rank instead of a multi-page backtrace from every rank.
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
+
+exec mpirun "${mpirun_args[@]}" -x SWIFT_BACKTRACE .build/release/lockstep train "$@"
