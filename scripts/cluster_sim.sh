@@ -34,8 +34,9 @@
 #       back (then flush the neighbour caches and wait until every host is reachable again).
 #   scripts/cluster_sim.sh kill HOST [NAME]
 #       SIGKILL the processes named NAME (default lockstep) on HOST; fails when there are none.
-#   scripts/cluster_sim.sh hostfile | status
-#       Print the hostfile's path, or the hosts, their links and their processes.
+#   scripts/cluster_sim.sh hostfile | status | check
+#       Print the hostfile's path; or the hosts, their links and their processes; or check that
+#       this machine can create the namespaces (root, iproute2), saying why not and failing if not.
 #
 # Environment: LOCKSTEP_SIM_DIR, the state directory (default /run/lockstep-sim: hostfile, hosts,
 # Open MPI session directories). Only one simulated cluster exists at a time: `up` replaces it.
@@ -82,6 +83,22 @@ host_index() {
 cluster_namespaces() { ip netns list | awk -v p="^$prefix" '$1 ~ p {print $1}'; }
 
 # MARK: - Up and down
+
+# Whether this machine can host a simulated cluster; says why not on stdout and fails.
+cmd_check() {
+  local tool probe=${prefix}probe-$$ error
+  [ "$(id -u)" -eq 0 ] || { echo "creating network namespaces needs root (running as uid $(id -u))"; return 1; }
+  for tool in ip tc unshare flock mpirun; do
+    command -v "$tool" >/dev/null || { echo "'$tool' is not installed (iproute2, util-linux, openmpi-bin)"; return 1; }
+  done
+  if ! error=$(ip netns add "$probe" 2>&1 && ip -n "$probe" link add br0 type bridge 2>&1 &&
+    ip -n "$probe" link add name va type veth peer name vb 2>&1); then
+    ip netns delete "$probe" 2>/dev/null || true
+    echo "cannot create a network namespace with a bridge and a veth pair: $error"
+    return 1
+  fi
+  ip netns delete "$probe"
+}
 
 cmd_down() {
   local namespaces ns pids attempt
@@ -383,6 +400,7 @@ case $command in
   cut) cmd_cut "$@" ;;
   heal) cmd_heal "$@" ;;
   kill) cmd_kill "$@" ;;
+  check) cmd_check ;;
   hostfile) echo "$state_dir/hostfile" ;;
   status) cmd_status ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2 ;;

@@ -18,7 +18,7 @@ about 2/3 if buckets are reduced during backward):
     efficiency = T_compute / T_step          throughput = p · local_batch / T_step
 
 Usage:
-    scripts/projection.py table --step-ms 4.2 [--local-batch 128] [--alpha-us 25] [--overlap 0]
+    scripts/projection.py table --step-ms 4.2 [--local-batch 128] [--alpha-us 25] [--overlap 0] [--json]
     scripts/projection.py fit MEASUREMENTS.jsonl [--statistic median_s]
 
 `fit` reads JSON lines with "ranks", "bytes" and a time in seconds (scripts/measure_allreduce.sh
@@ -70,6 +70,13 @@ def projection_rows(step_ms, local_batch, alpha_us, overlap, ranks_list, gbits_l
 
 
 def print_table(args):
+    rows = projection_rows(
+        args.step_ms, args.local_batch, args.alpha_us, args.overlap, args.ranks, args.gbits, args.floats
+    )
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return
     print(
         f"Ring allreduce of {args.floats:,} floats ({args.floats * BYTES_PER_FLOAT / 1e6:.2f} MB), "
         f"alpha = {args.alpha_us:g} µs, compute {args.step_ms:g} ms per step at local batch "
@@ -77,9 +84,7 @@ def print_table(args):
     )
     print("| link | ranks | allreduce (ms) | of which latency | step (ms) | efficiency | samples/s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for row in projection_rows(
-        args.step_ms, args.local_batch, args.alpha_us, args.overlap, args.ranks, args.gbits, args.floats
-    ):
+    for row in rows:
         print(
             f"| {row['gbits']:g} Gbit/s | {row['ranks']} | {row['allreduce_ms']:.2f} | "
             f"{row['latency_share']:.0%} | {row['step_ms']:.2f} | {row['efficiency']:.0%} | "
@@ -135,7 +140,10 @@ def read_points(path, statistic):
 
 def print_fit(args):
     points = read_points(args.measurements, args.statistic)
-    alpha, beta = fit_alpha_beta(points)
+    try:
+        alpha, beta = fit_alpha_beta(points)
+    except ValueError as error:
+        raise SystemExit(f"projection: {args.measurements}: {error}")
     print(f"alpha = {alpha * 1e6:.1f} µs, beta = {beta * 8 / 1e9:.3f} Gbit/s ({beta / 1e6:.1f} MB/s)\n")
     print("| ranks | bytes | measured (ms) | model (ms) |")
     print("|---:|---:|---:|---:|")
@@ -186,6 +194,7 @@ def main(argv):
     table.add_argument("--ranks", type=integer_list, default=[8, 16, 32, 64, 128, 256, 512])
     table.add_argument("--gbits", type=integer_list, default=[10, 100], help="link rates in Gbit/s")
     table.add_argument("--floats", type=int, default=MLP_GRADIENT_FLOATS, help="gradient length in floats")
+    table.add_argument("--json", action="store_true", help="JSON lines instead of a markdown table")
     table.set_defaults(run=print_table)
 
     fit = commands.add_parser("fit", help="fit alpha and beta to measured allreduce times")

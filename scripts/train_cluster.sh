@@ -15,6 +15,7 @@
 #                        simulated cluster of scripts/cluster_sim.sh sets its own agent)
 #   OPENBLAS_CORETYPE    forwarded to every rank when set; so are LD_LIBRARY_PATH and
 #                        SWIFT_BACKTRACE (default enable=no: one line per crashing rank)
+#   LOCKSTEP_DRY_RUN     when set, print the mpirun command instead of running it
 # Extra arguments go to `lockstep train`. Every node needs passwordless ssh from this one, the
 # same Open MPI version, the binary and the dataset (README, "Running on a cluster").
 set -euo pipefail
@@ -101,4 +102,13 @@ if [ "$(id -u)" -eq 0 ]; then
   mpirun_args+=(-x OMPI_ALLOW_RUN_AS_ROOT -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM)
 fi
 
+if [ -n "${LOCKSTEP_DRY_RUN:-}" ]; then
+  # Words quoted for the shell only where they need it.
+  words=()
+  for word in mpirun "${mpirun_args[@]}" "$binary" train "$@"; do
+    if [[ $word =~ ^[A-Za-z0-9_./=:,+@%-]+$ ]]; then words+=("$word"); else words+=("$(printf '%q' "$word")"); fi
+  done
+  echo "${words[*]}"
+  exit 0
+fi
 exec mpirun "${mpirun_args[@]}" "$binary" train "$@"
