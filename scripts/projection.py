@@ -22,7 +22,7 @@ Usage:
     scripts/projection.py fit MEASUREMENTS.jsonl [--statistic median_s]
 
 `fit` reads JSON lines with "ranks", "bytes" and a time in seconds (scripts/measure_allreduce.sh
-writes them) and fits alpha and beta by least squares on the model above.
+writes them) and fits alpha to the messages of at most 64 bytes, then beta to those of at least 1 MiB.
 """
 
 import argparse
@@ -95,29 +95,41 @@ def print_table(args):
 # MARK: - Fit
 
 
-def fit_alpha_beta(points):
-    """Least-squares alpha (s) and beta (bytes/s) from (ranks, bytes, seconds) points.
+LATENCY_BYTES = 64  # messages this small measure alpha (their bandwidth term is negligible)
+BANDWIDTH_BYTES = 1 << 20  # messages this large measure beta
 
-    The model is linear in (alpha, 1/beta): t = alpha·x1 + (1/beta)·x2 with x1 = 2(p-1) and
-    x2 = 2(p-1)/p·bytes; solved through the 2×2 normal equations with relative weights (each
-    point's residual divided by its time), so small messages count as much as large ones.
+
+def fit_alpha_beta(points):
+    """Alpha (s) and beta (bytes/s) from (ranks, bytes, seconds) points, in two steps.
+
+    Alpha from messages of at most 64 bytes, taking t = 2(p-1)·alpha; then beta from messages of
+    at least 1 MiB, taking t - 2(p-1)·alpha = 2(p-1)/p·bytes / beta. Each step is a least-squares
+    fit with relative residuals (each divided by its time). Sizes in between are left out: there
+    MPI libraries switch protocols and algorithms (eager to rendezvous, recursive doubling to
+    ring), and a rate limiter's token bucket lets short bursts through at full speed, so no single
+    alpha-beta line describes them.
     """
-    s11 = s12 = s22 = b1 = b2 = 0.0
-    for ranks, byte_count, seconds in points:
+    for ranks, _, seconds in points:
         if ranks < 2 or seconds <= 0:
-            raise ValueError(f"each point needs ranks >= 2 and a positive time, found {ranks}, {seconds}")
-        x1 = 2 * (ranks - 1) / seconds
-        x2 = 2 * (ranks - 1) / ranks * byte_count / seconds
-        s11 += x1 * x1
-        s12 += x1 * x2
-        s22 += x2 * x2
-        b1 += x1
-        b2 += x2
-    determinant = s11 * s22 - s12 * s12
-    if abs(determinant) <= 1e-12 * s11 * s22:
-        raise ValueError("the points do not separate latency from bandwidth: vary the message size")
-    alpha = (b1 * s22 - b2 * s12) / determinant
-    inverse_beta = (s11 * b2 - s12 * b1) / determinant
+            raise ValueError(f"each point needs ranks >= 2 and a positive time, found {ranks} ranks, {seconds} s")
+    small = [point for point in points if point[1] <= LATENCY_BYTES]
+    large = [point for point in points if point[1] >= BANDWIDTH_BYTES]
+    if not small or not large:
+        sizes = ", ".join(f"{size:,.0f}" for size in sorted({point[1] for point in points}))
+        raise ValueError(
+            f"need messages of at most {LATENCY_BYTES:,} bytes (latency) and at least {BANDWIDTH_BYTES:,} bytes "
+            f"(bandwidth), found {sizes} bytes"
+        )
+    # Minimises sum((alpha·x/t - 1)^2) with x = 2(p-1).
+    ratios = [2 * (ranks - 1) / seconds for ranks, _, seconds in small]
+    alpha = sum(ratios) / sum(ratio * ratio for ratio in ratios)
+    # Minimises sum(((1/beta)·x/t - (t - 2(p-1)·alpha)/t)^2) with x = 2(p-1)/p·bytes.
+    numerator = denominator = 0.0
+    for ranks, byte_count, seconds in large:
+        ratio = 2 * (ranks - 1) / ranks * byte_count / seconds
+        numerator += ratio * (seconds - 2 * (ranks - 1) * alpha) / seconds
+        denominator += ratio * ratio
+    inverse_beta = numerator / denominator
     beta = 1 / inverse_beta if inverse_beta > 0 else math.inf
     return alpha, beta
 
@@ -149,7 +161,8 @@ def print_fit(args):
     print("|---:|---:|---:|---:|")
     for ranks, byte_count, seconds in points:
         model = allreduce_seconds(ranks, byte_count, alpha, beta)
-        print(f"| {ranks} | {byte_count:,.0f} | {seconds * 1000:.3f} | {model * 1000:.3f} |")
+        fitted = "" if byte_count <= LATENCY_BYTES or byte_count >= BANDWIDTH_BYTES else " (not fitted)"
+        print(f"| {ranks} | {byte_count:,.0f}{fitted} | {seconds * 1000:.3f} | {model * 1000:.3f} |")
 
 
 # MARK: - Command line

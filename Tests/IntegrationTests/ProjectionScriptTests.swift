@@ -64,7 +64,7 @@ final class ProjectionScriptTests: XCTestCase {
             result.standardOutput.hasPrefix("alpha = 30.0 µs, beta = 0.800 Gbit/s (100.0 MB/s)"), result.combinedOutput)
     }
 
-    /// One message size at one world size cannot tell latency from bandwidth: refused, not guessed.
+    /// Small messages alone cannot tell latency from bandwidth: refused, not guessed.
     func testFitRefusesPointsThatDoNotSeparateLatencyFromBandwidth() throws {
         let file = try ProcessRunner.temporaryDirectory().appendingPathComponent("points.jsonl")
         defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
@@ -73,6 +73,7 @@ final class ProjectionScriptTests: XCTestCase {
         XCTAssertEqual(result.exitCode, 1, result.combinedOutput)
         XCTAssertEqual(
             result.standardError,
-            "projection: \(file.path): the points do not separate latency from bandwidth: vary the message size\n")
+            "projection: \(file.path): need messages of at most 64 bytes (latency) and at least 1,048,576 bytes "
+                + "(bandwidth), found 4 bytes\n")
     }
 }
