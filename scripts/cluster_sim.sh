@@ -27,8 +27,9 @@
 #       for each other (a lock in /run/lock).
 #   scripts/cluster_sim.sh agent HOST WORDS…
 #       The launch agent for `mpirun --mca plm_rsh_agent`, in place of ssh: runs WORDS (joined
-#       with spaces, through /bin/sh like an ssh login) on HOST (name or address) with an empty
-#       environment like an ssh login, so the ranks get only what mpirun forwards with -x.
+#       with spaces, through /bin/sh like an ssh login) on HOST (name or address) in a session of
+#       its own and with an empty environment like an ssh login, so the ranks get only what mpirun
+#       forwards with -x.
 #   scripts/cluster_sim.sh cut HOST | heal HOST
 #       Unplug HOST's cable at the switch (its peers see silence, as with a dead link), or plug it
 #       back (then flush the neighbour caches and wait until every host is reachable again).
@@ -233,8 +234,10 @@ cmd_agent() {
   local index
   index=$(host_index "$1")
   shift
-  # Like sshd: an empty environment with the login basics, then the words through the shell.
-  on_host "$index" env -i HOME="${HOME:-/root}" USER="$(id -un)" LOGNAME="$(id -un)" SHELL=/bin/sh \
+  # Like sshd: a session of its own (mpirun's signals to its launch child stop here, as they stop
+  # at a local ssh client: a remote daemon must notice a lost mpirun by itself), an empty
+  # environment with the login basics, then the words through the shell.
+  on_host "$index" setsid --wait env -i HOME="${HOME:-/root}" USER="$(id -un)" LOGNAME="$(id -un)" SHELL=/bin/sh \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/sh -c "$*"
 }
 
