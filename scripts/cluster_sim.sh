@@ -179,8 +179,8 @@ add_namespace() {
 }
 
 # An HTB shaper on DEVICE's egress with a short queue under it, about 6 ms at the rate like a
-# switch port's buffer: the default leaf queue holds 1000 packets (120 ms at 100 Mbit/s) in front of
-# every small message, which doubled allreduce times. (fq_codel and sfq are not in this kernel.)
+# switch port's buffer: the default leaf queue holds 1000 packets, which at 100 Mbit/s puts up to
+# 120 ms of bulk data in front of every small message. (fq_codel and sfq are not in this kernel.)
 limit_rate() {
   local ns=$1 device=$2 mbit=$3 packets=$(($3 / 2 > 20 ? $3 / 2 : 20))
   ip netns exec "$ns" tc qdisc add dev "$device" root handle 1: htb default 1
