@@ -77,6 +77,6 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "lockstep"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "Checkpoints", "lockstep"]),
     ]
 )

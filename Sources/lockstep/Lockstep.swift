@@ -9,5 +9,5 @@ struct Lockstep: ParsableCommand {
             Launch with mpirun for several ranks (mpirun -np 2 lockstep train …); without mpirun
             lockstep runs as a world of one rank. See README.md for the guarantees and exit codes.
             """,
-        subcommands: [TrainCommand.self, ScheduleCommand.self, DiagnoseCommand.self])
+        subcommands: [TrainCommand.self, ScheduleCommand.self, CheckpointCommand.self, DiagnoseCommand.self])
 }

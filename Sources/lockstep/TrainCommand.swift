@@ -31,13 +31,18 @@ struct TrainCommand: ParsableCommand {
             optimizer: try optimizer.configuration(), schedule: try schedule.configuration(),
             clipGradientNorm: optimizer.clipGradientNorm, learningRateScaling: optimizer.learningRateScaling,
             learningRateReferenceBatch: optimizer.learningRateReferenceBatch,
-            reduction: distribution.reduction, verifyEvery: distribution.verifyEvery, metricsPath: output.metrics,
+            reduction: distribution.reduction, verifyEvery: distribution.verifyEvery,
+            onNonFinite: distribution.onNonFinite, stallTimeout: distribution.stallTimeout, metricsPath: output.metrics,
             evaluationBatchSize: performance.evalBatch)
     }
 
     func run() throws {
         let configuration: TrainingConfiguration
-        do { configuration = try trainingConfiguration() } catch { JobRunner.fail(error, communicator: nil) }
+        let faults: FaultPlan
+        do {
+            configuration = try trainingConfiguration()
+            faults = try FaultPlan.fromEnvironment()
+        } catch { JobRunner.fail(error, communicator: nil) }
         BLASSetup.apply(coreRequest: performance.blasCore, threads: performance.blasThreads)
         let communicator: any Communicator
         do { communicator = try JobRunner.makeCommunicator() } catch { JobRunner.fail(error, communicator: nil) }
@@ -45,7 +50,8 @@ struct TrainCommand: ParsableCommand {
         let logger = Logger(label: "lockstep.train")
         JobRunner.run(communicator) {
             let data = try TrainingData.load(configuration)
-            let trainer = try Trainer(configuration: configuration, communicator: communicator, data: data, logger: logger)
+            let trainer = try Trainer(
+                configuration: configuration, communicator: communicator, data: data, logger: logger, faults: faults)
             _ = try trainer.run()
         }
     }
