@@ -15,6 +15,7 @@
 #                        simulated cluster of scripts/cluster_sim.sh sets its own agent)
 #   OPENBLAS_CORETYPE    forwarded to every rank when set; so are LD_LIBRARY_PATH and
 #                        SWIFT_BACKTRACE (default enable=no: one line per crashing rank)
+#   LOCKSTEP_FORWARD     more variables to forward when set, by name, separated by spaces
 #   LOCKSTEP_DRY_RUN     when set, print the mpirun command instead of running it
 # Extra arguments go to `lockstep train`. Every node needs passwordless ssh from this one, the
 # same Open MPI version, the binary and the dataset (README, "Running on a cluster").
@@ -93,7 +94,8 @@ fi
 # The remote environment starts empty, like an ssh login: forward what the ranks need.
 export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 mpirun_args+=(-x SWIFT_BACKTRACE)
-for variable in OPENBLAS_CORETYPE LD_LIBRARY_PATH; do
+for variable in OPENBLAS_CORETYPE LD_LIBRARY_PATH ${LOCKSTEP_FORWARD:-}; do
+  [[ $variable =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "LOCKSTEP_FORWARD: '$variable' is not a variable name"
   [ -z "${!variable:-}" ] || mpirun_args+=(-x "$variable")
 done
 if [ "$(id -u)" -eq 0 ]; then

@@ -79,12 +79,25 @@ final class TrainClusterLauncherTests: XCTestCase {
         assertContains(words, ["--mca", "plm_rsh_agent", "rsh"])
     }
 
-    func testOpenBLASCoreIsForwardedOnlyWhenSet() throws {
+    func testVariablesAreForwardedOnlyWhenSet() throws {
         let path = try hostfile("node01 slots=1\n")
-        let unset = try launcher([path], environment: ["OPENBLAS_CORETYPE": ""])
+        let unset = try launcher(
+            [path], environment: ["OPENBLAS_CORETYPE": "", "LOCKSTEP_FORWARD": "LOCKSTEP_TEST_UNSET"])
+        XCTAssertEqual(unset.exitCode, 0, unset.combinedOutput)
         XCTAssertFalse(words(unset).contains("OPENBLAS_CORETYPE"), unset.standardOutput)
-        let set = try launcher([path], environment: ["OPENBLAS_CORETYPE": "SkylakeX"])
+        XCTAssertFalse(words(unset).contains("LOCKSTEP_TEST_UNSET"), unset.standardOutput)
+        let set = try launcher(
+            [path],
+            environment: ["OPENBLAS_CORETYPE": "SkylakeX", "LOCKSTEP_FORWARD": "OMP_NUM_THREADS", "OMP_NUM_THREADS": "1"])
         assertContains(words(set), ["-x", "OPENBLAS_CORETYPE"])
+        assertContains(words(set), ["-x", "OMP_NUM_THREADS"])
+    }
+
+    func testForwardingSomethingThatIsNotAVariableNameIsRefused() throws {
+        let path = try hostfile("node01 slots=1\n")
+        let result = try launcher([path], environment: ["LOCKSTEP_FORWARD": "GOOD BAD=1"])
+        XCTAssertEqual(result.exitCode, 2, result.combinedOutput)
+        XCTAssertEqual(result.standardError, "train_cluster: LOCKSTEP_FORWARD: 'BAD=1' is not a variable name\n")
     }
 
     // MARK: - Refusals
