@@ -346,6 +346,7 @@ cmd_run() {
     esac
   done
   [ $# -gt 0 ] || die "run: expected a command after the host count"
+  mkdir -p "$(dirname "$lock_file")"
   exec 9>"$lock_file"
   flock 9
   trap 'status=$?; trap - EXIT; [ -z "${launch_pid:-}" ] || stop_launch "$launch_pid"; cmd_down; exit $status' EXIT

@@ -77,7 +77,7 @@ mpirun_args=(
   # (it keeps mpirun from probing for InfiniBand/OFI transports a plain cluster lacks).
   --mca pml ob1 --mca btl tcp,self,vader
   # mpirun starts one daemon per node itself, so only this node needs ssh access to the others;
-  # the daemons keep their session attached, so a lost node also shows as a lost launch session.
+  # each daemon stays in the foreground of its ssh session instead of detaching from it.
   --mca plm_rsh_no_tree_spawn 1 --mca orte_leave_session_attached 1
   # TCP keepalives on mpirun's control connections: a dead node or a cut link ends the job in
   # seconds (2 s idle, then 3 probes 1 s apart) instead of hanging forever.
