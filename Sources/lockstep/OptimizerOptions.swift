@@ -22,7 +22,7 @@ struct OptimizerOptions: ParsableArguments {
         help: "SGD dampening τ in [0, 1], unitless (default \(Default.dampening)): updates after the first add (1 − τ)·g to the momentum buffer.")
     var dampening: Double?
 
-    @Flag(help: "SGD Nesterov momentum (PyTorch nesterov=True): step along g + μ·buf instead of buf; needs --momentum > 0 and --dampening 0.")
+    @Flag(inversion: .prefixedNo, help: "SGD Nesterov momentum (PyTorch nesterov=True): step along g + μ·buf instead of buf; needs --momentum > 0 and --dampening 0.")
     var nesterov = Default.nesterov
 
     @Option(
@@ -42,7 +42,7 @@ struct OptimizerOptions: ParsableArguments {
         help: "Adam/AdamW ε > 0, added to the bias-corrected √v in the denominator (default \(Default.epsilon); PyTorch eps).")
     var epsilon: Double?
 
-    @Flag(help: "Adam/AdamW AMSGrad (PyTorch amsgrad=True): divide by the running maximum of the second moment.")
+    @Flag(inversion: .prefixedNo, help: "Adam/AdamW AMSGrad (PyTorch amsgrad=True): divide by the running maximum of the second moment.")
     var amsgrad = Default.amsgrad
 
     @Option(

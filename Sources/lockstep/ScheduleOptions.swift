@@ -25,7 +25,7 @@ struct ScheduleOptions: ParsableArguments {
     @Option(help: "Unit of every length and rate: epoch (LR constant within an epoch unless --smooth) or step.")
     var unit: ScheduleUnit = .epoch
 
-    @Flag(help: "With --unit epoch, move the LR every step along the same curve (t = step / steps per epoch).")
+    @Flag(inversion: .prefixedNo, help: "With --unit epoch, move the LR every step along the same curve (t = step / steps per epoch).")
     var smooth = false
 
     @Option(help: ArgumentHelp(
