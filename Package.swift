@@ -82,5 +82,7 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "lockstep"]),
+        // The command line: its pieces through @testable import, and the built binary.
+        .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "lockstep"], exclude: ["Snapshots"]),
     ]
 )

@@ -76,8 +76,11 @@ def main():
     rate.set_title("learning rate (log axis)")
     rate.grid(True, which="both", alpha=0.3)
 
+    from matplotlib.ticker import MaxNLocator
+
     for axis in (loss, accuracy, rate):
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(True, alpha=0.3)
 
     title = args.title or os.path.basename(args.metrics)

@@ -29,4 +29,12 @@ fi
 # A crash prints one line per rank instead of a multi-page backtrace from every rank.
 export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 
-exec mpirun "${mpirun_args[@]}" -x SWIFT_BACKTRACE .build/release/lockstep train "$@"
+# Under mpirun every rank's output is a pseudo-terminal, so lockstep cannot tell a terminal from a
+# log file: this script can. The live progress line on a terminal, plain lines in a log (a later
+# --progress in the arguments wins).
+progress=(--progress plain)
+if [ -t 1 ]; then
+  progress=(--progress tty)
+fi
+
+exec mpirun "${mpirun_args[@]}" -x SWIFT_BACKTRACE .build/release/lockstep train "${progress[@]}" "$@"

@@ -112,7 +112,8 @@ struct TrainCommand: ParsableCommand {
         } catch let error as PlotError {
             switch error {
             case .matplotlibMissing, .pythonMissing, .scriptsNotFound:
-                logger.notice("hint: no plots: \(error.description); \(error.hint ?? "")")
+                let hint = (error.hint ?? "").replacingOccurrences(of: "RUN_DIR", with: runDirectory.path)
+                logger.notice("hint: no plots: \(error.description); \(hint)")
             default:
                 logger.warning("no plots: \(error.description)")
             }
@@ -129,16 +130,21 @@ struct TrainCommand: ParsableCommand {
         return (environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"] ?? environment["PMI_RANK"] ?? "0") == "0"
     }
 
-    /// Every option's effective value as TOML (see `EffectiveConfiguration`).
+    /// Every option's effective value as TOML (see `EffectiveConfiguration`). In a run
+    /// directory's copy, where the run wrote its files is only a comment, so that a rerun from it
+    /// gets a new run directory instead of overwriting this one.
     static func effectiveTOML(arguments: [String], runDirectory: RunDirectory? = nil, worldSize: Int? = nil) -> String {
+        let configuration = EffectiveConfiguration(arguments: arguments, catalog: ArgumentCatalog(Self.self))
         var header = ["lockstep train configuration: `lockstep train --config FILE` repeats this run."]
-        var notes = ["run-dir": "run-dir: default is a new runs/<yyyyMMdd-HHmmss> for each run"]
-        if let runDirectory, let worldSize {
-            let started = Date().formatted(.iso8601)
-            header.append("Run \(runDirectory.path), started \(started) with \(worldSize) rank\(worldSize == 1 ? "" : "s").")
-            notes["run-dir"] = "run-dir: this run wrote to \(runDirectory.path); a rerun from this file gets a new one"
+        guard let runDirectory, let worldSize else {
+            return configuration.toml(
+                header: header, notes: ["run-dir": "run-dir: default is a new runs/<yyyyMMdd-HHmmss> for each run"])
         }
-        return EffectiveConfiguration(arguments: arguments, catalog: ArgumentCatalog(Self.self))
-            .toml(header: header, notes: notes)
+        let started = Date().formatted(.iso8601)
+        header.append("Run \(runDirectory.path), started \(started) with \(worldSize) rank\(worldSize == 1 ? "" : "s").")
+        return configuration.toml(
+            header: header,
+            notes: ["run-dir": "run-dir: this run wrote to \(runDirectory.path); a rerun from this file gets a new one"],
+            commentedOut: ["run-dir", "metrics"])
     }
 }

@@ -26,6 +26,8 @@ public enum ProcessRunner {
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["SWIFT_BACKTRACE"] = "enable=no"
+        // Default run directories of `lockstep train` go to a scratch folder, not the checkout.
+        env["LOCKSTEP_RUNS_DIR"] = env["LOCKSTEP_RUNS_DIR"] ?? defaultRunsDirectory
         for (key, value) in environment { env[key] = value }
         process.environment = env
         if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
@@ -129,6 +131,10 @@ public enum ProcessRunner {
         }
         return env
     }
+
+    /// Where `lockstep train` runs launched by tests put their default run directories.
+    public static let defaultRunsDirectory = FileManager.default.temporaryDirectory
+        .appendingPathComponent("lockstep-test-runs").path
 
     /// A fresh temporary directory, removed by the caller.
     public static func temporaryDirectory(_ prefix: String = "lockstep-test") throws -> URL {

@@ -20,8 +20,6 @@ struct EffectiveConfiguration {
     struct Item: Equatable {
         let entry: ArgumentCatalog.Entry
         let value: Value
-        /// True when the value was given (in the file or on the command line), not a default.
-        let isGiven: Bool
     }
 
     let items: [Item]
@@ -35,25 +33,27 @@ struct EffectiveConfiguration {
             switch entry.kind {
             case .flag(let negation):
                 if let last = occurrences.last {
-                    return Item(entry: entry, value: .flag(last.spelling != "--\(negation ?? "")"), isGiven: true)
+                    return Item(entry: entry, value: .flag(last.spelling != "--\(negation ?? "")"))
                 }
                 // An invertible flag's help default is its spelling ("--plots"); a plain flag is off.
                 let isOn = entry.defaultValue == "--\(entry.key)"
-                return Item(entry: entry, value: .flag(isOn), isGiven: false)
+                return Item(entry: entry, value: .flag(isOn))
             case .option:
                 let values = occurrences.compactMap(\.value)
                 if !values.isEmpty {
-                    return Item(entry: entry, value: .set(entry.isRepeating ? values : [values.last!]), isGiven: true)
+                    return Item(entry: entry, value: .set(entry.isRepeating ? values : [values.last!]))
                 }
-                return Item(entry: entry, value: entry.defaultValue.map { .set([$0]) } ?? .unset, isGiven: false)
+                return Item(entry: entry, value: entry.defaultValue.map { .set([$0]) } ?? .unset)
             }
         }
     }
 
     /// The configuration as TOML: a header, then one section comment per help group.
-    /// - Parameter notes: a comment to write above a key's line, by key (e.g. where the run wrote
-    ///   its files); a key with a note whose value was not given is written as a comment.
-    func toml(header: [String], notes: [String: String] = [:]) -> String {
+    /// - Parameters:
+    ///   - notes: a comment to write above a key's line, by key.
+    ///   - commentedOut: keys written as comments whatever their value (where a run wrote its
+    ///     files: a rerun from the file must not overwrite them).
+    func toml(header: [String], notes: [String: String] = [:], commentedOut: Set<String> = []) -> String {
         var lines = header.map { "# \($0)" }
         var section: String?? = .none
         for item in items {
@@ -63,9 +63,8 @@ struct EffectiveConfiguration {
                 if let title = item.entry.section { lines.append("# \(title)") }
             }
             if let note = notes[item.entry.key] { lines.append("# \(note)") }
-            let commentedOut = item.value == .unset || (notes[item.entry.key] != nil && !item.isGiven)
             let line = Self.line(key: item.entry.key, value: item.value)
-            lines.append(commentedOut ? "# \(line)" : line)
+            lines.append(item.value == .unset || commentedOut.contains(item.entry.key) ? "# \(line)" : line)
         }
         return lines.joined(separator: "\n") + "\n"
     }

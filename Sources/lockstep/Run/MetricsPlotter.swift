@@ -99,7 +99,7 @@ enum PlotError: ReportableError, Equatable {
         case .scriptsNotFound(let searched):
             "cannot find scripts/\(MetricsPlotter.scriptName) (looked in \(searched.prefix(3).joined(separator: ", "))…)"
         case .pythonMissing(let python): "cannot run \(python) to draw the plots"
-        case .matplotlibMissing(let python, _): "matplotlib is not installed for \(python), so no plots were drawn"
+        case .matplotlibMissing(let python, _): "matplotlib is not installed for \(python)"
         case .scriptFailed(let script, let message): "\(script) failed: \(message)"
         case .noMetrics(let path): "no metrics at \(path)"
         }
