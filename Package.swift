@@ -83,6 +83,6 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "lockstep"]),
         // The command line: its pieces through @testable import, and the built binary.
-        .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "lockstep"], exclude: ["Snapshots"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "lockstep", "Training"], exclude: ["Snapshots"]),
     ]
 )

@@ -32,15 +32,6 @@ func temporaryDirectory(for test: XCTestCase) throws -> URL {
     return directory
 }
 
-/// The lines of `text` without the ISO-8601 timestamp that log lines carry when output is a log.
-func untimestamped(_ text: String) -> [String] {
-    text.split(separator: "\n").map { line in
-        let pattern = #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "#
-        guard let range = line.range(of: pattern, options: .regularExpression) else { return String(line) }
-        return String(line[range.upperBound...])
-    }
-}
-
 /// A python interpreter that cannot import matplotlib (`python3 -S` skips site-packages).
 func pythonWithoutMatplotlib(in directory: URL) throws -> String {
     let path = try write("#!/bin/sh\nexec python3 -S \"$@\"\n", to: "python-without-matplotlib", in: directory)
@@ -48,7 +39,6 @@ func pythonWithoutMatplotlib(in directory: URL) throws -> String {
     return path
 }
 
-/// True when `python3` can import matplotlib.
-var matplotlibIsInstalled: Bool {
+/// True when `python3` can import matplotlib (asked once per test run).
+let matplotlibIsInstalled: Bool =
     (try? ProcessRunner.run("/usr/bin/env", ["python3", "-c", "import matplotlib"], timeout: 60).exitCode) == 0
-}

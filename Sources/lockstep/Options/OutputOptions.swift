@@ -38,8 +38,8 @@ struct OutputOptions: ParsableArguments {
     var progress: ProgressMode = .auto
 
     @Option(help: ArgumentHelp(
-        "Seconds between plain progress lines at least; one is printed at each tenth of an epoch. "
-            + "0 prints every tenth.", valueName: "seconds"))
+        "Least seconds between two plain progress lines; there is at most one per tenth of an epoch, "
+            + "so 0 prints one at each tenth.", valueName: "seconds"))
     var progressInterval: Double = 10
 
     @Option(help: ArgumentHelp(

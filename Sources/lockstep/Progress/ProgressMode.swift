@@ -8,7 +8,7 @@ enum ProgressMode: String, CaseIterable, ExpressibleByArgument {
     case auto
     /// A line rewritten in place (carriage return and ANSI erase-line).
     case tty
-    /// Ordinary lines at each tenth of an epoch, at most one per `--progress-interval` seconds.
+    /// Ordinary lines, at most one per tenth of an epoch and one per `--progress-interval` seconds.
     case plain
     /// Nothing between the epoch lines.
     case none

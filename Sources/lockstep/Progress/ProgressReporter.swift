@@ -6,8 +6,9 @@ import Training
 /// - `live`: one terminal line rewritten in place, at most every 0.1 s of training time (and
 ///   always at an epoch's first and last step): epoch, bar, step/total, the epoch's mean loss so
 ///   far, LR, samples/s, time left in the epoch. Erased when the epoch ends, before its summary.
-/// - `lines`: plain lines for logs, at each tenth of an epoch, at most one per `interval` seconds
-///   (so short epochs print only their summary line).
+/// - `lines`: plain lines for logs: one when a new tenth of the epoch has begun and `interval`
+///   seconds have passed since the last line (so at most one per tenth and one per interval, and
+///   short epochs print only their summary line). The last tenth is left to the epoch's summary.
 ///
 /// Timing comes from `StepProgress.epochSeconds`, so the reporter is a pure function of what the
 /// trainer reports (and testable without a clock).

@@ -61,23 +61,31 @@ struct RunDirectory: Equatable {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
-            throw OutputError(path: path, action: "create the run directory", reason: Self.reason(error))
+            throw OutputError(path: path, action: "create the run directory", reason: Self.reason(creating: path, error))
         }
     }
 
-    /// Writes `text` to `name` inside the folder (rank 0).
+    /// Writes `text` to the file at `path` (rank 0).
     /// - Throws: `OutputError`.
-    func write(_ text: String, to file: String) throws {
-        do { try text.write(toFile: file, atomically: true, encoding: .utf8) } catch {
-            throw OutputError(path: file, action: "write", reason: Self.reason(error))
+    func write(_ text: String, to path: String) throws {
+        do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+            throw OutputError(path: path, action: "write", reason: (error as NSError).localizedDescription)
         }
     }
 
-    private static func reason(_ error: Error) -> String {
-        let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
-        if let code = underlying?.code, underlying?.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(code)))
+    /// Why `path` could not be created, from its nearest existing ancestor (Foundation's own
+    /// message on Linux is a bare "NSCocoaErrorDomain error 512").
+    private static func reason(creating path: String, _ error: Error) -> String {
+        var ancestor = (path as NSString).deletingLastPathComponent
+        while !ancestor.isEmpty, ancestor != "/", !FileManager.default.fileExists(atPath: ancestor) {
+            ancestor = (ancestor as NSString).deletingLastPathComponent
         }
+        let parent = ancestor.isEmpty ? "." : ancestor
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), !isDirectory.boolValue {
+            return "\(parent) is a file, not a folder"
+        }
+        if !FileManager.default.isWritableFile(atPath: parent) { return "no permission to write in \(parent)" }
         return (error as NSError).localizedDescription
     }
 }
