@@ -77,7 +77,10 @@ struct TrainCommand: ParsableCommand {
                 trainer.onStep = { reporter.step($0) }
                 trainer.onEpoch = { _ in reporter.epochEnded() }
             }
-            _ = try trainer.run()
+            do { _ = try trainer.run() } catch {
+                liveLine?.clear()  // the error message starts on a line of its own
+                throw error
+            }
         }, epilogue: {
             guard isLeader else { return }
             if output.plots { drawPlots(runDirectory, metrics: configuration.metricsPath ?? runDirectory.metricsPath, logger: logger) }

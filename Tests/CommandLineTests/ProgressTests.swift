@@ -107,12 +107,21 @@ final class ProgressTests: XCTestCase {
         XCTAssertEqual(ProgressReporter.bar(fraction: 1, width: 4), "====")
     }
 
-    func testAutoIsPlainUnderMPIEvenOnATerminal() {
-        XCTAssertEqual(ProgressMode.auto.resolved(isTerminal: true, underMPI: false, terminalType: "xterm"), .tty)
-        XCTAssertEqual(ProgressMode.auto.resolved(isTerminal: true, underMPI: true, terminalType: "xterm"), .plain)
-        XCTAssertEqual(ProgressMode.auto.resolved(isTerminal: false, underMPI: false, terminalType: "xterm"), .plain)
-        XCTAssertEqual(ProgressMode.auto.resolved(isTerminal: true, underMPI: false, terminalType: "dumb"), .plain)
-        XCTAssertEqual(ProgressMode.tty.resolved(isTerminal: false, underMPI: true, terminalType: nil), .tty)
+    func testAutoIsPlainUnderMPIUnlessTheLauncherSaysTerminal() {
+        let xterm = ["TERM": "xterm"]
+        XCTAssertEqual(ProgressMode.auto.resolved(isTerminal: true, underMPI: false, environment: xterm), .tty)
+        XCTAssertEqual(ProgressMode.auto.resolved(isTerminal: false, underMPI: false, environment: xterm), .plain)
+        XCTAssertEqual(ProgressMode.auto.resolved(isTerminal: true, underMPI: false, environment: ["TERM": "dumb"]), .plain)
+        // Under mpirun a rank's stdout is a pseudo-terminal whatever mpirun writes to.
+        XCTAssertEqual(ProgressMode.auto.resolved(isTerminal: true, underMPI: true, environment: xterm), .plain)
+        XCTAssertEqual(
+            ProgressMode.auto.resolved(isTerminal: true, underMPI: true, environment: ["TERM": "xterm", "LOCKSTEP_TERMINAL": "1"]),
+            .tty)
+        XCTAssertEqual(
+            ProgressMode.auto.resolved(isTerminal: true, underMPI: true, environment: ["TERM": "xterm", "LOCKSTEP_TERMINAL": "0"]),
+            .plain)
+        XCTAssertEqual(ProgressMode.tty.resolved(isTerminal: false, underMPI: true, environment: [:]), .tty)
+        XCTAssertEqual(ProgressMode.none.resolved(isTerminal: true, underMPI: false, environment: xterm), ProgressMode.none)
     }
 
     // MARK: - The binary
@@ -161,5 +170,15 @@ final class ProgressTests: XCTestCase {
         let lines = logLines(result.standardOutput)
         XCTAssertEqual(lines.filter { $0.hasPrefix("epoch 1/1  step ") }.count, 9, result.standardOutput)
         XCTAssertEqual(lines.filter { $0.hasPrefix("lockstep verified") }.count, 1, result.standardOutput)
+    }
+
+    /// `scripts/train.sh` on a terminal sets LOCKSTEP_TERMINAL=1: rank 0 then draws the live line.
+    func testUnderMPILauncherTerminalGetsTheLiveLine() throws {
+        let directory = try temporaryDirectory(for: self)
+        let result = try ProcessRunner.mpirun(
+            ranks: 2, ["train", "--run-dir", directory.path] + tinyRun, environment: ["LOCKSTEP_TERMINAL": "1", "TERM": "xterm"])
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        XCTAssertTrue(result.standardOutput.contains("\r\u{1B}[Kepoch 1/1 "), result.standardOutput)
+        XCTAssertEqual(result.standardError, "")
     }
 }

@@ -32,8 +32,9 @@ struct OutputOptions: ParsableArguments {
     var plots = true
 
     @Option(help: ArgumentHelp(
-        "Progress of each epoch on rank 0: auto (a live line on a terminal, plain lines otherwise and "
-            + "under mpirun), tty (the live line), plain (lines without escape codes) or none.",
+        "Progress of each epoch on rank 0: auto (a live line on a terminal, else plain lines; under "
+            + "mpirun plain unless LOCKSTEP_TERMINAL=1, which scripts/train.sh sets on a terminal), tty "
+            + "(the live line), plain (lines without escape codes) or none.",
         valueName: "mode"))
     var progress: ProgressMode = .auto
 

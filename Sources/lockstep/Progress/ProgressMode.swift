@@ -4,7 +4,7 @@ import Foundation
 
 /// How rank 0 shows the progress of each epoch (`--progress`).
 enum ProgressMode: String, CaseIterable, ExpressibleByArgument {
-    /// `tty` when standard output is a terminal and no MPI launcher started the process, else `plain`.
+    /// `tty` when standard output is a terminal (see `resolved`), else `plain`.
     case auto
     /// A line rewritten in place (carriage return and ANSI erase-line).
     case tty
@@ -17,13 +17,16 @@ enum ProgressMode: String, CaseIterable, ExpressibleByArgument {
     ///
     /// Under mpirun `isatty` cannot tell: Open MPI gives every rank a pseudo-terminal for its
     /// standard output even when mpirun's own output goes to a file (measured with Open MPI 4.1:
-    /// `test -t 1` is true for every rank of `mpirun … > log`). So `auto` is `plain` under an MPI
-    /// launcher, and `scripts/train.sh`, which sees its own terminal, passes `--progress tty`.
+    /// `test -t 1` is true for every rank of `mpirun … > log`). So under an MPI launcher `auto`
+    /// is `plain` unless `LOCKSTEP_TERMINAL=1` says that mpirun's output is a terminal
+    /// (`scripts/train.sh` sets it from its own `test -t 1` and passes it with `mpirun -x`).
     func resolved(
         isTerminal: Bool = isatty(STDOUT_FILENO) == 1, underMPI: Bool = MPICommunicator.isLaunchedByMPI,
-        terminalType: String? = ProcessInfo.processInfo.environment["TERM"]
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> ProgressMode {
         guard self == .auto else { return self }
-        return isTerminal && !underMPI && terminalType != "dumb" ? .tty : .plain
+        guard environment["TERM"] != "dumb" else { return .plain }
+        if underMPI { return environment["LOCKSTEP_TERMINAL"] == "1" ? .tty : .plain }
+        return isTerminal ? .tty : .plain
     }
 }
