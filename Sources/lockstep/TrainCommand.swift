@@ -2,6 +2,8 @@ import ArgumentParser
 import Collectives
 import Foundation
 import Logging
+import Optimizers
+import Schedules
 import Training
 
 /// `lockstep train`: the main job.
@@ -43,7 +45,7 @@ struct TrainCommand: ParsableCommand {
         // The same arguments swift-argument-parser was given (config file, then command line).
         let arguments = try ConfiguredArguments(Array(CommandLine.arguments.dropFirst())).arguments
         if output.printConfig {
-            if Self.isFirstProcess { print(Self.effectiveTOML(arguments: arguments), terminator: "") }
+            if Self.isFirstProcess { print(effectiveTOML(arguments: arguments), terminator: "") }
             return
         }
         var configuration: TrainingConfiguration
@@ -67,7 +69,7 @@ struct TrainCommand: ParsableCommand {
             if isLeader {
                 try runDirectory.create()
                 try runDirectory.write(
-                    Self.effectiveTOML(arguments: arguments, runDirectory: runDirectory, worldSize: communicator.worldSize),
+                    effectiveTOML(arguments: arguments, runDirectory: runDirectory, worldSize: communicator.worldSize),
                     to: runDirectory.configPath)
                 logger.info("run directory \(runDirectory.path)")
             }
@@ -136,18 +138,47 @@ struct TrainCommand: ParsableCommand {
     /// Every option's effective value as TOML (see `EffectiveConfiguration`). In a run
     /// directory's copy, where the run wrote its files is only a comment, so that a rerun from it
     /// gets a new run directory instead of overwriting this one.
-    static func effectiveTOML(arguments: [String], runDirectory: RunDirectory? = nil, worldSize: Int? = nil) -> String {
+    func effectiveTOML(arguments: [String], runDirectory: RunDirectory? = nil, worldSize: Int? = nil) -> String {
         let configuration = EffectiveConfiguration(arguments: arguments, catalog: ArgumentCatalog(Self.self))
         var header = ["lockstep train configuration: `lockstep train --config FILE` repeats this run."]
         guard let runDirectory, let worldSize else {
             return configuration.toml(
-                header: header, notes: ["run-dir": "run-dir: default is a new runs/<yyyyMMdd-HHmmss> for each run"])
+                header: header, notes: ["run-dir": "run-dir: default is a new runs/<yyyyMMdd-HHmmss> for each run"],
+                unsetValues: defaultsInEffect())
         }
         let started = Date().formatted(.iso8601)
         header.append("Run \(runDirectory.path), started \(started) with \(worldSize) rank\(worldSize == 1 ? "" : "s").")
         return configuration.toml(
             header: header,
             notes: ["run-dir": "run-dir: this run wrote to \(runDirectory.path); a rerun from this file gets a new one"],
-            commentedOut: ["run-dir", "metrics"])
+            commentedOut: ["run-dir", "metrics"], unsetValues: defaultsInEffect())
+    }
+
+    /// What the options without a fixed default stand for in this run, by key: the chosen
+    /// optimizer's hyperparameters, the default decay, the warmup's start, the reference batch.
+    func defaultsInEffect() -> [String: String] {
+        var values: [String: String] = [:]
+        if let configuration = try? optimizer.configuration() {
+            let hyperparameters: [OptimizerFlag: Double] = [
+                .momentum: configuration.momentum, .dampening: configuration.dampening,
+                .weightDecay: configuration.weightDecay, .beta1: configuration.beta1, .beta2: configuration.beta2,
+                .epsilon: configuration.epsilon,
+            ]
+            for flag in configuration.kind.applicableFlags {
+                if let value = hyperparameters[flag] { values[String(flag.rawValue.dropFirst(2))] = "\(value)" }
+            }
+        }
+        if let configuration = try? schedule.configuration() {
+            if configuration.gamma == nil, configuration.halfLife == nil, configuration.finalLearningRate == nil {
+                values["gamma"] = "\(ScheduleConfiguration.defaultGamma)"
+            }
+            if configuration.warmup > 0 {
+                values["warmup-start-lr"] = "\(configuration.resolvedWarmupStartLearningRate)"
+            }
+        }
+        if optimizer.learningRateScaling != .none {
+            values["lr-reference-batch"] = "\(optimizer.learningRateReferenceBatch)"
+        }
+        return values
     }
 }

@@ -83,7 +83,7 @@ final class ConfigFileTests: XCTestCase {
     /// Every option of `train`, including ones added later, appears in --print-config, set or
     /// commented out, and a printed file is accepted back.
     func testEveryOptionHasAKeyInThePrintedConfiguration() throws {
-        let text = TrainCommand.effectiveTOML(arguments: [])
+        let text = try TrainCommand.parse([]).effectiveTOML(arguments: [])
         for entry in catalog.configurableEntries {
             XCTAssertTrue(
                 text.contains("\n\(entry.key) = ") || text.contains("\n# \(entry.key) = "), "\(entry.key) in\n\(text)")
@@ -161,6 +161,9 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertEqual(value("metrics", in: first), #""/tmp/lockstep metrics \"quoted\".jsonl""#)
         XCTAssertEqual(value("amsgrad", in: first), "true")
         XCTAssertTrue(first.contains("\n# momentum =   (not set)\n"), first)
+        // Unset options whose default depends on others show the value in effect.
+        XCTAssertTrue(first.contains("\n# beta2 = 0.999   (not set: the default in effect)\n"), first)
+        XCTAssertTrue(first.contains("\n# warmup-start-lr = 0.0005   (not set: the default in effect)\n"), first)
     }
 
     /// A run repeated from its run directory's config.toml ends with the same parameters.

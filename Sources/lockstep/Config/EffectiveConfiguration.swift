@@ -53,7 +53,12 @@ struct EffectiveConfiguration {
     ///   - notes: a comment to write above a key's line, by key.
     ///   - commentedOut: keys written as comments whatever their value (where a run wrote its
     ///     files: a rerun from the file must not overwrite them).
-    func toml(header: [String], notes: [String: String] = [:], commentedOut: Set<String> = []) -> String {
+    ///   - unsetValues: for options left unset, the value the run uses instead (a default that
+    ///     depends on other options, such as SGD's momentum), shown in their comment.
+    func toml(
+        header: [String], notes: [String: String] = [:], commentedOut: Set<String> = [],
+        unsetValues: [String: String] = [:]
+    ) -> String {
         var lines = header.map { "# \($0)" }
         var section: String?? = .none
         for item in items {
@@ -63,6 +68,10 @@ struct EffectiveConfiguration {
                 if let title = item.entry.section { lines.append("# \(title)") }
             }
             if let note = notes[item.entry.key] { lines.append("# \(note)") }
+            if item.value == .unset, let value = unsetValues[item.entry.key] {
+                lines.append("# \(item.entry.key) = \(Self.tomlValue(value))   (not set: the default in effect)")
+                continue
+            }
             let line = Self.line(key: item.entry.key, value: item.value)
             lines.append(item.value == .unset || commentedOut.contains(item.entry.key) ? "# \(line)" : line)
         }
