@@ -66,6 +66,10 @@ struct TrainCommand: ParsableCommand {
         JobRunner.run(communicator, {
             runDirectory = try RunDirectory.agree(requested: output.runDir, communicator: communicator)
             configuration.metricsPath = output.metrics ?? runDirectory.metricsPath
+            // Data and settings are checked before the run directory exists, so that a run that
+            // cannot start leaves no empty folder behind.
+            let data = try TrainingData.load(configuration)
+            let trainer = try Trainer(configuration: configuration, communicator: communicator, data: data, logger: logger)
             if isLeader {
                 try runDirectory.create()
                 try runDirectory.write(
@@ -73,8 +77,6 @@ struct TrainCommand: ParsableCommand {
                     to: runDirectory.configPath)
                 logger.info("run directory \(runDirectory.path)")
             }
-            let data = try TrainingData.load(configuration)
-            let trainer = try Trainer(configuration: configuration, communicator: communicator, data: data, logger: logger)
             if isLeader, let reporter = makeReporter(progress, liveLine: liveLine, logger: logger) {
                 trainer.onStep = { reporter.step($0) }
                 trainer.onEpoch = { _ in reporter.epochEnded() }

@@ -77,6 +77,9 @@ final class ExitCodeTests: XCTestCase {
             ["train", "--data-dir", "/nonexistent/fashion", "--run-dir", directory.appendingPathComponent("run").path],
             status: 66)
         XCTAssertTrue(report.error.contains("/nonexistent/fashion/train-images-idx3-ubyte.gz"), report.error)
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: directory.appendingPathComponent("run").path),
+            "a run that cannot start leaves no run directory")
     }
 
     func testMissingConfigFileIsMissingInput() throws {
