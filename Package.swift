@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "lockstep"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "Checkpoints", "lockstep"]),
         // The command line: its pieces through @testable import, and the built binary.
         .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "lockstep", "Training"], exclude: ["Snapshots"]),
     ]

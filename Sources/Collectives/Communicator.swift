@@ -41,6 +41,8 @@ public protocol Communicator: AnyObject {
 
     /// Ends every process of the job with `exitCode`. Not collective: any one rank may call it.
     func abort(exitCode: Int32) -> Never
+    /// The same as `abort(exitCode:)`, callable from any thread (for the stall watchdog).
+    var abortFromAnyThread: @Sendable (Int32) -> Never { get }
     /// Wall-clock seconds from an arbitrary origin. Not collective.
     func wallTime() -> Double
 }

@@ -130,6 +130,13 @@ public final class MPICommunicator: Communicator {
         exit(exitCode)  // MPI_Abort does not return in practice; this keeps the promise if it does.
     }
 
+    public var abortFromAnyThread: @Sendable (Int32) -> Never {
+        { code in
+            _ = lockstep_mpi_abort(code)
+            exit(code)
+        }
+    }
+
     public func wallTime() -> Double { lockstep_mpi_wtime() }
 }
 

@@ -35,6 +35,8 @@ public final class SingleProcessCommunicator: Communicator {
 
     public func abort(exitCode: Int32) -> Never { exit(exitCode) }
 
+    public var abortFromAnyThread: @Sendable (Int32) -> Never { { exit($0) } }
+
     public func wallTime() -> Double {
         Double(DispatchTime.now().uptimeNanoseconds - clockOrigin) / 1e9
     }

@@ -8,10 +8,15 @@ public protocol ReportableError: Error, CustomStringConvertible {
     var exitStatus: ExitStatus { get }
     /// One line on how to fix it, or nil.
     var hint: String? { get }
+    /// True when every rank of the job detects this same error from the same collective data
+    /// (a lockstep violation, a start-up disagreement, a non-finite reduced gradient): then rank 0
+    /// alone reports it instead of every rank printing the same lines.
+    var isCollective: Bool { get }
 }
 
 extension ReportableError {
     public var hint: String? { nil }
+    public var isCollective: Bool { false }
 }
 
 /// A usage error raised outside argument parsing (for example a flag combination checked later).

@@ -64,7 +64,15 @@ public struct LockstepViolation: ReportableError, Equatable {
     /// Ranks grouped by identical hashes, each group sorted, groups by their lowest rank.
     public let rankGroups: [[Int]]
 
+    public init(step: Int64, context: String, differingParts: [String], rankGroups: [[Int]]) {
+        self.step = step
+        self.context = context
+        self.differingParts = differingParts
+        self.rankGroups = rankGroups
+    }
+
     public var exitStatus: ExitStatus { .lockstepViolation }
+    public var isCollective: Bool { true }
 
     public var description: String {
         let groups = rankGroups.map { "ranks \($0.map(String.init).joined(separator: ","))" }.joined(separator: " vs ")

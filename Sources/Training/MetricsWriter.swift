@@ -19,6 +19,8 @@ public struct EpochMetrics: Codable, Equatable, Sendable {
     public var epoch_seconds: Double
     /// Seconds spent evaluating.
     public var eval_seconds: Double
+    /// Updates skipped so far because the reduced loss or gradient was not finite.
+    public var skipped_steps: Int64
     /// Mean and largest global gradient norm before clipping (only with `--clip-grad-norm`).
     public var grad_norm_mean: Double?
     public var grad_norm_max: Double?

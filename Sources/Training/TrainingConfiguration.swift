@@ -40,6 +40,10 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var reduction: ReductionMode
     /// Compare a hash of every rank's state every this many steps (0: only at epoch ends and at the end).
     public var verifyEvery: Int
+    /// What every rank does when the reduced loss or gradient holds a NaN or infinity.
+    public var onNonFinite: NonFinitePolicy
+    /// End the job when a step makes no progress for this many seconds (0: never).
+    public var stallTimeout: Double
 
     // MARK: Output
     /// JSON Lines metrics file written by rank 0 (nil: none).
@@ -62,7 +66,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         optimizer: OptimizerConfiguration = OptimizerConfiguration(),
         schedule: ScheduleConfiguration = ScheduleConfiguration(), clipGradientNorm: Double? = nil,
         learningRateScaling: LearningRateScaling = .none, learningRateReferenceBatch: Int = 128,
-        reduction: ReductionMode = .allreduce, verifyEvery: Int = 200, metricsPath: String? = nil,
+        reduction: ReductionMode = .allreduce, verifyEvery: Int = 200, onNonFinite: NonFinitePolicy = .abort,
+        stallTimeout: Double = 300, metricsPath: String? = nil,
         evaluationBatchSize: Int = 500
     ) {
         self.dataDirectory = dataDirectory
@@ -79,6 +84,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         self.learningRateReferenceBatch = learningRateReferenceBatch
         self.reduction = reduction
         self.verifyEvery = verifyEvery
+        self.onNonFinite = onNonFinite
+        self.stallTimeout = stallTimeout
         self.metricsPath = metricsPath
         self.evaluationBatchSize = evaluationBatchSize
     }
@@ -92,4 +99,38 @@ public enum ReductionMode: String, Codable, Sendable, CaseIterable {
     /// A reduce-scatter then an allgather of the summed blocks: every rank receives the very same
     /// bytes for every block, so the result is identical on every rank by construction.
     case reduceScatterAllgather = "reduce-scatter-allgather"
+}
+
+/// What the ranks do about a non-finite reduced loss or gradient (decided from the reduced
+/// bytes, so identically on every rank).
+public enum NonFinitePolicy: String, Codable, Sendable, CaseIterable {
+    /// End the job with an error naming the step.
+    case abort
+    /// Every rank skips the update; the count of skipped steps is logged and kept.
+    case skip
+}
+
+extension TrainingConfiguration {
+    /// Fields that may differ between ranks (paths on each rank's file system); the start-up
+    /// agreement compares the data itself by checksum instead.
+    static let rankLocalFields: Set<String> = ["dataDirectory", "metricsPath"]
+
+    /// The command-line flag of a configuration field (a key path such as `schedule.learningRate`).
+    public static func flagName(forField field: String) -> String? { flagNames[field] }
+
+    private static let flagNames: [String: String] = [
+        "dataDirectory": "--data-dir", "limitTrain": "--limit-train", "limitTest": "--limit-test",
+        "hiddenSizes": "--hidden", "seed": "--seed", "epochs": "--epochs", "globalBatchSize": "--global-batch",
+        "optimizer.kind": "--optimizer", "optimizer.momentum": "--momentum", "optimizer.dampening": "--dampening",
+        "optimizer.nesterov": "--nesterov", "optimizer.weightDecay": "--weight-decay", "optimizer.beta1": "--beta1",
+        "optimizer.beta2": "--beta2", "optimizer.epsilon": "--eps", "optimizer.amsgrad": "--amsgrad",
+        "schedule.learningRate": "--lr", "schedule.gamma": "--gamma", "schedule.halfLife": "--half-life",
+        "schedule.finalLearningRate": "--final-lr", "schedule.unit": "--unit", "schedule.smooth": "--smooth",
+        "schedule.warmup": "--warmup", "schedule.warmupStartLearningRate": "--warmup-start-lr",
+        "schedule.hold": "--hold", "schedule.minimumLearningRate": "--min-lr", "schedule.staircase": "--staircase",
+        "clipGradientNorm": "--clip-grad-norm", "learningRateScaling": "--lr-scaling",
+        "learningRateReferenceBatch": "--lr-reference-batch", "reduction": "--reduction",
+        "verifyEvery": "--verify-every", "onNonFinite": "--on-nonfinite", "stallTimeout": "--stall-timeout",
+        "metricsPath": "--metrics", "evaluationBatchSize": "--eval-batch",
+    ]
 }

@@ -40,8 +40,20 @@ enum JobRunner {
     }
 
     /// Reports `error` from this rank and ends the whole job.
+    ///
+    /// An error every rank detects from the same collective data (`isCollective`) is printed by
+    /// rank 0 alone; the other ranks give rank 0 a moment to print before they abort too (rank 0's
+    /// abort usually ends them first).
     static func fail(_ error: Error, communicator: Communicator?) -> Never {
-        let status = report(error, rank: communicator.flatMap { $0.worldSize > 1 ? $0.rank : nil })
+        let collective = (error as? ReportableError)?.isCollective ?? false
+        let status: ExitStatus
+        if collective, let communicator, communicator.worldSize > 1 {
+            status = (error as? ReportableError)?.exitStatus ?? .software
+            if communicator.rank == 0 { report(error, rank: nil) } else { sleep(2) }
+        } else {
+            let rank = (communicator?.worldSize ?? 1) > 1 ? communicator?.rank : nil
+            status = report(error, rank: rank)
+        }
         if let communicator { communicator.abort(exitCode: status.rawValue) }
         exit(status.rawValue)
     }

@@ -13,7 +13,9 @@ struct Lockstep: ParsableCommand {
             Without mpirun lockstep runs as a world of one rank. README.md has a tutorial, the \
             guarantees and the exit codes.
             """,
-        subcommands: [TrainCommand.self, PlotCommand.self, ScheduleCommand.self, DiagnoseCommand.self])
+        subcommands: [
+            TrainCommand.self, PlotCommand.self, ScheduleCommand.self, CheckpointCommand.self, DiagnoseCommand.self,
+        ])
 
     /// Reads the `--config` file (for commands that take one), parses, runs, and turns every
     /// error into a short message and a documented exit status (README "Exit codes").

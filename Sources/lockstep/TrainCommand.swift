@@ -37,7 +37,8 @@ struct TrainCommand: ParsableCommand {
             optimizer: try optimizer.configuration(), schedule: try schedule.configuration(),
             clipGradientNorm: optimizer.clipGradientNorm, learningRateScaling: optimizer.learningRateScaling,
             learningRateReferenceBatch: optimizer.learningRateReferenceBatch,
-            reduction: distribution.reduction, verifyEvery: distribution.verifyEvery, metricsPath: output.metrics,
+            reduction: distribution.reduction, verifyEvery: distribution.verifyEvery,
+            onNonFinite: distribution.onNonFinite, stallTimeout: distribution.stallTimeout, metricsPath: output.metrics,
             evaluationBatchSize: performance.evalBatch)
     }
 
@@ -49,7 +50,11 @@ struct TrainCommand: ParsableCommand {
             return
         }
         var configuration: TrainingConfiguration
-        do { configuration = try trainingConfiguration() } catch { JobRunner.fail(error, communicator: nil) }
+        let faults: FaultPlan
+        do {
+            configuration = try trainingConfiguration()
+            faults = try FaultPlan.fromEnvironment()
+        } catch { JobRunner.fail(error, communicator: nil) }
         BLASSetup.apply(coreRequest: performance.blasCore, threads: performance.blasThreads)
         let communicator: any Communicator
         do { communicator = try JobRunner.makeCommunicator() } catch { JobRunner.fail(error, communicator: nil) }
@@ -69,7 +74,8 @@ struct TrainCommand: ParsableCommand {
             // Data and settings are checked before the run directory exists, so that a run that
             // cannot start leaves no empty folder behind.
             let data = try TrainingData.load(configuration)
-            let trainer = try Trainer(configuration: configuration, communicator: communicator, data: data, logger: logger)
+            let trainer = try Trainer(
+                configuration: configuration, communicator: communicator, data: data, logger: logger, faults: faults)
             if isLeader {
                 try runDirectory.create()
                 try runDirectory.write(

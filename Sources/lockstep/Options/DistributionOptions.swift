@@ -2,6 +2,7 @@ import ArgumentParser
 import Training
 
 extension ReductionMode: ExpressibleByArgument {}
+extension NonFinitePolicy: ExpressibleByArgument {}
 
 /// `lockstep train`: how the ranks reduce gradients and check each other.
 struct DistributionOptions: ParsableArguments {
@@ -15,7 +16,20 @@ struct DistributionOptions: ParsableArguments {
             + "(also at every epoch end); 0 checks only at epoch ends.", valueName: "K"))
     var verifyEvery: Int = 200
 
+    @Option(name: .customLong("on-nonfinite"), help: ArgumentHelp(
+        "When the reduced loss or gradient holds NaN or Inf: abort (stop with the step) or skip "
+            + "(every rank skips that update; the count is logged and kept).", valueName: "policy"))
+    var onNonFinite: NonFinitePolicy = .abort
+
+    @Option(help: ArgumentHelp(
+        "End the job with an error naming the step and collective when a step makes no progress "
+            + "for this many seconds; 0 never.", valueName: "seconds"))
+    var stallTimeout: Double = 300
+
     func validate() throws {
+        guard stallTimeout >= 0, stallTimeout.isFinite else {
+            throw ValidationError("--stall-timeout must be 0 or a positive number of seconds, got \(stallTimeout)")
+        }
         guard verifyEvery >= 0 else { throw ValidationError("--verify-every must be 0 or more, got \(verifyEvery)") }
     }
 }

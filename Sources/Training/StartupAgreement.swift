@@ -1,0 +1,86 @@
+import Collectives
+import Datasets
+import Foundation
+import LockstepCore
+import Models
+
+/// The start-up agreement: before training, every rank shows the others what it is about to do
+/// (configuration, model layout, data, tool version, world size) and the job refuses to start
+/// when any of it differs, naming the ranks and the fields.
+struct StartupAgreement {
+    /// `field → canonical value` describing what this rank will run.
+    static func fingerprint(
+        configuration: TrainingConfiguration, layout: ParameterLayout, data: TrainingData, worldSize: Int
+    ) throws -> [String: String] {
+        var fields: [String: String] = [:]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let object = try JSONSerialization.jsonObject(with: encoder.encode(configuration))
+        flatten(object, prefix: "", into: &fields)
+        for excluded in TrainingConfiguration.rankLocalFields { fields.removeValue(forKey: excluded) }
+        fields["model.layerSizes"] = layout.shapeDescription
+        fields["data.trainingSamples"] = String(data.training.count)
+        fields["data.testSamples"] = String(data.test.count)
+        fields["data.imageSize"] = "\(data.training.rows)x\(data.training.columns)"
+        fields["data.trainingLabelsCRC32"] = String(data.training.labelChecksum)
+        fields["data.testLabelsCRC32"] = String(data.test.labelChecksum)
+        fields["lockstep.version"] = LockstepVersion.current
+        fields["mpi.worldSize"] = String(worldSize)
+        return fields
+    }
+
+    /// Allgathers every rank's fingerprint and throws `StartupDisagreement` when any differs from
+    /// rank 0's. Collective.
+    static func check(_ fingerprint: [String: String], communicator: Communicator) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let gathered = try communicator.allgather(bytes: Array(try encoder.encode(fingerprint)))
+        let decoded = try gathered.map { try JSONDecoder().decode([String: String].self, from: Data($0)) }
+        var differences: [StartupDisagreement.Difference] = []
+        for (rank, theirs) in decoded.enumerated().dropFirst() {
+            for field in Set(decoded[0].keys).union(theirs.keys).sorted() where decoded[0][field] != theirs[field] {
+                differences.append(.init(field: field, rank: rank, rankZeroValue: decoded[0][field], value: theirs[field]))
+            }
+        }
+        if !differences.isEmpty { throw StartupDisagreement(differences: differences) }
+    }
+
+    private static func flatten(_ value: Any, prefix: String, into fields: inout [String: String]) {
+        if let dictionary = value as? [String: Any] {
+            for (key, child) in dictionary { flatten(child, prefix: prefix.isEmpty ? key : "\(prefix).\(key)", into: &fields) }
+        } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) {
+            fields[prefix] = String(decoding: data, as: UTF8.self)
+        }
+    }
+}
+
+/// The ranks were launched with different settings or data.
+public struct StartupDisagreement: ReportableError, Equatable {
+    public struct Difference: Equatable, Sendable {
+        /// A configuration key path such as `schedule.learningRate`, or `data.trainingLabelsCRC32`.
+        public let field: String
+        public let rank: Int
+        public let rankZeroValue: String?
+        public let value: String?
+    }
+
+    public let differences: [Difference]
+
+    public var exitStatus: ExitStatus { .lockstepViolation }
+    public var isCollective: Bool { true }
+
+    public var description: String {
+        let lines = differences.prefix(12).map { difference in
+            let flag = TrainingConfiguration.flagName(forField: difference.field).map { " (\($0))" } ?? ""
+            return "\(difference.field)\(flag): rank 0 has \(difference.rankZeroValue ?? "(not set)"), "
+                + "rank \(difference.rank) has \(difference.value ?? "(not set)")"
+        }
+        let more = differences.count > 12 ? "; and \(differences.count - 12) more" : ""
+        let ranks = Set(differences.map(\.rank)).sorted().map(String.init).joined(separator: ", ")
+        return "ranks \(ranks) disagree with rank 0 at start-up: " + lines.joined(separator: "; ") + more
+    }
+
+    public var hint: String? {
+        "start every rank with the same options, the same dataset and the same lockstep version"
+    }
+}
