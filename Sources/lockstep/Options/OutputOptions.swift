@@ -49,8 +49,9 @@ struct OutputOptions: ParsableArguments {
     var logLevel: Logger.Level = .info
 
     @Option(help: ArgumentHelp(
-        "Prefix log lines with the UTC time (ISO 8601): auto (when the progress is plain, i.e. the "
-            + "output is a log), always or never.", valueName: "when"))
+        "Prefix log lines with the UTC time (ISO 8601): auto (when the output is not a terminal, as "
+            + "--progress auto decides; never with --progress tty), always or never.",
+        valueName: "when"))
     var timestamps: TimestampMode = .auto
 
     func validate() throws {
