@@ -16,7 +16,7 @@ struct ConfigFile {
     }
 
     let path: String
-    /// In the file's key order (TOML tables keep no order: sorted by key).
+    /// Sorted by key (TOMLKit does not keep the order of the file).
     let settings: [Setting]
 
     /// All tokens, as they go before the command-line arguments.
