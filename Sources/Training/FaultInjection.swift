@@ -5,8 +5,9 @@ import LockstepCore
 /// Test-only fault injection, so every lockstep check can be shown to fire under real `mpirun`.
 ///
 /// Set `LOCKSTEP_FAULT` to one or more comma-separated faults `KIND:rank=R:step=S`:
-/// - `bitflip`: after the update of global step S, rank R flips the lowest bit of one parameter
-///   (caught by the next lockstep verification).
+/// - `bitflip`: after the update of global step S, rank R flips one bit (the top mantissa bit, so
+///   later updates cannot round the difference away) of one parameter; the next lockstep
+///   verification catches it.
 /// - `nan`: at step S, rank R's loss and first gradient become NaN before the reduction.
 /// - `exit`: at step S, rank R exits at once with status 3, without telling MPI (a crash).
 /// - `kill`: at step S, rank R sends itself SIGKILL (like `kill -9`).
@@ -30,6 +31,13 @@ public struct FaultPlan: Equatable, Sendable {
         public let step: Int64
         /// Kind-specific integer argument (`bytes=` for checkpoint faults), or nil.
         public let argument: Int?
+
+        public init(kind: Kind, rank: Int, step: Int64, argument: Int? = nil) {
+            self.kind = kind
+            self.rank = rank
+            self.step = step
+            self.argument = argument
+        }
     }
 
     public let faults: [Fault]

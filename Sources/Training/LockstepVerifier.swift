@@ -64,6 +64,13 @@ public struct LockstepViolation: ReportableError, Equatable {
     /// Ranks grouped by identical hashes, each group sorted, groups by their lowest rank.
     public let rankGroups: [[Int]]
 
+    public init(step: Int64, context: String, differingParts: [String], rankGroups: [[Int]]) {
+        self.step = step
+        self.context = context
+        self.differingParts = differingParts
+        self.rankGroups = rankGroups
+    }
+
     public var exitStatus: ExitStatus { .lockstepViolation }
     public var isCollective: Bool { true }
 

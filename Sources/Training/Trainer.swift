@@ -278,7 +278,7 @@ public final class Trainer {
         optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate)
         if faults.fires(.bitflip, rank: rank, step: globalStep) {
             let index = layout.parameterCount / 2
-            model.parameters[index] = Float(bitPattern: model.parameters[index].bitPattern ^ 1)
+            model.parameters[index] = Float(bitPattern: model.parameters[index].bitPattern ^ (1 << 22))
         }
         globalStep += 1
         return Double(trailer[0])

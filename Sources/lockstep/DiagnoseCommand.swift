@@ -3,10 +3,19 @@ import Collectives
 import Foundation
 import Kernels
 
-/// `lockstep diagnose`: what this machine gives lockstep, and a check of the BLAS kernel.
+/// `lockstep diagnose`: checks of what this machine and MPI give lockstep.
 struct DiagnoseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diagnose",
+        abstract: "Check the BLAS kernel and the MPI reductions lockstep relies on.",
+        subcommands: [DiagnoseBLASCommand.self, DiagnoseReductionCommand.self],
+        defaultSubcommand: DiagnoseBLASCommand.self)
+}
+
+/// `lockstep diagnose blas`: the BLAS kernel, MPI library and CPU, and sgemm against a naive reference.
+struct DiagnoseBLASCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blas",
         abstract: "Report the BLAS kernel, MPI library and CPU, and check sgemm against a naive reference.",
         discussion: "Exits 70 when the kernel's results differ from the reference by more than --tolerance.")
 
