@@ -18,23 +18,28 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The checkpoint file (ckpt-step-<step>.safetensors).", valueName: "path"))
     var checkpoint: String
 
-    @OptionGroup(title: "Data") var data: DataOptions
+    @Option(name: .customLong("data-dir"),
+            help: ArgumentHelp("Folder with the Fashion-MNIST test IDX files (.gz or raw).", valueName: "dir"))
+    var dataDirectory: String = FashionMNIST.defaultDirectory
+
+    @Option(help: ArgumentHelp("Use only the first N test samples (default: all 10,000).", valueName: "N"))
+    var limitTest: Int?
+
     @OptionGroup(title: "Performance") var performance: PerformanceOptions
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
     func validate() throws {
-        if data.limitTrain != nil { throw ValidationError("--limit-train has no effect on evaluate (it reads only the test set)") }
+        if let limitTest, limitTest < 1 { throw ValidationError("--limit-test must be at least 1, got \(limitTest)") }
     }
 
     func run() throws {
         BLASSetup.apply(coreRequest: performance.blasCore, threads: performance.blasThreads)
         let communicator: any Communicator
         do { communicator = try JobRunner.makeCommunicator() } catch { JobRunner.fail(error, communicator: nil) }
-        JobRunner.bootstrapLogging(rank: communicator.rank)
         JobRunner.run(communicator) {
-            let test = try FashionMNIST.load(.test, directory: data.dataDirectory, limit: data.limitTest)
+            let test = try FashionMNIST.load(.test, directory: dataDirectory, limit: limitTest)
             let result = try CheckpointEvaluation.run(
                 checkpointPath: checkpoint, test: test, batchSize: performance.evalBatch, communicator: communicator)
             guard communicator.rank == 0 else { return }

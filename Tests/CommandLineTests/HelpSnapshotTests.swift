@@ -48,7 +48,7 @@ final class HelpSnapshotTests: XCTestCase {
         let groups = help.split(separator: "\n").filter { $0.hasSuffix(":") && $0 == $0.uppercased() }.map(String.init)
         XCTAssertEqual(groups, [
             "DATA:", "MODEL:", "TRAINING:", "OPTIMIZER:", "LEARNING-RATE SCHEDULE:", "DISTRIBUTION:", "RUN:",
-            "PERFORMANCE:", "OPTIONS:",
+            "CHECKPOINTS:", "PERFORMANCE:", "OPTIONS:",
         ], help)
     }
 }

@@ -65,10 +65,8 @@ final class ResumeAfterFailureTests: XCTestCase {
             "--resume auto: the newest valid checkpoint is \(CheckpointDirectory(url: checkpoints).url(step: step).path)\n"),
             resumed.combinedOutput, file: file, line: line)
         XCTAssertEqual(verifiedParameterHash(in: resumed.standardOutput), reference.hash, file: file, line: line)
-        // --metrics differs from the straight run's: compare everything else.
         try ResumeSupport.assertSameState(
-            try ResumeSupport.checkpoint(checkpoints, step: 20), reference.checkpoint, ignoringConfiguration: true,
-            file: file, line: line)
+            try ResumeSupport.checkpoint(checkpoints, step: 20), reference.checkpoint, file: file, line: line)
         // The resumed run rewrote epoch 1's line from the checkpoint: the file is the straight run's.
         XCTAssertEqual(ResumeSupport.withoutTiming(try readJSONLines(metrics)), reference.metrics, file: file, line: line)
     }

@@ -34,20 +34,28 @@ enum ResumeSupport {
     }
 
     /// Asserts that two checkpoints hold the same training state: every tensor bit for bit, every
-    /// metadata value (the configuration too unless `ignoringConfiguration`), and the metrics
-    /// without their timing.
+    /// metadata value, the metrics without their timing, and the configuration without
+    /// `metricsPath` (each run writes its metrics into its own run directory).
     static func assertSameState(
-        _ actual: Checkpoint, _ expected: Checkpoint, ignoringConfiguration: Bool = false, _ message: String = "",
-        file: StaticString = #filePath, line: UInt = #line
+        _ actual: Checkpoint, _ expected: Checkpoint, _ message: String = "", file: StaticString = #filePath, line: UInt = #line
     ) throws {
         XCTAssertEqual(actual.tensors.map(\.name), expected.tensors.map(\.name), message, file: file, line: line)
         for (a, b) in zip(actual.tensors, expected.tensors) {
             XCTAssertTrue(a == b, "\(message): tensor \(a.name) differs", file: file, line: line)
         }
         XCTAssertEqual(Set(actual.metadata.keys), Set(expected.metadata.keys), message, file: file, line: line)
-        for key in expected.metadata.keys.sorted() where key != "metrics" && !(ignoringConfiguration && key == "configuration") {
+        for key in expected.metadata.keys.sorted() where !["metrics", "configuration"].contains(key) {
             XCTAssertEqual(actual.metadata[key], expected.metadata[key], "\(message): metadata \(key)", file: file, line: line)
         }
         XCTAssertEqual(try metrics(actual), try metrics(expected), "\(message): metrics", file: file, line: line)
+        XCTAssertEqual(try configuration(actual), try configuration(expected), "\(message): configuration", file: file, line: line)
+    }
+
+    /// The stored configuration without `metricsPath`.
+    static func configuration(_ checkpoint: Checkpoint) throws -> NSDictionary {
+        var object = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data((checkpoint.metadata["configuration"] ?? "").utf8)) as? [String: Any])
+        object.removeValue(forKey: "metricsPath")
+        return NSDictionary(dictionary: object)
     }
 }
