@@ -17,7 +17,7 @@ public struct CheckpointPolicy: Equatable, Sendable {
     /// Where to resume from.
     public var resume: ResumeRequest
     /// Let the command line change configuration fields the checkpoint was written with (logged),
-    /// except those that can never change (`TrainingCheckpoint.fixedFields`).
+    /// except those that can never change (`Trainer.fixedFields`).
     public var allowConfigurationChange: Bool
     /// Stop after this many optimizer steps of this invocation (counted from the start or the
     /// resumed step), writing a checkpoint when `directory` is set; nil runs to the end.

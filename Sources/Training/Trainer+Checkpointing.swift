@@ -32,7 +32,7 @@ extension Trainer {
     }
 
     /// The current state as a checkpoint's contents.
-    func makeTrainingCheckpoint() throws -> TrainingCheckpoint {
+    func makeTrainingCheckpoint() -> TrainingCheckpoint {
         var tensors = layout.tensors.map { tensor in
             CheckpointTensor(name: tensor.name, shape: tensor.shape, copying: UnsafeBufferPointer(model.parameters.slice(tensor.range)))
         }
@@ -46,7 +46,7 @@ extension Trainer {
         return TrainingCheckpoint(
             lockstepVersion: LockstepVersion.current, configuration: configuration, worldSize: communicator.worldSize,
             position: .init(epoch: epoch, step_in_epoch: stepInEpoch, global_step: globalStep, steps_per_epoch: stepsPerEpoch),
-            scheduleStateText: String(decoding: try encodedScheduleState(), as: UTF8.self),
+            scheduleState: scheduleState,
             learningRate: .init(globalStep: globalStep, value: schedule.lr(at: globalStep)),
             randomState: randomState(epoch: epoch),
             epochProgress: .init(train_loss_sum: epochLossSum, applied_steps: epochAppliedSteps, gradient_norms: gradientNorms),

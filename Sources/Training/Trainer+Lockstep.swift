@@ -29,12 +29,16 @@ extension Trainer {
         return (combined, parts[0].hash)
     }
 
+    /// The counters and the effective schedule (what checkpoints store as `schedule_state`).
+    var scheduleState: ScheduleState {
+        ScheduleState(
+            global_step: globalStep, optimizer_step: optimizer.stepCount, skipped_steps: skippedSteps, schedule: schedule)
+    }
+
     /// The counters and the schedule, encoded exactly (integers, and the schedule's parameters as
     /// JSON numbers that round-trip to the same `Double`s: never a Float learning rate).
     func encodedScheduleState() throws -> [UInt8] {
-        try ScheduleState(
-            global_step: globalStep, optimizer_step: optimizer.stepCount, skipped_steps: skippedSteps, schedule: schedule
-        ).encoded()
+        try scheduleState.encoded()
     }
 
     /// Rank 0 broadcasts the parameters, the optimizer buffers and the schedule state; every rank

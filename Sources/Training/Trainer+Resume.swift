@@ -113,6 +113,9 @@ extension Trainer {
                 ? "the learning-rate schedule is rebuilt from the changed configuration; the learning rate at step \(position.global_step) stays \(recomputed.value)"
                 : "the learning rate at step \(position.global_step) changes from \(storedText) to \(recomputedText)")
         }
+        if stored.lockstepVersion != LockstepVersion.current {
+            notes.append("the checkpoint was written by lockstep \(stored.lockstepVersion), this is \(LockstepVersion.current)")
+        }
         if stored.worldSize != communicator.worldSize {
             notes.append("""
                 the checkpoint was written by \(stored.worldSize) ranks, this run has \(communicator.worldSize): the global \

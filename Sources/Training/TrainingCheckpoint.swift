@@ -33,11 +33,6 @@ struct TrainingCheckpoint: Equatable {
         static let epochProgress = "epoch_progress"
         static let data = "data"
         static let metrics = "metrics"
-
-        static let all = [
-            lockstepVersion, configuration, worldSize, position, scheduleState, learningRate, randomState,
-            epochProgress, data, metrics,
-        ]
     }
 
     /// The prefix of the optimizer state tensors.
@@ -115,8 +110,8 @@ struct TrainingCheckpoint: Equatable {
     var configuration: TrainingConfiguration
     var worldSize: Int
     var position: Position
-    /// The exact JSON text `Trainer.encodedScheduleState()` gave (compared byte for byte).
-    var scheduleStateText: String
+    /// The counters and the effective schedule, as the ranks compare them (`encodedScheduleState`).
+    var scheduleState: ScheduleState
     var learningRate: LearningRate
     var randomState: RandomState
     var epochProgress: EpochProgress
@@ -137,7 +132,7 @@ struct TrainingCheckpoint: Equatable {
         try checkpoint.setMetadata(json: configuration, forKey: Key.configuration)
         try checkpoint.setMetadata(json: worldSize, forKey: Key.worldSize)
         try checkpoint.setMetadata(json: position, forKey: Key.position)
-        checkpoint.metadata[Key.scheduleState] = scheduleStateText
+        checkpoint.metadata[Key.scheduleState] = String(decoding: try scheduleState.encoded(), as: UTF8.self)
         try checkpoint.setMetadata(json: learningRate, forKey: Key.learningRate)
         try checkpoint.setMetadata(json: randomState, forKey: Key.randomState)
         try checkpoint.setMetadata(json: epochProgress, forKey: Key.epochProgress)
@@ -146,16 +141,8 @@ struct TrainingCheckpoint: Equatable {
         return checkpoint
     }
 
-    /// The decoded schedule state (validated by `init(decoding:)`).
-    var scheduleState: ScheduleState {
-        // Decoded once already in init(decoding:) or encoded by this build: cannot fail.
-        guard let state = try? JSONDecoder().decode(ScheduleState.self, from: Data(scheduleStateText.utf8)) else {
-            preconditionFailure("schedule state does not decode: \(scheduleStateText)")
-        }
-        return state
-    }
-
-    /// The tensors named `name` for each parameter tensor of the layout, for `validateTensors`.
+    /// The names and shapes of the tensors of a checkpoint of a model with `parameters` and an
+    /// optimizer with the state buffers `optimizerStates`, for `Checkpoint.validateTensors`.
     static func expectedTensors(
         parameters: [(name: String, shape: [Int])], optimizerStates: [String]
     ) -> [(name: String, shape: [Int])] {
@@ -178,8 +165,7 @@ extension TrainingCheckpoint {
         configuration = try checkpoint.metadataValue(TrainingConfiguration.self, forKey: Key.configuration)
         worldSize = try checkpoint.metadataValue(Int.self, forKey: Key.worldSize)
         position = try checkpoint.metadataValue(Position.self, forKey: Key.position)
-        scheduleStateText = try checkpoint.metadataString(forKey: Key.scheduleState)
-        _ = try checkpoint.metadataValue(ScheduleState.self, forKey: Key.scheduleState)
+        scheduleState = try checkpoint.metadataValue(ScheduleState.self, forKey: Key.scheduleState)
         learningRate = try checkpoint.metadataValue(LearningRate.self, forKey: Key.learningRate)
         randomState = try checkpoint.metadataValue(RandomState.self, forKey: Key.randomState)
         epochProgress = try checkpoint.metadataValue(EpochProgress.self, forKey: Key.epochProgress)
