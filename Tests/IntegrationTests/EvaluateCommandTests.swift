@@ -113,7 +113,9 @@ final class EvaluateCommandTests: XCTestCase {
         try Data(bytes).write(to: damaged)
         let result = try ProcessRunner.mpirun(ranks: 2, ["evaluate", "--checkpoint", damaged.path, "--limit-test", "100"], timeout: 60)
         XCTAssertEqual(result.exitCode, 65, result.combinedOutput)
-        XCTAssertTrue(result.standardError.hasPrefix("error: checkpoint \(damaged.path) is truncated: "), result.combinedOutput)
+        let errors = result.standardError.split(separator: "\n").filter { $0.contains("error:") }
+        XCTAssertEqual(errors.count, 1, "rank 0 alone reports it: \(result.combinedOutput)")
+        XCTAssertTrue(errors.first?.hasPrefix("error: checkpoint \(damaged.path) is truncated: ") == true, result.combinedOutput)
     }
 }
 
