@@ -13,9 +13,8 @@ struct CheckpointOptions: ParsableArguments {
     var checkpointEvery: Int = 0
 
     @Option(name: .customLong("keep-last"), help: ArgumentHelp(
-        "Checkpoints kept in --checkpoint-dir: older ones are deleted after each write (default "
-            + "\(CheckpointPolicy.defaultKeepLast)).", valueName: "K"))
-    var keepLast: Int?
+        "Checkpoints kept in --checkpoint-dir: older ones are deleted after each write.", valueName: "K"))
+    var keepLast: Int = CheckpointPolicy.defaultKeepLast
 
     @Option(help: ArgumentHelp(
         "Resume from the newest valid checkpoint in --checkpoint-dir (auto: a fresh start when there is none) "
@@ -37,14 +36,13 @@ struct CheckpointOptions: ParsableArguments {
         guard checkpointEvery >= 0 else {
             throw ValidationError("--checkpoint-every must be 0 or a positive number of steps, got \(checkpointEvery)")
         }
-        if let keepLast, keepLast < 1 { throw ValidationError("--keep-last must be at least 1, got \(keepLast)") }
+        guard keepLast >= 1 else { throw ValidationError("--keep-last must be at least 1, got \(keepLast)") }
         if let stopAfterSteps, stopAfterSteps < 1 {
             throw ValidationError("--stop-after-steps must be at least 1, got \(stopAfterSteps)")
         }
         if checkpointDirectory == nil {
             if resume == "auto" { throw ValidationError("--resume auto needs --checkpoint-dir, the directory to look in") }
             if checkpointEvery > 0 { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
-            if keepLast != nil { throw ValidationError("--keep-last needs --checkpoint-dir") }
         }
         if resume?.isEmpty == true { throw ValidationError("--resume needs auto or the path of a checkpoint file") }
         if allowConfigurationChange && resume == nil { throw ValidationError("--allow-config-change needs --resume") }
@@ -53,7 +51,7 @@ struct CheckpointOptions: ParsableArguments {
     /// The options as the trainer's policy.
     var policy: CheckpointPolicy {
         CheckpointPolicy(
-            directory: checkpointDirectory, everySteps: checkpointEvery, keepLast: keepLast ?? CheckpointPolicy.defaultKeepLast,
+            directory: checkpointDirectory, everySteps: checkpointEvery, keepLast: keepLast,
             resume: resume.map { $0 == "auto" ? .auto : .path($0) } ?? .none,
             allowConfigurationChange: allowConfigurationChange, stopAfterSteps: stopAfterSteps)
     }
