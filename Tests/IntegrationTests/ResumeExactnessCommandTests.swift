@@ -9,9 +9,10 @@ import XCTest
 ///
 /// The run uses `--lr-scaling linear` with a global batch of 256 (reference 128), so the
 /// effective LR is twice `--lr` at every step, and a NaN injected at step 4 that every rank skips
-/// (`--on-nonfinite skip`). Its schedule (per step): warmup over steps 0-5 from 0.001 to 0.1, then
-/// 0.1·0.7^(t − 6) down to the floor 0.02 (scaled from `--min-lr 0.01`), reached at step 11
-/// (0.1·0.7^5 = 0.0168 < 0.02 < 0.1·0.7^4 = 0.024). 10 steps per epoch.
+/// (`--on-nonfinite skip`). Its schedule (per step): linear warmup over steps 0-5 from 0.001
+/// (1% of the scaled 0.1), 0.1 at step 6, then 0.1·0.7^(t − 6) down to the floor 0.02 (scaled
+/// from `--min-lr 0.01`), reached at step 11 (0.1·0.7^5 = 0.0168 < 0.02 < 0.1·0.7^4 = 0.024).
+/// 10 steps per epoch.
 final class ResumeExactnessCommandTests: XCTestCase {
     static let arguments = [
         "train", "--limit-train", "2560", "--limit-test", "500", "--epochs", "2", "--global-batch", "256",
