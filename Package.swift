@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/onevcat/Rainbow", from: "4.2.2"),
     ],
     targets: [
         // MARK: - C at the bottom
@@ -64,6 +66,8 @@ let package = Package(
                 "Checkpoints",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Rainbow", package: "Rainbow"),
             ]),
 
         // MARK: - Tests
@@ -78,5 +82,7 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "Checkpoints", "lockstep"]),
+        // The command line: its pieces through @testable import, and the built binary.
+        .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "lockstep", "Training"], exclude: ["Snapshots"]),
     ]
 )

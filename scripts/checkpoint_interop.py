@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reads a Lockstep checkpoint with the standard `safetensors` package and numpy.
 
-    scripts/checkpoint_interop.py PATH [--json]
+    scripts/checkpoint_interop.py PATH [--json] [--data-dir DIR [--limit-test N]]
 
 Loads the tensors with `safetensors.numpy.load_file` and the metadata with
 `safe_open(...).metadata()`, prints each tensor's name, shape and dtype and the metadata keys,
@@ -9,11 +9,17 @@ and recomputes both checksums (`data_crc32`, `header_crc32`) independently of th
 from the format description in Sources/Checkpoints/CheckpointFormat.swift. Exits 1 when a
 checksum or the format name differs.
 
+With `--data-dir`, also reads the Fashion-MNIST test set there (t10k IDX files, gzip-compressed
+or raw, first N samples with `--limit-test`) and computes the test loss and accuracy of the
+checkpoint's MLP with numpy, independently of `lockstep evaluate`.
+
 Needs `python3 -m pip install safetensors numpy`.
 """
 
 import argparse
+import gzip
 import json
+import os
 import struct
 import sys
 import zlib
@@ -105,10 +111,49 @@ def mlp_forward(tensors, inputs):
     return x
 
 
+def read_idx(path):
+    """An IDX file (http://yann.lecun.com/exdb/mnist/) of unsigned bytes as a numpy array:
+    magic 0x00 0x00 0x08 ndim, then ndim big-endian u32 dimensions, then the data."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    if raw[0:3] != b"\x00\x00\x08":
+        raise ValueError(f"{path}: not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    dims = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def test_set(directory, limit):
+    """(images [n, 784] float32 in [0, 1], labels [n]) of the first `limit` test samples.
+    Pixels are x / 255 in float32, as the trainer's fillBatch."""
+    def path(name):
+        compressed = os.path.join(directory, name + ".gz")
+        return compressed if os.path.exists(compressed) else os.path.join(directory, name)
+
+    images = read_idx(path("t10k-images-idx3-ubyte"))
+    labels = read_idx(path("t10k-labels-idx1-ubyte"))
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return images.reshape(len(images), -1).astype(np.float32) / np.float32(255), labels.astype(np.int64)
+
+
+def evaluate(tensors, images, labels):
+    """(mean softmax cross-entropy, accuracy) in float64; accuracy counts the first largest logit."""
+    logits = mlp_forward(tensors, images)
+    largest = logits.max(axis=1, keepdims=True)
+    log_sum = np.log(np.exp(logits - largest).sum(axis=1)) + largest[:, 0]
+    loss = float((log_sum - logits[np.arange(len(labels)), labels]).mean())
+    accuracy = float((logits.argmax(axis=1) == labels).mean())
+    return loss, accuracy
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--data-dir", help="Fashion-MNIST folder: also compute the test loss and accuracy")
+    parser.add_argument("--limit-test", type=int, help="use the first N test samples")
     args = parser.parse_args()
 
     tensors, metadata = load(args.path)
@@ -118,6 +163,12 @@ def main():
     ]
     if metadata.get("format") != FORMAT_NAME or metadata.get("format_version") != FORMAT_VERSION:
         problems.append(f"format {metadata.get('format')!r} version {metadata.get('format_version')!r}")
+
+    test = None
+    if args.data_dir:
+        images, labels = test_set(args.data_dir, args.limit_test)
+        loss, accuracy = evaluate(tensors, images, labels)
+        test = {"samples": len(labels), "loss": loss, "accuracy": accuracy}
 
     if args.json:
         print(json.dumps({
@@ -133,6 +184,7 @@ def main():
             "metadata_keys": sorted(metadata),
             "checksums": {key: computed for key, (_, computed) in sums.items()},
             "problems": problems,
+            "test": test,
         }, sort_keys=True))
     else:
         for name in sorted(tensors):
@@ -140,6 +192,8 @@ def main():
             print(f"{name}\t{list(array.shape)}\t{array.dtype}")
         print("metadata keys: " + ", ".join(sorted(metadata)))
         print("checksums: " + ", ".join(f"{key} {computed}" for key, (_, computed) in sums.items()))
+        if test:
+            print(f"test loss {test['loss']:.6f}  test acc {test['accuracy']:.6f}  ({test['samples']} samples)")
         for problem in problems:
             print("problem: " + problem, file=sys.stderr)
     return 1 if problems else 0

@@ -3,6 +3,7 @@
 loss, test accuracy, and the learning rate on a log axis, against the epoch.
 
   scripts/plot_metrics.py run.jsonl -o scripts/figures/metrics.png
+  lockstep plot runs/20261129-141502        # the same, for a run directory
 
 Each line is one object per epoch with `epoch`, `lr`, `train_loss`, `test_loss`, `test_accuracy` and
 `samples_per_s` (a series missing from the file is left out). matplotlib is
@@ -47,10 +48,12 @@ def main():
     parser.add_argument("metrics", help="JSON Lines metrics file")
     parser.add_argument("-o", "--output", default="metrics.png", help="PNG to write (default metrics.png)")
     parser.add_argument("--title", help="figure title (default: the file name and throughput)")
+    parser.add_argument("--no-install", action="store_true",
+                        help=f"exit with status {plotsupport.MATPLOTLIB_MISSING} instead of installing matplotlib")
     args = parser.parse_args()
 
     records = read_records(args.metrics)
-    plt = plotsupport.pyplot()
+    plt = plotsupport.pyplot(install=not args.no_install)
     figure, (loss, accuracy, rate) = plt.subplots(1, 3, figsize=(13, 4))
 
     for key, label in (("train_loss", "train"), ("test_loss", "test")):
@@ -73,8 +76,11 @@ def main():
     rate.set_title("learning rate (log axis)")
     rate.grid(True, which="both", alpha=0.3)
 
+    from matplotlib.ticker import MaxNLocator
+
     for axis in (loss, accuracy, rate):
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(True, alpha=0.3)
 
     title = args.title or os.path.basename(args.metrics)

@@ -10,11 +10,20 @@ SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(SCRIPTS)
 
 
-def pyplot():
-    """matplotlib.pyplot with the file-only Agg backend; runs scripts/setup_plotting.sh if missing."""
+# Exit status when matplotlib is missing and installing it is not allowed (lockstep reads it).
+MATPLOTLIB_MISSING = 3
+
+
+def pyplot(install=True):
+    """matplotlib.pyplot with the file-only Agg backend. When matplotlib is missing, runs
+    scripts/setup_plotting.sh, or with install=False exits with MATPLOTLIB_MISSING."""
     try:
         importlib.import_module("matplotlib")
     except ImportError:
+        if not install:
+            print(f"matplotlib is not installed for {sys.executable}; run scripts/setup_plotting.sh",
+                  file=sys.stderr)
+            sys.exit(MATPLOTLIB_MISSING)
         print("matplotlib is missing: installing it with scripts/setup_plotting.sh", file=sys.stderr)
         env = dict(os.environ, PYTHON=sys.executable)
         if subprocess.call([os.path.join(SCRIPTS, "setup_plotting.sh")], env=env) != 0:

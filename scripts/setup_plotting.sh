@@ -15,16 +15,7 @@ if PIP_ROOT_USER_ACTION=ignore "$python" -m pip install --quiet matplotlib && "$
 fi
 
 echo "setup_plotting: pip failed; trying Debian's python3-matplotlib" >&2
-if [ "$(id -u)" -eq 0 ]; then
-  sudo_cmd=()
-elif command -v sudo >/dev/null 2>&1; then
-  sudo_cmd=(sudo)
-else
-  echo "setup_plotting: cannot install matplotlib; run as root or install sudo" >&2
-  exit 1
-fi
-"${sudo_cmd[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends python3-matplotlib >/dev/null
+"$(dirname "$0")/apt_install.sh" python3-matplotlib
 "$python" -c "import matplotlib" >/dev/null 2>&1 || {
   echo "setup_plotting: matplotlib still cannot be imported by $python" >&2
   exit 1

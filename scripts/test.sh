@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Sets up the machine (Debian packages), builds lockstep in release mode for the multi-rank tests,
-# and runs the whole test suite (unit tests and real `mpirun` tests).
+# Sets up the machine, builds lockstep in release mode for the multi-rank tests, and runs the
+# whole test suite (unit tests and real `mpirun` tests).
 #   scripts/test.sh [extra `swift test` arguments, e.g. --filter SchedulesTests]
+# Besides what the main job needs (scripts/setup.sh), the tests use iproute2 (simulated cluster
+# hosts in network namespaces), matplotlib (plots) and the safetensors and numpy Python packages
+# (checkpoint interoperability); this script installs them when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+scripts/apt_install.sh iproute2
+scripts/setup_plotting.sh
+python3 -c "import safetensors, numpy" >/dev/null 2>&1 ||
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet safetensors numpy
+
 swift build -c release --product lockstep
 # Multi-rank tests launch this binary under mpirun; a release build keeps them quick.
 export LOCKSTEP_BINARY="$PWD/.build/release/lockstep"

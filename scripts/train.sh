@@ -9,11 +9,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+hostfile=${HOSTFILE:-hostfiles/localhost}
+# Checked first, so a wrong HOSTFILE fails in a second, not after the build.
+if [ ! -r "$hostfile" ]; then
+  echo "error: hostfile $hostfile does not exist or cannot be read (HOSTFILE)" >&2
+  echo "hint: set HOSTFILE to a file listing the nodes (see hostfiles/cluster.example), or unset it for this machine" >&2
+  exit 66
+fi
+
 scripts/setup.sh
 swift build -c release --product lockstep
 
 np=${NP:-2}
-hostfile=${HOSTFILE:-hostfiles/localhost}
 cores=$(nproc)
 mpirun_args=(-np "$np" --hostfile "$hostfile")
 if [ "$np" -gt "$cores" ]; then
@@ -29,4 +36,13 @@ fi
 # A crash prints one line per rank instead of a multi-page backtrace from every rank.
 export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 
-exec mpirun "${mpirun_args[@]}" -x SWIFT_BACKTRACE .build/release/lockstep train "$@"
+# Under mpirun every rank's output is a pseudo-terminal, so lockstep cannot tell a terminal from a
+# log file; this script can, and tells `--progress auto`: a live line on a terminal, plain
+# timestamped lines in a log.
+if [ -t 1 ]; then
+  export LOCKSTEP_TERMINAL=1
+else
+  export LOCKSTEP_TERMINAL=0
+fi
+
+exec mpirun "${mpirun_args[@]}" -x SWIFT_BACKTRACE -x LOCKSTEP_TERMINAL .build/release/lockstep train "$@"

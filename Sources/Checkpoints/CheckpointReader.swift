@@ -64,6 +64,14 @@ public enum CheckpointReader {
         return try decode(bytes, source: url.path, limits: limits)
     }
 
+    /// The raw bytes of the file at `url`, for `decode` on every rank: rank 0 reads them and
+    /// broadcasts them, so a resume works without a shared file system.
+    /// - Throws: `CheckpointError` with the `.missingInput` status (absent, unreadable, not a
+    ///   regular file), or `.fileTooLarge`.
+    public static func readBytes(from url: URL, limits: CheckpointLimits = .default) throws -> [UInt8] {
+        try POSIXFile.readAll(path: url.path, limit: limits.maximumFileByteCount)
+    }
+
     /// Decodes a checkpoint held in memory (for example file bytes that rank 0 read and broadcast,
     /// so that every rank decodes the very same bytes). `source` names it in errors.
     public static func decode(

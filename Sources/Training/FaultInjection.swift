@@ -1,3 +1,4 @@
+import Checkpoints
 import Foundation
 import LockstepCore
 
@@ -11,10 +12,17 @@ import LockstepCore
 /// - `exit`: at step S, rank R exits at once with status 3, without telling MPI (a crash).
 /// - `kill`: at step S, rank R sends itself SIGKILL (like `kill -9`).
 /// - `stall`: at step S, rank R stops making progress (sleeps forever).
+/// - `checkpoint-crash`: writing the checkpoint of global step S, rank R (the writer, rank 0)
+///   writes the first N bytes (`bytes=N`, default 0) of the temporary file and sends itself
+///   SIGKILL, as `kill -9` in the middle of a write (`CheckpointWriteFault.crashAfterBytes`).
+/// - `checkpoint-fail`: writing the checkpoint of global step S, the write fails after N bytes as
+///   if the disk were full (`CheckpointWriteFault.failAfterBytes`, `ENOSPC`).
 /// `rank` defaults to 0 and `step` to 0. Never set it in production.
 public struct FaultPlan: Equatable, Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case bitflip, nan, exit, kill, stall
+        case checkpointCrash = "checkpoint-crash"
+        case checkpointFail = "checkpoint-fail"
     }
 
     public struct Fault: Equatable, Sendable {
@@ -74,6 +82,14 @@ public struct FaultPlan: Equatable, Sendable {
     /// The faults of `kind` for `rank` at `step`.
     func fires(_ kind: Kind, rank: Int, step: Int64) -> Bool {
         faults.contains { $0.kind == kind && $0.rank == rank && $0.step == step }
+    }
+
+    /// The fault to inject into `rank`'s write of the checkpoint of global step `step`.
+    func checkpointWriteFault(rank: Int, step: Int64) -> CheckpointWriteFault {
+        let due = faults.first { [.checkpointCrash, .checkpointFail].contains($0.kind) && $0.rank == rank && $0.step == step }
+        guard let due else { return .none }
+        return due.kind == .checkpointCrash
+            ? .crashAfterBytes(due.argument ?? 0) : .failAfterBytes(due.argument ?? 0, code: ENOSPC)
     }
 
     /// Carries out the process-level faults (exit, kill, stall) due at `step` on `rank`.

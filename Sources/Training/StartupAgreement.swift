@@ -12,11 +12,7 @@ struct StartupAgreement {
     static func fingerprint(
         configuration: TrainingConfiguration, layout: ParameterLayout, data: TrainingData, worldSize: Int
     ) throws -> [String: String] {
-        var fields: [String: String] = [:]
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let object = try JSONSerialization.jsonObject(with: encoder.encode(configuration))
-        flatten(object, prefix: "", into: &fields)
+        var fields = ConfigurationDifference.fields(of: configuration)
         for excluded in TrainingConfiguration.rankLocalFields { fields.removeValue(forKey: excluded) }
         fields["model.layerSizes"] = layout.shapeDescription
         fields["data.trainingSamples"] = String(data.training.count)
@@ -36,21 +32,10 @@ struct StartupAgreement {
         encoder.outputFormatting = [.sortedKeys]
         let gathered = try communicator.allgather(bytes: Array(try encoder.encode(fingerprint)))
         let decoded = try gathered.map { try JSONDecoder().decode([String: String].self, from: Data($0)) }
-        var differences: [StartupDisagreement.Difference] = []
-        for (rank, theirs) in decoded.enumerated().dropFirst() {
-            for field in Set(decoded[0].keys).union(theirs.keys).sorted() where decoded[0][field] != theirs[field] {
-                differences.append(.init(field: field, rank: rank, rankZeroValue: decoded[0][field], value: theirs[field]))
-            }
+        let differences = decoded.enumerated().dropFirst().flatMap { rank, theirs in
+            ConfigurationDifference.between(decoded[0], theirs).map { StartupDisagreement.Difference(rank: rank, $0) }
         }
         if !differences.isEmpty { throw StartupDisagreement(differences: differences) }
-    }
-
-    private static func flatten(_ value: Any, prefix: String, into fields: inout [String: String]) {
-        if let dictionary = value as? [String: Any] {
-            for (key, child) in dictionary { flatten(child, prefix: prefix.isEmpty ? key : "\(prefix).\(key)", into: &fields) }
-        } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) {
-            fields[prefix] = String(decoding: data, as: UTF8.self)
-        }
     }
 }
 
@@ -82,5 +67,11 @@ public struct StartupDisagreement: ReportableError, Equatable {
 
     public var hint: String? {
         "start every rank with the same options, the same dataset and the same lockstep version"
+    }
+}
+
+extension StartupDisagreement.Difference {
+    init(rank: Int, _ difference: ConfigurationDifference) {
+        self.init(field: difference.field, rank: rank, rankZeroValue: difference.referenceValue, value: difference.value)
     }
 }

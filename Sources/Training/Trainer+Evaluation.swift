@@ -1,34 +1,57 @@
 import Collectives
 import Datasets
+import Models
 
 extension Trainer {
-    struct Evaluation {
-        var meanLoss: Double
-        var accuracy: Double
-    }
-
-    /// Test loss and accuracy over the whole test set, sharded across ranks in contiguous blocks;
-    /// the sums are allreduced. Collective: ranks with an empty shard still join.
+    /// Test loss and accuracy over the whole test set, sharded across ranks. Collective.
     func evaluate() throws -> Evaluation {
-        let shard = BlockPartition(count: data.test.count, parts: communicator.worldSize).range(of: communicator.rank)
+        try Evaluation.sharded(
+            model: model, test: data.test, communicator: communicator, batchSize: configuration.evaluationBatchSize,
+            indices: evaluationIndices, labels: labels
+        ) { watchdog.enter(.evaluation, step: globalStep) }
+    }
+}
+
+/// Test loss and accuracy of a model.
+public struct Evaluation: Equatable, Sendable {
+    /// Mean softmax cross-entropy over the test set.
+    public var meanLoss: Double
+    /// Fraction of test samples whose largest logit is the label's.
+    public var accuracy: Double
+
+    /// Evaluates `model` on `test`, sharded across ranks in contiguous blocks; the sums are
+    /// allreduced. Collective: ranks with an empty shard still join. `beforeCollective` runs
+    /// before each batch and before the allreduce (for the stall watchdog).
+    /// - Parameters:
+    ///   - indices: scratch for the batch's sample indices, at least `batchSize` long.
+    ///   - labels: scratch for the batch's labels, at least `batchSize` long.
+    /// - Precondition: `batchSize ≤ model.maximumBatchSize`.
+    static func sharded(
+        model: MLP, test: LabeledImages, communicator: Communicator, batchSize: Int,
+        indices: UnsafeMutableBufferPointer<Int32>, labels: UnsafeMutableBufferPointer<Int32>,
+        beforeCollective: () -> Void = {}
+    ) throws -> Evaluation {
+        precondition(batchSize <= model.maximumBatchSize && batchSize <= indices.count && batchSize <= labels.count,
+                     "evaluation batch \(batchSize) for model batch \(model.maximumBatchSize)")
+        let shard = BlockPartition(count: test.count, parts: communicator.worldSize).range(of: communicator.rank)
         var lossSum = 0.0
         var correct = 0
         var start = shard.lowerBound
         while start < shard.upperBound {
-            watchdog.enter(.evaluation, step: globalStep)
-            let count = min(configuration.evaluationBatchSize, shard.upperBound - start)
-            for i in 0..<count { evaluationIndices[i] = Int32(start + i) }
-            data.test.fillBatch(
-                indices: UnsafeBufferPointer(rebasing: evaluationIndices[0..<count]), features: model.input.baseAddress,
+            beforeCollective()
+            let count = min(batchSize, shard.upperBound - start)
+            for i in 0..<count { indices[i] = Int32(start + i) }
+            test.fillBatch(
+                indices: UnsafeBufferPointer(rebasing: indices[0..<count]), features: model.input.baseAddress,
                 labels: labels.baseAddress!)
             let summary = model.evaluate(batchSize: count, labels: labels.baseAddress!)
             lossSum += summary.lossSum
             correct += summary.correctCount
             start += count
         }
-        watchdog.enter(.evaluation, step: globalStep)
+        beforeCollective()
         let totals = try communicator.allreduce([lossSum, Double(correct)], operation: .sum)
-        let count = Double(max(data.test.count, 1))
+        let count = Double(max(test.count, 1))
         return Evaluation(meanLoss: totals[0] / count, accuracy: totals[1] / count)
     }
 }

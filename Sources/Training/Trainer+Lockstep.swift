@@ -1,5 +1,6 @@
 import Foundation
 import LockstepCore
+import Schedules
 import Tensors
 
 extension Trainer {
@@ -28,19 +29,16 @@ extension Trainer {
         return (combined, parts[0].hash)
     }
 
+    /// The counters and the effective schedule (what checkpoints store as `schedule_state`).
+    var scheduleState: ScheduleState {
+        ScheduleState(
+            global_step: globalStep, optimizer_step: optimizer.stepCount, skipped_steps: skippedSteps, schedule: schedule)
+    }
+
     /// The counters and the schedule, encoded exactly (integers, and the schedule's parameters as
     /// JSON numbers that round-trip to the same `Double`s: never a Float learning rate).
     func encodedScheduleState() throws -> [UInt8] {
-        struct ScheduleState: Encodable {
-            let global_step: Int64
-            let optimizer_step: Int64
-            let skipped_steps: Int64
-            let schedule: Schedules.ExponentialSchedule
-        }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array(try encoder.encode(ScheduleState(
-            global_step: globalStep, optimizer_step: optimizer.stepCount, skipped_steps: skippedSteps, schedule: schedule)))
+        try scheduleState.encoded()
     }
 
     /// Rank 0 broadcasts the parameters, the optimizer buffers and the schedule state; every rank
@@ -57,4 +55,18 @@ extension Trainer {
     }
 }
 
-import Schedules
+/// The counters and the schedule (`encodedScheduleState`), as the ranks compare them and as a
+/// checkpoint stores them (metadata `schedule_state`).
+struct ScheduleState: Codable, Equatable {
+    let global_step: Int64
+    let optimizer_step: Int64
+    let skipped_steps: Int64
+    let schedule: ExponentialSchedule
+
+    /// JSON with sorted keys: equal states give equal bytes.
+    func encoded() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(self))
+    }
+}

@@ -24,6 +24,8 @@ public final class Trainer {
     let logger: Logger
     let faults: FaultPlan
     let watchdog: StallWatchdog
+    /// Checkpoint writing, resume and early stop (`--checkpoint-dir`, `--resume`, …).
+    public let checkpointing: CheckpointPolicy
 
     public let layout: ParameterLayout
     let model: MLP
@@ -49,24 +51,42 @@ public final class Trainer {
     /// Steps whose update every rank skipped because the reduced loss or gradient was not finite.
     public internal(set) var skippedSteps: Int64 = 0
     private var lastPhase: SchedulePhase?
+
+    // MARK: Position and the epoch's partial sums (checkpointed, so a resumed epoch continues them)
+    /// The 0-based epoch of the next step (`configuration.epochs` once training is complete).
+    var epoch = 0
+    /// Steps of `epoch` already taken.
+    var stepInEpoch = 0
+    /// Σ over the epoch's applied steps of the global batch's mean loss, read from the reduced
+    /// buffer: identical on every rank, in step order, so no end-of-epoch collective is needed
+    /// and a resumed epoch continues the same sum.
+    var epochLossSum = 0.0
+    var epochAppliedSteps = 0
     /// Gradient norms before clipping in the current epoch (only with `--clip-grad-norm`).
-    private var gradientNorms = NormStatistics()
+    var gradientNorms = NormStatistics()
+    /// One line per finished epoch (restored on resume, stored in every checkpoint).
+    var metricsHistory: [EpochMetrics] = []
+    /// Steps taken by this invocation (for `--stop-after-steps`).
+    var stepsThisRun = 0
 
     /// Slots after the gradients in the reduction buffer: [0] the step's loss / global batch.
     static let trailingSlots = 1
 
     /// Builds the model, sampler, optimizer and schedule. Throws `SamplerError` or `ScheduleError`
     /// for settings that cannot work with this data and world size.
-    /// - Parameter faults: test-only fault injection (`LOCKSTEP_FAULT`); empty in production.
+    /// - Parameters:
+    ///   - faults: test-only fault injection (`LOCKSTEP_FAULT`); empty in production.
+    ///   - checkpointing: where to write checkpoints and resume from; none by default.
     public init(
         configuration: TrainingConfiguration, communicator: Communicator, data: TrainingData, logger: Logger,
-        faults: FaultPlan = FaultPlan()
+        faults: FaultPlan = FaultPlan(), checkpointing: CheckpointPolicy = CheckpointPolicy()
     ) throws {
         self.configuration = configuration
         self.communicator = communicator
         self.data = data
         self.logger = logger
         self.faults = faults
+        self.checkpointing = checkpointing
         layout = ParameterLayout(
             layerSizes: [data.training.featureCount] + configuration.hiddenSizes + [data.training.classCount])
         sampler = try DistributedSampler(
@@ -107,70 +127,99 @@ public final class Trainer {
 
     // MARK: - Run
 
-    /// Agrees on the run with the other ranks, trains for `configuration.epochs` epochs,
-    /// evaluating after each, and verifies at the end that every rank holds the same state.
-    /// Collective.
+    /// Agrees on the run with the other ranks, starts from the seed or resumes from a checkpoint,
+    /// trains until `configuration.epochs` epochs are done (or `--stop-after-steps`), evaluating
+    /// after each epoch and writing checkpoints as `checkpointing` says, and verifies at the end
+    /// that every rank holds the same state. Collective.
     public func run() throws -> TrainingSummary {
         FloatingPointEnvironment.enableFlushToZero()
         watchdog.enter(.startup, step: globalStep)
-        try StartupAgreement.check(
-            StartupAgreement.fingerprint(
-                configuration: configuration, layout: layout, data: data, worldSize: communicator.worldSize),
-            communicator: communicator)
-        model.initialize(seed: configuration.seed)
-        try agreeOnState(context: "initial state from seed \(configuration.seed)")
+        var fingerprint = try StartupAgreement.fingerprint(
+            configuration: configuration, layout: layout, data: data, worldSize: communicator.worldSize)
+        fingerprint.merge(checkpointing.fingerprintFields) { $1 }
+        try StartupAgreement.check(fingerprint, communicator: communicator)
+        try prepareState()
         logStart()
-        var metrics: [EpochMetrics] = []
         let writer = try communicator.rank == 0 ? configuration.metricsPath.map(MetricsWriter.init) : nil
-        for epoch in 0..<configuration.epochs {
-            let training = try trainEpoch(epoch)
+        // A resumed run rewrites the finished epochs' lines, so the file is the uninterrupted run's.
+        for line in metricsHistory { try writer?.append(line) }
+        if epoch >= configuration.epochs {
+            logger.info("training was complete at step \(globalStep) (\(configuration.epochs) epochs): nothing left to train")
+        }
+        while epoch < configuration.epochs {
+            guard let training = try trainEpoch() else { break }  // stopped inside the epoch
             let evaluationStart = communicator.wallTime()
             let test = try evaluate()
             let evaluationSeconds = communicator.wallTime() - evaluationStart
             let line = EpochMetrics(
                 epoch: epoch + 1, step: globalStep, lr: training.lastLearningRate, train_loss: training.meanLoss,
                 test_loss: test.meanLoss, test_accuracy: test.accuracy,
-                samples_per_s: Double(stepsPerEpoch * configuration.globalBatchSize) / training.seconds,
+                samples_per_s: Double(training.steps * configuration.globalBatchSize) / training.seconds,
                 epoch_seconds: training.seconds, eval_seconds: evaluationSeconds, skipped_steps: skippedSteps,
                 grad_norm_mean: gradientNorms.mean, grad_norm_max: gradientNorms.maximum)
-            metrics.append(line)
+            metricsHistory.append(line)
             try writer?.append(line)
             if communicator.rank == 0 { onEpoch?(line) }
             logger.info("\(Self.format(line, epochs: configuration.epochs))")
             try verifyState(context: "end of epoch \(epoch + 1)")
+            epoch += 1
+            stepInEpoch = 0
+            epochLossSum = 0
+            epochAppliedSteps = 0
+            gradientNorms = NormStatistics()
+            try writeCheckpoint()
+            if reachedStepLimit {
+                logStop()
+                break
+            }
         }
         let parameterHash = try verifyState(context: "final check").parameters
         watchdog.stop()
         logger.info("lockstep verified: \(communicator.worldSize) ranks, params hash \(StateHash.hex(parameterHash))")
         return TrainingSummary(
-            epochs: metrics, parameterHash: parameterHash, worldSize: communicator.worldSize, skippedSteps: skippedSteps)
+            epochs: metricsHistory, parameterHash: parameterHash, worldSize: communicator.worldSize,
+            skippedSteps: skippedSteps)
     }
 
     // MARK: - Training
 
     private struct EpochTraining {
         var meanLoss: Double
+        /// Seconds and steps of this invocation (less than the epoch when it resumed inside it).
         var seconds: Double
+        var steps: Int
         var lastLearningRate: Double
     }
 
-    private func trainEpoch(_ epoch: Int) throws -> EpochTraining {
+    /// True once this invocation has taken its `--stop-after-steps`.
+    private var reachedStepLimit: Bool {
+        checkpointing.stopAfterSteps.map { stepsThisRun >= $0 } ?? false
+    }
+
+    private func logStop() {
+        let saved = checkpointing.directory == nil
+            ? "no --checkpoint-dir, so this state is not saved" : "continue with --resume auto"
+        logger.info("""
+            stopped after \(stepsThisRun) steps (--stop-after-steps) at step \(globalStep) (\(positionDescription)): \(saved)
+            """)
+    }
+
+    /// Trains the rest of epoch `epoch` from step `stepInEpoch`, writing the checkpoints due inside
+    /// it; returns nil when `--stop-after-steps` stops the run inside the epoch.
+    private func trainEpoch() throws -> EpochTraining? {
         let start = communicator.wallTime()
-        gradientNorms = NormStatistics()
         sampler.fillPermutation(epoch: epoch, into: permutation)
-        // Σ over applied steps of the global batch's mean loss, read from the reduced buffer:
-        // identical on every rank, in step order, so no end-of-epoch collective is needed and a
-        // resumed epoch can continue the same sum.
-        var lossSum = 0.0
-        var appliedSteps = 0
+        let firstStep = stepInEpoch
         var learningRate = 0.0
-        for step in 0..<stepsPerEpoch {
+        for step in firstStep..<stepsPerEpoch {
             learningRate = schedule.lr(at: globalStep)
             logPhaseChange()
             if let loss = try trainStep(samples: sampler.localRange(step: step), learningRate: learningRate) {
-                lossSum += loss
-                appliedSteps += 1
+                epochLossSum += loss
+                epochAppliedSteps += 1
             }
+            stepInEpoch = step + 1
+            stepsThisRun += 1
             if let onStep, communicator.rank == 0 {
                 onStep(StepProgress(
                     epoch: epoch, epochs: configuration.epochs, stepInEpoch: step + 1, stepsPerEpoch: stepsPerEpoch,
@@ -181,10 +230,20 @@ public final class Trainer {
             if configuration.verifyEvery > 0, globalStep % Int64(configuration.verifyEvery) == 0 {
                 try verifyState(context: "periodic check")
             }
+            // The epoch's last step is checkpointed after the evaluation, with the epoch's metrics.
+            guard stepInEpoch < stepsPerEpoch else { break }
+            let stopping = reachedStepLimit
+            if stopping || (checkpointing.everySteps > 0 && globalStep % Int64(checkpointing.everySteps) == 0) {
+                try writeCheckpoint()
+            }
+            if stopping {
+                logStop()
+                return nil
+            }
         }
         return EpochTraining(
-            meanLoss: lossSum / Double(max(appliedSteps, 1)), seconds: communicator.wallTime() - start,
-            lastLearningRate: learningRate)
+            meanLoss: epochLossSum / Double(max(epochAppliedSteps, 1)), seconds: communicator.wallTime() - start,
+            steps: stepsPerEpoch - firstStep, lastLearningRate: learningRate)
     }
 
     /// One optimizer step on this rank's samples `permutation[samples]`; returns the global

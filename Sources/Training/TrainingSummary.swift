@@ -29,10 +29,12 @@ public struct TrainingSummary: Sendable {
     public let skippedSteps: Int64
 }
 
-/// Mean and maximum of the gradient norms seen in an epoch.
-struct NormStatistics {
-    private var sum = 0.0
-    private var count = 0
+/// Mean and maximum of the gradient norms seen in an epoch (checkpointed mid-epoch, so a resumed
+/// epoch reports the same figures).
+struct NormStatistics: Codable, Equatable {
+    /// Σ of the norms in step order.
+    private(set) var sum = 0.0
+    private(set) var count = 0
     private(set) var maximum: Double?
 
     mutating func record(_ norm: Double) {

@@ -37,7 +37,7 @@ struct BenchCommand: ParsableCommand {
         BLASSetup.apply(coreRequest: performance.blasCore, threads: performance.blasThreads)
         let communicator: any Communicator
         do { communicator = try JobRunner.makeCommunicator() } catch { JobRunner.fail(error, communicator: nil) }
-        JobRunner.bootstrapLogging(rank: communicator.rank)
+        JobRunner.bootstrapLogging(rank: communicator.rank, level: .info, timestamps: false, liveLine: nil)
         JobRunner.run(communicator) { try body(communicator) }
     }
 }

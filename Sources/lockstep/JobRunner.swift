@@ -16,21 +16,27 @@ enum JobRunner {
         MPICommunicator.isLaunchedByMPI ? try MPICommunicator() : SingleProcessCommunicator()
     }
 
-    /// Bootstraps logging for `rank` (once per process).
-    static func bootstrapLogging(rank: Int, level: Logger.Level = .info) {
-        let timestamps = isatty(STDOUT_FILENO) == 0 && ProcessInfo.processInfo.environment["LOCKSTEP_LOG_TIMESTAMPS"] == "1"
-        LoggingSystem.bootstrap { _ in RankLogHandler(rank: rank, logLevel: level, timestamps: timestamps) }
+    /// Bootstraps logging for `rank` (once per process): `RankLogHandler` (rank 0 speaks, other
+    /// ranks only warn), which steps around the live progress line when there is one.
+    static func bootstrapLogging(rank: Int, level: Logger.Level, timestamps: Bool, liveLine: LiveLine?) {
+        LoggingSystem.bootstrap { _ in
+            LiveLineLogHandler(
+                RankLogHandler(rank: rank, logLevel: level, timestamps: timestamps), liveLine: liveLine)
+        }
     }
 
     /// Runs `body`; on error reports it and ends the job (MPI_Abort with the error's exit status).
-    static func run(_ communicator: Communicator, _ body: () throws -> Void) -> Never {
+    /// After a successful body and `MPI_Finalize`, runs `epilogue` (work that must not fork under
+    /// MPI, such as starting the plotting script) and exits 0.
+    static func run(_ communicator: Communicator, _ body: () throws -> Void, epilogue: () -> Void = {}) -> Never {
         do {
             try body()
             if let mpi = communicator as? MPICommunicator { try mpi.finalize() }
-            exit(0)
         } catch {
             fail(error, communicator: communicator)
         }
+        epilogue()
+        exit(0)
     }
 
     /// Reports `error` from this rank and ends the whole job.
@@ -56,15 +62,16 @@ enum JobRunner {
     /// multi-rank job; returns the exit status for it.
     @discardableResult
     static func report(_ error: Error, rank: Int?) -> ExitStatus {
+        let style = TerminalStyle(descriptor: STDERR_FILENO)
         let prefix = rank.map { "rank \($0): " } ?? ""
         var text: String
         let status: ExitStatus
         if let reportable = error as? ReportableError {
-            text = "\(prefix)error: \(reportable.description)\n"
-            if let hint = reportable.hint { text += "\(prefix)hint: \(hint)\n" }
+            text = "\(prefix)\(style.error("error:")) \(reportable.description)\n"
+            if let hint = reportable.hint { text += "\(prefix)\(style.hint("hint:")) \(hint)\n" }
             status = reportable.exitStatus
         } else {
-            text = "\(prefix)error: \(error)\n"
+            text = "\(prefix)\(style.error("error:")) \(error)\n"
             status = .software
         }
         FileHandle.standardError.write(Data(text.utf8))

@@ -11,38 +11,43 @@ struct OptimizerOptions: ParsableArguments {
 
     @Option(
         name: .customLong("optimizer"),
-        help: "Update rule: sgd, adam or adamw (torch.optim.SGD, Adam, AdamW semantics).")
+        help: ArgumentHelp("Update rule: sgd, adam or adamw (torch.optim.SGD, Adam, AdamW semantics).", valueName: "name"))
     var kind: OptimizerKind = Default.kind
 
-    @Option(
-        help: "SGD momentum factor μ in [0, 1), unitless (default \(Default.momentum); PyTorch's is 0): buf = μ·buf + (1 − dampening)·g, and buf = g on the first update.")
+    @Option(help: ArgumentHelp(
+        "SGD momentum factor μ in [0, 1), unitless (default \(Default.momentum); PyTorch's is 0): buf = μ·buf + (1 − dampening)·g, and buf = g on the first update.",
+        valueName: "μ"))
     var momentum: Double?
 
-    @Option(
-        help: "SGD dampening τ in [0, 1], unitless (default \(Default.dampening)): updates after the first add (1 − τ)·g to the momentum buffer.")
+    @Option(help: ArgumentHelp(
+        "SGD dampening τ in [0, 1], unitless (default \(Default.dampening)): updates after the first add (1 − τ)·g to the momentum buffer.",
+        valueName: "τ"))
     var dampening: Double?
 
-    @Flag(help: "SGD Nesterov momentum (PyTorch nesterov=True): step along g + μ·buf instead of buf; needs --momentum > 0 and --dampening 0.")
+    @Flag(inversion: .prefixedNo, help: "SGD Nesterov momentum (PyTorch nesterov=True): step along g + μ·buf instead of buf; needs --momentum > 0 and --dampening 0.")
     var nesterov = Default.nesterov
 
-    @Option(
-        help: "Weight decay λ ≥ 0, per update (default \(Default.weightDecay)): sgd and adam add λ·p to the gradient (L2, PyTorch weight_decay); adamw multiplies p by 1 − lr·λ (decoupled; PyTorch AdamW's own default is 0.01).")
+    @Option(help: ArgumentHelp(
+        "Weight decay λ ≥ 0, per update (default \(Default.weightDecay)): sgd and adam add λ·p to the gradient (L2, PyTorch weight_decay); adamw multiplies p by 1 − lr·λ (decoupled; PyTorch AdamW's own default is 0.01).",
+        valueName: "λ"))
     var weightDecay: Double?
 
-    @Option(
-        help: "Adam/AdamW first-moment decay β1 in [0, 1) (default \(Default.beta1); PyTorch betas[0]).")
+    @Option(help: ArgumentHelp(
+        "Adam/AdamW first-moment decay β1 in [0, 1) (default \(Default.beta1); PyTorch betas[0]).", valueName: "β1"))
     var beta1: Double?
 
-    @Option(
-        help: "Adam/AdamW second-moment decay β2 in [0, 1) (default \(Default.beta2); PyTorch betas[1]).")
+    @Option(help: ArgumentHelp(
+        "Adam/AdamW second-moment decay β2 in [0, 1) (default \(Default.beta2); PyTorch betas[1]).", valueName: "β2"))
     var beta2: Double?
 
     @Option(
         name: .customLong("eps"),
-        help: "Adam/AdamW ε > 0, added to the bias-corrected √v in the denominator (default \(Default.epsilon); PyTorch eps).")
+        help: ArgumentHelp(
+            "Adam/AdamW ε > 0, added to the bias-corrected √v in the denominator (default \(Default.epsilon); PyTorch eps).",
+            valueName: "ε"))
     var epsilon: Double?
 
-    @Flag(help: "Adam/AdamW AMSGrad (PyTorch amsgrad=True): divide by the running maximum of the second moment.")
+    @Flag(inversion: .prefixedNo, help: "Adam/AdamW AMSGrad (PyTorch amsgrad=True): divide by the running maximum of the second moment.")
     var amsgrad = Default.amsgrad
 
     @Option(
@@ -54,7 +59,9 @@ struct OptimizerOptions: ParsableArguments {
 
     @Option(
         name: .customLong("lr-scaling"),
-        help: "Scale the base learning rate to the global batch B: none, linear (× B/B_ref, Goyal et al. 2017; pair it with warmup) or sqrt (× √(B/B_ref)). Applied once, never again on resume.")
+        help: ArgumentHelp(
+            "Scale the base learning rate to the global batch B: none, linear (× B/B_ref, Goyal et al. 2017; pair it with warmup) or sqrt (× √(B/B_ref)). Applied once, never again on resume.",
+            valueName: "rule"))
     var learningRateScaling = LearningRateScaling.none
 
     @Option(

@@ -6,7 +6,7 @@ extension ScheduleUnit: ExpressibleByArgument {}
 /// The learning-rate schedule flags shared by `lockstep train` and `lockstep schedule`; they map
 /// one to one onto `ScheduleConfiguration` (see README "Learning-rate schedule").
 struct ScheduleOptions: ParsableArguments {
-    @Option(name: .customLong("lr"), help: "Peak learning rate lr0, reached when warmup ends.")
+    @Option(name: .customLong("lr"), help: ArgumentHelp("Peak learning rate lr0, reached when warmup ends.", valueName: "lr"))
     var learningRate: Double = ScheduleConfiguration.defaultLearningRate
 
     @Option(help: ArgumentHelp(
@@ -22,10 +22,11 @@ struct ScheduleOptions: ParsableArguments {
         "LR of the last trained unit T-1 (after warmup and hold); needs the run's length.", valueName: "lr"))
     var finalLearningRate: Double?
 
-    @Option(help: "Unit of every length and rate: epoch (LR constant within an epoch unless --smooth) or step.")
+    @Option(help: ArgumentHelp(
+        "Unit of every length and rate: epoch (LR constant within an epoch unless --smooth) or step.", valueName: "unit"))
     var unit: ScheduleUnit = .epoch
 
-    @Flag(help: "With --unit epoch, move the LR every step along the same curve (t = step / steps per epoch).")
+    @Flag(inversion: .prefixedNo, help: "With --unit epoch, move the LR every step along the same curve (t = step / steps per epoch).")
     var smooth = false
 
     @Option(help: ArgumentHelp(

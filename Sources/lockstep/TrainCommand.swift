@@ -1,6 +1,9 @@
 import ArgumentParser
 import Collectives
+import Foundation
 import Logging
+import Optimizers
+import Schedules
 import Training
 
 /// `lockstep train`: the main job.
@@ -9,9 +12,11 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train the MLP on Fashion-MNIST, data-parallel over the ranks of the job.",
         discussion: """
-            Run it under mpirun for several ranks: mpirun -np 2 lockstep train --epochs 10.
-            Rank 0 prints one line per epoch and, at the end, "lockstep verified: N ranks, params
-            hash …" once every rank's parameters are shown identical.
+            Run it under mpirun for several ranks: mpirun -np 2 lockstep train --epochs 10. Rank 0 \
+            shows each epoch's progress and one line per epoch and, at the end, "lockstep verified: N \
+            ranks, params hash …" once every rank's parameters are shown identical. The run's \
+            config.toml, metrics.jsonl and metrics.png go to --run-dir (default runs/<time>/). \
+            Options can come from a TOML file (--config); --print-config shows them all.
             """)
 
     @OptionGroup(title: "Data") var data: DataOptions
@@ -20,10 +25,12 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup(title: "Optimizer") var optimizer: OptimizerOptions
     @OptionGroup(title: "Learning-rate schedule") var schedule: ScheduleOptions
     @OptionGroup(title: "Distribution") var distribution: DistributionOptions
-    @OptionGroup(title: "Output") var output: OutputOptions
+    @OptionGroup(title: "Run") var output: OutputOptions
+    @OptionGroup(title: "Checkpoints") var checkpoints: CheckpointOptions
     @OptionGroup(title: "Performance") var performance: PerformanceOptions
 
-    /// The run's configuration from the parsed options.
+    /// The run's configuration from the parsed options; `metricsPath` is `--metrics` (the run
+    /// directory's file is filled in once the directory is known).
     func trainingConfiguration() throws -> TrainingConfiguration {
         TrainingConfiguration(
             dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: data.limitTest,
@@ -38,7 +45,13 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let configuration: TrainingConfiguration
+        // The same arguments swift-argument-parser was given (config file, then command line).
+        let arguments = try ConfiguredArguments(Array(CommandLine.arguments.dropFirst())).arguments
+        if output.printConfig {
+            if Self.isFirstProcess { print(effectiveTOML(arguments: arguments), terminator: "") }
+            return
+        }
+        var configuration: TrainingConfiguration
         let faults: FaultPlan
         do {
             configuration = try trainingConfiguration()
@@ -47,14 +60,137 @@ struct TrainCommand: ParsableCommand {
         BLASSetup.apply(coreRequest: performance.blasCore, threads: performance.blasThreads)
         let communicator: any Communicator
         do { communicator = try JobRunner.makeCommunicator() } catch { JobRunner.fail(error, communicator: nil) }
-        JobRunner.bootstrapLogging(rank: communicator.rank)
+        let isLeader = communicator.rank == 0
+
+        let progress = output.progress.resolved()
+        let liveLine = progress == .tty && isLeader ? LiveLine() : nil
+        let outputIsLog = progress != .tty && ProgressMode.auto.resolved() == .plain
+        let timestamps = output.timestamps == .always || (output.timestamps == .auto && outputIsLog)
+        JobRunner.bootstrapLogging(rank: communicator.rank, level: output.logLevel, timestamps: timestamps, liveLine: liveLine)
         let logger = Logger(label: "lockstep.train")
-        JobRunner.run(communicator) {
+
+        var runDirectory = RunDirectory(path: "")
+        JobRunner.run(communicator, {
+            runDirectory = try RunDirectory.agree(requested: output.runDir, communicator: communicator)
+            configuration.metricsPath = output.metrics ?? runDirectory.metricsPath
+            // Data and settings are checked before the run directory exists, so that a run that
+            // cannot start leaves no empty folder behind.
             let data = try TrainingData.load(configuration)
             let trainer = try Trainer(
-                configuration: configuration, communicator: communicator, data: data, logger: logger, faults: faults)
-            _ = try trainer.run()
+                configuration: configuration, communicator: communicator, data: data, logger: logger, faults: faults,
+                checkpointing: checkpoints.policy)
+            if isLeader {
+                try runDirectory.create()
+                try runDirectory.write(
+                    effectiveTOML(arguments: arguments, runDirectory: runDirectory, worldSize: communicator.worldSize),
+                    to: runDirectory.configPath)
+                logger.info("run directory \(runDirectory.path)")
+            }
+            if isLeader, let reporter = makeReporter(progress, liveLine: liveLine, logger: logger) {
+                trainer.onStep = { reporter.step($0) }
+                trainer.onEpoch = { _ in reporter.epochEnded() }
+            }
+            do { _ = try trainer.run() } catch {
+                liveLine?.clear()  // the error message starts on a line of its own
+                throw error
+            }
             try PeakMemory.report(communicator, data: data, parameterCount: trainer.layout.parameterCount, logger: logger)
+        }, epilogue: {
+            guard isLeader else { return }
+            if output.plots { drawPlots(runDirectory, metrics: configuration.metricsPath ?? runDirectory.metricsPath, logger: logger) }
+            let files = [runDirectory.configPath, runDirectory.metricsPath, runDirectory.plotPath]
+                .filter { FileManager.default.fileExists(atPath: $0) }.map { ($0 as NSString).lastPathComponent }
+            logger.info("run directory \(runDirectory.path): \(files.joined(separator: ", "))")
+        })
+    }
+
+    // MARK: - Progress and plots
+
+    private func makeReporter(_ mode: ProgressMode, liveLine: LiveLine?, logger: Logger) -> ProgressReporter? {
+        switch mode {
+        case .tty:
+            let style = TerminalStyle(isEnabled: TerminalStyle.colorsWanted(
+                isTerminal: true, environment: ProcessInfo.processInfo.environment))
+            return liveLine.map { ProgressReporter(.live($0, style: style, width: ProgressReporter.terminalWidth)) }
+        case .plain:
+            return ProgressReporter(.lines(emit: { logger.info("\($0)") }, interval: output.progressInterval))
+        case .none, .auto:
+            return nil
         }
+    }
+
+    /// Draws `metrics.png`; a missing python or matplotlib is a one-line hint, never a failure.
+    private func drawPlots(_ runDirectory: RunDirectory, metrics: String, logger: Logger) {
+        do {
+            let plotter = try MetricsPlotter()
+            try plotter.plot(
+                metrics: metrics, output: runDirectory.plotPath,
+                title: PlotCommand.title(for: runDirectory.path, metrics: metrics))
+        } catch let error as PlotError {
+            switch error {
+            case .matplotlibMissing, .pythonMissing, .scriptsNotFound:
+                let hint = (error.hint ?? "").replacingOccurrences(of: "RUN_DIR", with: runDirectory.path)
+                logger.notice("hint: no plots: \(error.description); \(hint)")
+            default:
+                logger.warning("no plots: \(error.description)")
+            }
+        } catch {
+            logger.warning("no plots: \(error)")
+        }
+    }
+
+    // MARK: - Effective configuration
+
+    /// True in a single process and on rank 0 of an MPI job (before MPI starts).
+    private static var isFirstProcess: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        return (environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"] ?? environment["PMI_RANK"] ?? "0") == "0"
+    }
+
+    /// Every option's effective value as TOML (see `EffectiveConfiguration`). In a run
+    /// directory's copy, where the run wrote its files is only a comment, so that a rerun from it
+    /// gets a new run directory instead of overwriting this one.
+    func effectiveTOML(arguments: [String], runDirectory: RunDirectory? = nil, worldSize: Int? = nil) -> String {
+        let configuration = EffectiveConfiguration(arguments: arguments, catalog: ArgumentCatalog(Self.self))
+        var header = ["lockstep train configuration: `lockstep train --config FILE` repeats this run."]
+        guard let runDirectory, let worldSize else {
+            return configuration.toml(
+                header: header, notes: ["run-dir": "run-dir: default is a new runs/<yyyyMMdd-HHmmss> for each run"],
+                unsetValues: defaultsInEffect())
+        }
+        let started = Date().formatted(.iso8601)
+        header.append("Run \(runDirectory.path), started \(started) with \(worldSize) rank\(worldSize == 1 ? "" : "s").")
+        return configuration.toml(
+            header: header,
+            notes: ["run-dir": "run-dir: this run wrote to \(runDirectory.path); a rerun from this file gets a new one"],
+            commentedOut: ["run-dir", "metrics"], unsetValues: defaultsInEffect())
+    }
+
+    /// What the options without a fixed default stand for in this run, by key: the chosen
+    /// optimizer's hyperparameters, the default decay, the warmup's start, the reference batch.
+    func defaultsInEffect() -> [String: String] {
+        var values: [String: String] = [:]
+        if let configuration = try? optimizer.configuration() {
+            let hyperparameters: [OptimizerFlag: Double] = [
+                .momentum: configuration.momentum, .dampening: configuration.dampening,
+                .weightDecay: configuration.weightDecay, .beta1: configuration.beta1, .beta2: configuration.beta2,
+                .epsilon: configuration.epsilon,
+            ]
+            for flag in configuration.kind.applicableFlags {
+                if let value = hyperparameters[flag] { values[String(flag.rawValue.dropFirst(2))] = "\(value)" }
+            }
+        }
+        if let configuration = try? schedule.configuration() {
+            if configuration.gamma == nil, configuration.halfLife == nil, configuration.finalLearningRate == nil {
+                values["gamma"] = "\(ScheduleConfiguration.defaultGamma)"
+            }
+            if configuration.warmup > 0 {
+                values["warmup-start-lr"] = "\(configuration.resolvedWarmupStartLearningRate)"
+            }
+        }
+        if optimizer.learningRateScaling != .none {
+            values["lr-reference-batch"] = "\(optimizer.learningRateReferenceBatch)"
+        }
+        return values
     }
 }

@@ -44,7 +44,7 @@ final class MultiRankTrainingTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: directory) }
         let result = try train(ranks: 3, metrics: directory.appendingPathComponent("m.jsonl").path)
         XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
-        let epochLines = result.standardOutput.split(separator: "\n").filter { $0.hasPrefix("epoch ") }
+        let epochLines = logLines(result.standardOutput).filter { $0.hasPrefix("epoch ") && $0.contains("test acc") }
         XCTAssertEqual(epochLines.count, 2, result.combinedOutput)
         XCTAssertEqual(result.standardOutput.components(separatedBy: "lockstep verified").count - 1, 1)
         XCTAssertFalse(result.standardOutput.contains("rank 1"), result.combinedOutput)

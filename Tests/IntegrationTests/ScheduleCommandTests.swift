@@ -92,7 +92,7 @@ final class ScheduleCommandTests: XCTestCase {
 
     func testUsageErrorsCarryTheHint() throws {
         let stderr = try usageError(["table", "--count", "3", "--final-lr", "1e-3", "--warmup", "5", "--total", "6"])
-        XCTAssertTrue(stderr.contains("Error: --final-lr 0.001 cannot be reached"), stderr)
+        XCTAssertTrue(stderr.contains("error: --final-lr 0.001 cannot be reached"), stderr)
         XCTAssertTrue(stderr.contains("\nhint: shorten --warmup, --hold or --staircase, or train longer"), stderr)
     }
 

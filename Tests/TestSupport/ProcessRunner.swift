@@ -26,6 +26,8 @@ public enum ProcessRunner {
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["SWIFT_BACKTRACE"] = "enable=no"
+        // Default run directories of `lockstep train` go to a scratch folder, not the checkout.
+        env["LOCKSTEP_RUNS_DIR"] = env["LOCKSTEP_RUNS_DIR"] ?? defaultRunsDirectory
         for (key, value) in environment { env[key] = value }
         process.environment = env
         if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
@@ -79,11 +81,11 @@ public enum ProcessRunner {
         return buildDirectory.appendingPathComponent("lockstep").path
     }
 
-    /// Runs `lockstep ARGUMENTS` directly (world size 1, no mpirun).
+    /// Runs `lockstep ARGUMENTS` directly (world size 1, no mpirun); see `withoutPlots`.
     public static func lockstep(
         _ arguments: [String], environment: [String: String] = [:], timeout: Double = 120
     ) throws -> ProcessResult {
-        try run(lockstepBinary, arguments, environment: environment, timeout: timeout)
+        try run(lockstepBinary, withoutPlots(arguments), environment: environment, timeout: timeout)
     }
 
     /// Runs `mpirun -np RANKS --oversubscribe lockstep ARGUMENTS`.
@@ -93,7 +95,7 @@ public enum ProcessRunner {
     ) throws -> ProcessResult {
         try run(
             mpirunPath,
-            mpirunBaseOptions + ["-np", String(ranks)] + mpirunOptions + [lockstepBinary] + arguments,
+            mpirunBaseOptions + ["-np", String(ranks)] + mpirunOptions + [lockstepBinary] + withoutPlots(arguments),
             environment: mpirunEnvironment.merging(environment) { $1 }, timeout: timeout)
     }
 
@@ -104,10 +106,17 @@ public enum ProcessRunner {
         var arguments = mpirunBaseOptions
         for (index, rankArguments) in perRankArguments.enumerated() {
             if index > 0 { arguments.append(":") }
-            arguments += ["-np", "1", lockstepBinary] + rankArguments
+            arguments += ["-np", "1", lockstepBinary] + withoutPlots(rankArguments)
         }
         return try run(
             mpirunPath, arguments, environment: mpirunEnvironment.merging(environment) { $1 }, timeout: timeout)
+    }
+
+    /// `lockstep train` draws its plots at the end, which takes python seconds: runs started here
+    /// skip them (`--no-plots` right after `train`, so a test's own `--plots` still wins).
+    static func withoutPlots(_ arguments: [String]) -> [String] {
+        guard arguments.first == "train" else { return arguments }
+        return ["train", "--no-plots"] + arguments.dropFirst()
     }
 
     public static var mpirunPath: String {
@@ -129,6 +138,10 @@ public enum ProcessRunner {
         }
         return env
     }
+
+    /// Where `lockstep train` runs launched by tests put their default run directories.
+    public static let defaultRunsDirectory = FileManager.default.temporaryDirectory
+        .appendingPathComponent("lockstep-test-runs").path
 
     /// A fresh temporary directory, removed by the caller.
     public static func temporaryDirectory(_ prefix: String = "lockstep-test") throws -> URL {

@@ -7,10 +7,10 @@ struct DataOptions: ParsableArguments {
             help: ArgumentHelp("Folder with the Fashion-MNIST IDX files (.gz or raw).", valueName: "dir"))
     var dataDirectory: String = FashionMNIST.defaultDirectory
 
-    @Option(help: ArgumentHelp("Use only the first N training samples (default: all 60,000).", valueName: "N"))
+    @Option(help: ArgumentHelp("Use only the first N training samples (default: all 60,000).", valueName: "samples"))
     var limitTrain: Int?
 
-    @Option(help: ArgumentHelp("Use only the first N test samples (default: all 10,000).", valueName: "N"))
+    @Option(help: ArgumentHelp("Use only the first N test samples (default: all 10,000).", valueName: "samples"))
     var limitTest: Int?
 
     func validate() throws {

@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// `lockstep train`: the network and its initialisation.
 struct ModelOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Hidden layer widths, comma-separated (ReLU between layers).", valueName: "w1,w2,…"))
+    @Option(help: ArgumentHelp("Hidden layer widths in units (neurons), comma-separated, input side first; ReLU between layers; none for a linear model.", valueName: "w1,w2,…"))
     var hidden: LayerWidths = LayerWidths([512, 256])
 
     @Option(help: ArgumentHelp("Seed for the initial weights (He normal) and every epoch's data order.", valueName: "n"))

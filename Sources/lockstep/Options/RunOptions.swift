@@ -2,12 +2,12 @@ import ArgumentParser
 
 /// `lockstep train`: how long and with what batch.
 struct RunOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Passes over the training set.", valueName: "n"))
+    @Option(help: ArgumentHelp("Passes over the training set.", valueName: "epochs"))
     var epochs: Int = 10
 
     @Option(help: ArgumentHelp(
         "Samples per optimizer step over all ranks; each rank takes global-batch / world size. "
-            + "The last partial batch of each epoch is dropped.", valueName: "n"))
+            + "The last partial batch of each epoch is dropped.", valueName: "samples"))
     var globalBatch: Int = 128
 
     func validate() throws {

@@ -1,0 +1,176 @@
+import Checkpoints
+import Foundation
+import LockstepCore
+
+/// What a training checkpoint holds, between the trainer's state and a `Checkpoint` (tensors and
+/// string metadata, written in the safetensors layout by the `Checkpoints` module).
+///
+/// **Tensors**, in this order: every parameter by its `ParameterLayout` name (`layers.0.weight`
+/// `[out, in]`, `layers.0.bias` `[out]`, …), then every optimizer state buffer split the same way
+/// and named `optimizer.<PyTorch state name>.<parameter name>` with the parameter's shape
+/// (`optimizer.momentum_buffer.layers.0.weight`; Adam: `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`).
+///
+/// **Metadata** (`Key`), each value JSON encoded: the lockstep version, the full configuration,
+/// the world size, the position (epoch, step within the epoch, global step), the schedule state
+/// (counters and the effective, already-scaled schedule, exactly as the ranks compare it), the
+/// learning rate of the next update with its bit pattern, the random state, the epoch's partial
+/// sums, the dataset's fingerprint and the metrics of the finished epochs.
+///
+/// **Derive, don't store** (DESIGN.md §1.6): the data order and the initial weights are pure
+/// functions of the seed (and the epoch), the learning rate a pure function of the global step.
+/// The checkpoint stores the seed, the counters and the buffers, plus derived values only so that
+/// a resumed run can recompute them and check: the hash of the epoch's permutation, the LR's bits.
+struct TrainingCheckpoint: Equatable {
+    /// The metadata keys.
+    enum Key {
+        static let lockstepVersion = "lockstep_version"
+        static let configuration = "configuration"
+        static let worldSize = "world_size"
+        static let position = "position"
+        static let scheduleState = "schedule_state"
+        static let learningRate = "learning_rate"
+        static let randomState = "rng_state"
+        static let epochProgress = "epoch_progress"
+        static let data = "data"
+        static let metrics = "metrics"
+    }
+
+    /// The prefix of the optimizer state tensors.
+    static let optimizerPrefix = "optimizer."
+
+    /// Where training continues (metadata `position`).
+    struct Position: Codable, Equatable {
+        /// The 0-based epoch of the next step; the configured epoch count once training is complete.
+        var epoch: Int
+        /// Steps of `epoch` already taken, in `0..<steps_per_epoch`.
+        var step_in_epoch: Int
+        /// Optimizer steps taken, skipped ones included: `epoch × steps_per_epoch + step_in_epoch`.
+        var global_step: Int64
+        var steps_per_epoch: Int
+    }
+
+    /// The learning rate of the next update, `lr(global_step)` (metadata `learning_rate`).
+    struct LearningRate: Codable, Equatable {
+        var global_step: Int64
+        var value: Double
+        /// `value.bitPattern` as 16 hex digits: compared bit for bit on resume.
+        var bits: String
+
+        init(globalStep: Int64, value: Double) {
+            global_step = globalStep
+            self.value = value
+            bits = StateHash.hex(value.bitPattern)
+        }
+    }
+
+    /// The random state (metadata `rng_state`). Nothing random is carried from step to step: the
+    /// data order of epoch e comes from a fresh `SeededGenerator(seed, stream: [tag, e])`, the
+    /// initial weights from `SeededGenerator(seed, stream: [0x1417, layer])`. So the state is the
+    /// seed and the epoch; the permutation's hash lets a reader check the data order.
+    struct RandomState: Codable, Equatable {
+        var generator = "xoshiro256** (SeededGenerator)"
+        var seed: UInt64
+        /// The stream words of the data order of `epoch`: `[DistributedSampler.streamTag, epoch]`.
+        var data_order_stream: [UInt64]
+        var epoch: Int
+        /// `StateHash` of the epoch's permutation (its `Int32` indices, little-endian), 16 hex digits.
+        var permutation_hash: String
+    }
+
+    /// The epoch's partial sums (metadata `epoch_progress`; zero at an epoch boundary), so that a
+    /// resumed epoch reports the same train loss and gradient norms as an uninterrupted one.
+    struct EpochProgress: Codable, Equatable {
+        /// Σ in step order of the applied steps' reduced mean losses.
+        var train_loss_sum = 0.0
+        var applied_steps = 0
+        /// Gradient norms before clipping (only with `--clip-grad-norm`).
+        var gradient_norms = NormStatistics()
+    }
+
+    /// The dataset the run trained on (metadata `data`): a resume must see the same training set.
+    struct DataFingerprint: Codable, Equatable {
+        var training_samples: Int
+        var training_labels_crc32: UInt32
+        var test_samples: Int
+        var test_labels_crc32: UInt32
+        var features: Int
+        var classes: Int
+
+        init(_ data: TrainingData) {
+            training_samples = data.training.count
+            training_labels_crc32 = data.training.labelChecksum
+            test_samples = data.test.count
+            test_labels_crc32 = data.test.labelChecksum
+            features = data.training.featureCount
+            classes = data.training.classCount
+        }
+    }
+
+    var lockstepVersion: String
+    var configuration: TrainingConfiguration
+    var worldSize: Int
+    var position: Position
+    /// The counters and the effective schedule, as the ranks compare them (`encodedScheduleState`).
+    var scheduleState: ScheduleState
+    var learningRate: LearningRate
+    var randomState: RandomState
+    var epochProgress: EpochProgress
+    var data: DataFingerprint
+    /// One line per finished epoch, as written to `--metrics`.
+    var metrics: [EpochMetrics]
+    /// Parameters, then optimizer state.
+    var tensors: [CheckpointTensor]
+
+    // MARK: - To and from a Checkpoint
+
+    /// The checkpoint to write.
+    /// - Throws: `EncodingError` for a non-finite value in the metadata (a bug: training stops at
+    ///   a non-finite loss or skips it).
+    func encoded() throws -> Checkpoint {
+        var checkpoint = Checkpoint(tensors: tensors)
+        try checkpoint.setMetadata(json: lockstepVersion, forKey: Key.lockstepVersion)
+        try checkpoint.setMetadata(json: configuration, forKey: Key.configuration)
+        try checkpoint.setMetadata(json: worldSize, forKey: Key.worldSize)
+        try checkpoint.setMetadata(json: position, forKey: Key.position)
+        checkpoint.metadata[Key.scheduleState] = String(decoding: try scheduleState.encoded(), as: UTF8.self)
+        try checkpoint.setMetadata(json: learningRate, forKey: Key.learningRate)
+        try checkpoint.setMetadata(json: randomState, forKey: Key.randomState)
+        try checkpoint.setMetadata(json: epochProgress, forKey: Key.epochProgress)
+        try checkpoint.setMetadata(json: data, forKey: Key.data)
+        try checkpoint.setMetadata(json: metrics, forKey: Key.metrics)
+        return checkpoint
+    }
+
+    /// The names and shapes of the tensors of a checkpoint of a model with `parameters` and an
+    /// optimizer with the state buffers `optimizerStates`, for `Checkpoint.validateTensors`.
+    static func expectedTensors(
+        parameters: [(name: String, shape: [Int])], optimizerStates: [String]
+    ) -> [(name: String, shape: [Int])] {
+        parameters + optimizerStates.flatMap { state in
+            parameters.map { (name: optimizerTensorName(state: state, parameter: $0.name), shape: $0.shape) }
+        }
+    }
+
+    /// `optimizer.momentum_buffer.layers.0.weight`.
+    static func optimizerTensorName(state: String, parameter: String) -> String {
+        "\(optimizerPrefix)\(state).\(parameter)"
+    }
+}
+
+extension TrainingCheckpoint {
+    /// Reads every metadata value of `checkpoint` (tensors are checked against the model later).
+    /// - Throws: `CheckpointError.missingMetadata` or `.invalidMetadata` naming the key.
+    init(decoding checkpoint: Checkpoint) throws {
+        lockstepVersion = try checkpoint.metadataValue(String.self, forKey: Key.lockstepVersion)
+        configuration = try checkpoint.metadataValue(TrainingConfiguration.self, forKey: Key.configuration)
+        worldSize = try checkpoint.metadataValue(Int.self, forKey: Key.worldSize)
+        position = try checkpoint.metadataValue(Position.self, forKey: Key.position)
+        scheduleState = try checkpoint.metadataValue(ScheduleState.self, forKey: Key.scheduleState)
+        learningRate = try checkpoint.metadataValue(LearningRate.self, forKey: Key.learningRate)
+        randomState = try checkpoint.metadataValue(RandomState.self, forKey: Key.randomState)
+        epochProgress = try checkpoint.metadataValue(EpochProgress.self, forKey: Key.epochProgress)
+        data = try checkpoint.metadataValue(DataFingerprint.self, forKey: Key.data)
+        metrics = try checkpoint.metadataValue([EpochMetrics].self, forKey: Key.metrics)
+        tensors = checkpoint.tensors
+    }
+}

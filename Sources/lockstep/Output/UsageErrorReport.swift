@@ -1,0 +1,59 @@
+import Foundation
+
+/// A command-line mistake found by swift-argument-parser (unknown option, bad value, failed
+/// validation) as two lines: `error: what is wrong` and `hint: what to do`.
+///
+/// swift-argument-parser's own message adds the usage line, which for `train` is only
+/// `lockstep train <options>`, and points to `--help`; the hint here points there too. A value
+/// that came from the `--config` file is named as such, since the user did not type it.
+struct UsageErrorReport {
+    /// swift-argument-parser's message without the usage (`ParsableArguments.message(for:)`).
+    let message: String
+    /// `lockstep train --help`.
+    let helpCommand: String
+    let configFile: String?
+    /// Keys whose value came from `configFile`.
+    let keysFromFile: Set<String>
+
+    func text(style: TerminalStyle) -> String {
+        var lines = message.split(separator: "\n", omittingEmptySubsequences: true)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        var problem = lines.isEmpty ? "invalid arguments" : lines.removeFirst()
+        for prefix in ["Error: ", "error: "] where problem.hasPrefix(prefix) { problem.removeFirst(prefix.count) }
+        if let configFile, keysFromFile.contains(where: { Self.mentions(problem, option: $0) }) {
+            problem += " (from \(configFile))"
+        }
+        var hints: [String] = []
+        for line in lines {
+            if let text = Self.dropping(["Hint:", "hint:"], from: line) {
+                hints.append(text)
+            } else if let text = Self.dropping(["Help:"], from: line) {
+                // "--epochs <n>  Passes over the training set." → "--epochs <n>: Passes over …"
+                let parts = text.components(separatedBy: "  ").filter { !$0.isEmpty }
+                hints.append(parts.count > 1 ? parts[0] + ": " + parts.dropFirst().joined(separator: " ") : text)
+            } else {
+                problem += " " + line
+            }
+        }
+        hints.append("\(helpCommand) lists every option")
+        return style.error("error:") + " " + problem + "\n" + style.hint("hint:") + " " + hints.joined(separator: "; ") + "\n"
+    }
+
+    /// True when `text` names `--option` (not merely a longer option that starts with it).
+    static func mentions(_ text: String, option: String) -> Bool {
+        var searchRange = text.startIndex..<text.endIndex
+        while let found = text.range(of: "--\(option)", range: searchRange) {
+            let next = found.upperBound < text.endIndex ? text[found.upperBound] : " "
+            if !(next.isLetter || next.isNumber || next == "-") { return true }
+            searchRange = found.upperBound..<text.endIndex
+        }
+        return false
+    }
+
+    private static func dropping(_ prefixes: [String], from line: String) -> String? {
+        for prefix in prefixes where line.hasPrefix(prefix) {
+            return line.dropFirst(prefix.count).trimmingCharacters(in: .whitespaces)
+        }
+        return nil
+    }
+}

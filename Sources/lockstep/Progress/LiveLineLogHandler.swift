@@ -1,0 +1,39 @@
+import Logging
+import Training
+
+/// A `RankLogHandler` that erases the live progress line before each message and redraws it
+/// after, so messages never land in the middle of it.
+struct LiveLineLogHandler: LogHandler {
+    private var inner: RankLogHandler
+    private let liveLine: LiveLine?
+
+    init(_ inner: RankLogHandler, liveLine: LiveLine?) {
+        self.inner = inner
+        self.liveLine = liveLine
+    }
+
+    var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        guard let liveLine else { return inner.log(event: event) }
+        liveLine.suspend { inner.log(event: event) }
+    }
+}

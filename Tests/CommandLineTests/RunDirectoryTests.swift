@@ -1,0 +1,49 @@
+import Foundation
+@testable import lockstep
+import TestSupport
+import XCTest
+
+/// The run directory: where it is, what goes in it, the same on every rank.
+final class RunDirectoryTests: XCTestCase {
+    func testDefaultNameIsTheTimeMadeUnique() throws {
+        let parent = try temporaryDirectory(for: self).path
+        // 2026-11-29 14:15:02 local time.
+        let date = DateComponents(
+            calendar: Calendar.current, year: 2026, month: 11, day: 29, hour: 14, minute: 15, second: 2).date!
+        let first = RunDirectory.uniqueDefault(parent: parent, now: date)
+        XCTAssertEqual(first, parent + "/20261129-141502")
+        try FileManager.default.createDirectory(atPath: first, withIntermediateDirectories: true)
+        XCTAssertEqual(RunDirectory.uniqueDefault(parent: parent, now: date), parent + "/20261129-141502-2")
+    }
+
+    /// A 2-rank run without --run-dir: one new folder, named by the time, holding the files; rank
+    /// 0 names it at the start and at the end.
+    func testTwoRanksShareOneDefaultRunDirectory() throws {
+        let runs = try temporaryDirectory(for: self)
+        let result = try ProcessRunner.mpirun(
+            ranks: 2, ["train", "--no-plots"] + tinyRun, environment: ["LOCKSTEP_RUNS_DIR": runs.path])
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        let folders = try FileManager.default.contentsOfDirectory(atPath: runs.path)
+        XCTAssertEqual(folders.count, 1, "\(folders)")
+        let name = try XCTUnwrap(folders.first)
+        XCTAssertNotNil(name.range(of: #"^\d{8}-\d{6}$"#, options: .regularExpression), name)
+        let path = runs.appendingPathComponent(name).path
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path).sorted(), ["config.toml", "metrics.jsonl"])
+        XCTAssertEqual(try readJSONLines(path + "/metrics.jsonl").count, 1)
+        let lines = logLines(result.standardOutput)
+        XCTAssertEqual(lines.first, "run directory \(path)")
+        XCTAssertEqual(lines.last, "run directory \(path): config.toml, metrics.jsonl")
+    }
+
+    func testMetricsOptionMovesTheMetricsFile() throws {
+        let directory = try temporaryDirectory(for: self)
+        let metrics = directory.appendingPathComponent("elsewhere.jsonl").path
+        let run = directory.appendingPathComponent("run").path
+        let result = try lockstep(["train", "--run-dir", run, "--metrics", metrics, "--no-plots"] + tinyRun)
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        XCTAssertEqual(try readJSONLines(metrics).count, 1)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run), ["config.toml"])
+        let config = try String(contentsOfFile: run + "/config.toml", encoding: .utf8)
+        XCTAssertTrue(config.contains("\n# metrics = \"\(metrics)\"\n"), "where the run wrote is a comment: \(config)")
+    }
+}

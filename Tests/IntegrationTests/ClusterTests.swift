@@ -1,0 +1,162 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Multi-host launches for real, on hosts simulated by `scripts/cluster_sim.sh` (network namespaces
+/// h0, h1, h2 joined by a bridge, TCP between them, daemons started by a launch agent in place of
+/// ssh), through the user-facing launcher `scripts/train_cluster.sh`. Skipped where namespaces
+/// cannot be created (not root, no iproute2); they run in CI, which runs as root.
+final class ClusterTests: XCTestCase {
+    /// A small run: 2,496 samples = 26 global batches of 96, a 784-64-32-10 model.
+    private static let smallRun = [
+        "--limit-train", "2496", "--limit-test", "1000", "--global-batch", "96", "--hidden", "64,32",
+        "--lr", "0.05", "--verify-every", "10",
+    ]
+
+    private static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    private static let clusterSim = repositoryRoot.appendingPathComponent("scripts/cluster_sim.sh").path
+    private static let trainCluster = repositoryRoot.appendingPathComponent("scripts/train_cluster.sh").path
+
+    override func setUpWithError() throws {
+        let check = try ProcessRunner.run(Self.clusterSim, ["check"], timeout: 30)
+        if check.exitCode != 0 {
+            throw XCTSkip("no simulated cluster on this machine: \(check.standardOutput)\(check.standardError)")
+        }
+    }
+
+    override func tearDownWithError() throws {
+        // `run` cleans up after itself; this covers a test killed by its timeout.
+        let down = try ProcessRunner.run(Self.clusterSim, ["down"], timeout: 60)
+        XCTAssertEqual(down.exitCode, 0, down.combinedOutput)
+    }
+
+    // MARK: - Helpers
+
+    /// `cluster_sim.sh run HOSTS --timeout … -- COMMAND…`: up, COMMAND on h0, down.
+    private func onSimulatedCluster(hosts: Int, _ command: [String], timeout: Int = 90) throws -> ProcessResult {
+        try ProcessRunner.run(
+            Self.clusterSim, ["run", String(hosts), "--timeout", String(timeout), "--"] + command,
+            environment: ["LOCKSTEP_BINARY": ProcessRunner.lockstepBinary], timeout: Double(timeout + 30))
+    }
+
+    /// `scripts/train_cluster.sh HOSTFILE train-arguments…` on `hosts` simulated hosts, one slot each.
+    private func trainOnSimulatedCluster(hosts: Int, _ arguments: [String]) throws -> ProcessResult {
+        let hostfile = try ProcessRunner.run(Self.clusterSim, ["hostfile"]).standardOutput
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return try onSimulatedCluster(hosts: hosts, [Self.trainCluster, hostfile] + arguments)
+    }
+
+    // MARK: - Launches
+
+    /// The plumbing: ranks land on three hosts with their own names. h0 is the launching host, so
+    /// its rank is forked by mpirun and inherits its environment; on h1 and h2 the ranks start with
+    /// an empty environment as after an ssh login (a variable set here does not reach them).
+    func testRanksRunOnThreeHostsWithAnEmptyEnvironment() throws {
+        let result = try ProcessRunner.run(
+            Self.clusterSim,
+            ["run", "3", "--timeout", "60", "--", "mpirun", "-np", "3", "sh", "-c",
+             "echo \"$(hostname) marker=${LOCKSTEP_TEST_MARKER:-unset}\""],
+            environment: ["LOCKSTEP_TEST_MARKER": "set-on-the-launching-host"], timeout: 90)
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        let lines = result.standardOutput.split(separator: "\n").map(String.init).sorted()
+        XCTAssertEqual(
+            lines, ["h0 marker=set-on-the-launching-host", "h1 marker=unset", "h2 marker=unset"], result.combinedOutput)
+    }
+
+    /// Three hosts over TCP end with the same parameters, bit for bit, as three ranks on one host
+    /// over shared memory, in both reduction modes: Open MPI 4.1's allreduce picks its algorithm from
+    /// the world and message sizes, not the transport, so the summation order is the same.
+    /// One slot per host and NP from the hostfile: mpirun must place one rank on each host.
+    func testThreeHostsOverTCPMatchThreeRanksOverSharedMemory() throws {
+        for reduction in ["allreduce", "reduce-scatter-allgather"] {
+            let arguments = Self.smallRun + ["--epochs", "2", "--reduction", reduction]
+            let sharedMemory = try ProcessRunner.mpirun(ranks: 3, ["train"] + arguments)
+            XCTAssertEqual(sharedMemory.exitCode, 0, sharedMemory.combinedOutput)
+            let cluster = try trainOnSimulatedCluster(hosts: 3, arguments)
+            XCTAssertEqual(cluster.exitCode, 0, cluster.combinedOutput)
+            XCTAssertTrue(cluster.standardOutput.contains("lockstep verified: 3 ranks"), cluster.combinedOutput)
+            let sharedHash = try XCTUnwrap(verifiedParameterHash(in: sharedMemory.standardOutput), sharedMemory.combinedOutput)
+            let clusterHash = try XCTUnwrap(verifiedParameterHash(in: cluster.standardOutput), cluster.combinedOutput)
+            XCTAssertEqual(clusterHash, sharedHash, "\(reduction): TCP across hosts vs shared memory")
+        }
+    }
+
+    // MARK: - Faults
+
+    /// A rank killed on h1 after the first epoch ends the whole job with an error within seconds.
+    /// Whichever notice comes first names h1: mpirun's "process rank 1 … on node h1 exited on
+    /// signal 9", or the TCP transport's "peer process has unexpectedly disconnected … Peer host: h1"
+    /// from a surviving rank.
+    func testKilledRankEndsTheJobWithinSeconds() throws {
+        let run = try trainUntilFault(["kill", "h1", "lockstep"])
+        XCTAssertNotEqual(run.result.exitCode, 0, run.result.combinedOutput)
+        XCTAssertNotNil(
+            run.result.standardError.range(of: #"(on node|Peer host:)\s+h1\b"#, options: .regularExpression),
+            run.result.combinedOutput)
+        XCTAssertLessThan(run.secondsFromFaultToExit, 20, "the job ends promptly after the kill")
+    }
+
+    /// h2's cable unplugged after the first epoch: mpirun's keepalives notice the silent host and
+    /// end the job with an error (about 7 s here) instead of hanging.
+    func testCutLinkEndsTheJobInsteadOfHanging() throws {
+        let run = try trainUntilFault(["cut", "h2"])
+        XCTAssertNotEqual(run.result.exitCode, 0, run.result.combinedOutput)
+        XCTAssertTrue(run.result.standardError.contains("lost communication"), run.result.combinedOutput)
+        XCTAssertLessThan(run.secondsFromFaultToExit, 30, "the keepalives end the job instead of a hang")
+    }
+
+    /// A long run on three hosts, with `cluster_sim.sh FAULT…` done once the first epoch is logged.
+    /// Checks that the fault hit mid-run and that the job ended by itself, not by the timeout.
+    private func trainUntilFault(_ fault: [String]) throws -> (result: ProcessResult, secondsFromFaultToExit: Double) {
+        let directory = try ProcessRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let metricsPath = directory.appendingPathComponent("metrics.jsonl").path
+        let epochs = 500 // about 30 s when nothing stops it
+        let injector = FaultInjector(afterFirstEpochIn: metricsPath) {
+            try ProcessRunner.run(Self.clusterSim, fault, timeout: 30)
+        }
+        let start = Date()
+        let result = try trainOnSimulatedCluster(
+            hosts: 3, Self.smallRun + ["--epochs", String(epochs), "--metrics", metricsPath])
+        let end = start.addingTimeInterval(result.seconds)
+        let injection = try XCTUnwrap(injector.jobEnded(), "the first epoch was never logged: \(result.combinedOutput)")
+        XCTAssertEqual(injection.result.exitCode, 0, "cluster_sim.sh \(fault.joined(separator: " ")): \(injection.result.combinedOutput)")
+        XCTAssertFalse(result.timedOut, result.combinedOutput)
+        XCTAssertNotEqual(result.exitCode, 124, "stopped by cluster_sim's timeout, not by the fault: \(result.combinedOutput)")
+        let epochsLogged = try readJSONLines(metricsPath).count
+        XCTAssertLessThan(epochsLogged, epochs, "the fault hit mid-run")
+        return (result, end.timeIntervalSince(injection.time))
+    }
+}
+
+/// Runs a fault on another thread as soon as a metrics file holds its first line, unless the job
+/// ends first; `jobEnded()` then reports what the fault did and when.
+private final class FaultInjector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ended = false
+    private var outcome: (result: ProcessResult, time: Date)?
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(afterFirstEpochIn metricsPath: String, fault: @escaping @Sendable () throws -> ProcessResult) {
+        Thread.detachNewThread { [self] in
+            defer { finished.signal() }
+            while !lock.withLock({ ended }) {
+                if let text = try? String(contentsOfFile: metricsPath, encoding: .utf8), text.contains("\n") {
+                    let time = Date()
+                    if let result = try? fault() { lock.withLock { outcome = (result, time) } }
+                    return
+                }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+    }
+
+    /// Call when the job has ended: waits for the fault thread, then returns the fault's result and
+    /// the time it was started, or nil when it never ran.
+    func jobEnded() -> (result: ProcessResult, time: Date)? {
+        lock.withLock { ended = true }
+        finished.wait()
+        return lock.withLock { outcome }
+    }
+}
