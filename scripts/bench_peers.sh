@@ -31,6 +31,7 @@ epochs=${EPOCHS:-3}
 venv=${VENV:-.venv-peers}
 out=${OUT:-runs/peers.jsonl}
 mkdir -p "$(dirname "$out")"
+out=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")  # the runs happen in the peers' folder
 : > "$out"
 
 # The peers' Python packages, in a virtual environment of their own.
