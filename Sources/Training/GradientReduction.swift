@@ -17,8 +17,8 @@ import Tensors
 /// With `--reduction reduce-scatter-allgather` there is no nonblocking form in the communicator,
 /// so the whole buffer is reduced by one blocking call after backward, whatever `overlap` says.
 ///
-/// Each bucket's sums are checked for NaN and ±Inf as soon as it completes (while the data is
-/// still in cache, and with overlap between GEMMs), so `finish()` needs no extra pass.
+/// Each bucket's sums are checked for NaN and ±Inf as soon as it completes (with overlap, between
+/// GEMMs), so no separate pass over the whole buffer follows the reduction.
 ///
 /// Use per step: `beginStep()`, pass every backward event to `observe(_:)`, then `finish()`.
 final class GradientReduction {
