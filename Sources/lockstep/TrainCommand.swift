@@ -44,6 +44,10 @@ struct TrainCommand: ParsableCommand {
             evaluationBatchSize: performance.evalBatch)
     }
 
+    func validate() throws {
+        try checkpoints.validateResume(runDirectoryGiven: output.runDir != nil)
+    }
+
     func run() throws {
         // The same arguments swift-argument-parser was given (config file, then command line).
         let arguments = try ConfiguredArguments(Array(CommandLine.arguments.dropFirst())).arguments
@@ -78,7 +82,7 @@ struct TrainCommand: ParsableCommand {
             let data = try TrainingData.load(configuration)
             let trainer = try Trainer(
                 configuration: configuration, communicator: communicator, data: data, logger: logger, faults: faults,
-                checkpointing: checkpoints.policy)
+                checkpointing: checkpoints.policy(defaultDirectory: runDirectory.checkpointsPath))
             if isLeader {
                 try runDirectory.create()
                 try runDirectory.write(
@@ -98,8 +102,9 @@ struct TrainCommand: ParsableCommand {
         }, epilogue: {
             guard isLeader else { return }
             if output.plots { drawPlots(runDirectory, metrics: configuration.metricsPath ?? runDirectory.metricsPath, logger: logger) }
-            let files = [runDirectory.configPath, runDirectory.metricsPath, runDirectory.plotPath]
+            var files = [runDirectory.configPath, runDirectory.metricsPath, runDirectory.plotPath]
                 .filter { FileManager.default.fileExists(atPath: $0) }.map { ($0 as NSString).lastPathComponent }
+            if FileManager.default.fileExists(atPath: runDirectory.checkpointsPath) { files.append("checkpoints/") }
             logger.info("run directory \(runDirectory.path): \(files.joined(separator: ", "))")
         })
     }

@@ -45,7 +45,7 @@ final class PlotTests: XCTestCase {
         let result = try lockstep(["train", "--run-dir", directory.path] + tinyRun)
         XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
         try assertPNG(directory.appendingPathComponent("metrics.png").path)
-        XCTAssertEqual(logLines(result.standardOutput).last, "run directory \(directory.path): config.toml, metrics.jsonl, metrics.png")
+        XCTAssertEqual(logLines(result.standardOutput).last, "run directory \(directory.path): config.toml, metrics.jsonl, metrics.png, checkpoints/")
     }
 
     func testWithoutMatplotlibTheRunSucceedsWithAHint() throws {

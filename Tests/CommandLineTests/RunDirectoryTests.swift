@@ -28,18 +28,19 @@ final class RunDirectoryTests: XCTestCase {
         let name = try XCTUnwrap(folders.first)
         XCTAssertNotNil(name.range(of: #"^\d{8}-\d{6}$"#, options: .regularExpression), name)
         let path = runs.appendingPathComponent(name).path
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path).sorted(), ["config.toml", "metrics.jsonl"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path).sorted(), ["checkpoints", "config.toml", "metrics.jsonl"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path + "/checkpoints").count, 1, "one checkpoint per epoch")
         XCTAssertEqual(try readJSONLines(path + "/metrics.jsonl").count, 1)
         let lines = logLines(result.standardOutput)
         XCTAssertEqual(lines.first, "run directory \(path)")
-        XCTAssertEqual(lines.last, "run directory \(path): config.toml, metrics.jsonl")
+        XCTAssertEqual(lines.last, "run directory \(path): config.toml, metrics.jsonl, checkpoints/")
     }
 
     func testMetricsOptionMovesTheMetricsFile() throws {
         let directory = try temporaryDirectory(for: self)
         let metrics = directory.appendingPathComponent("elsewhere.jsonl").path
         let run = directory.appendingPathComponent("run").path
-        let result = try lockstep(["train", "--run-dir", run, "--metrics", metrics, "--no-plots"] + tinyRun)
+        let result = try lockstep(["train", "--run-dir", run, "--metrics", metrics, "--no-plots", "--no-checkpoints"] + tinyRun)
         XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
         XCTAssertEqual(try readJSONLines(metrics).count, 1)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run), ["config.toml"])

@@ -87,14 +87,31 @@ final class ClusterTests: XCTestCase {
     /// A rank killed on h1 after the first epoch ends the whole job with an error within seconds.
     /// Whichever notice comes first names h1: mpirun's "process rank 1 … on node h1 exited on
     /// signal 9", or the TCP transport's "peer process has unexpectedly disconnected … Peer host: h1"
-    /// from a surviving rank.
-    func testKilledRankEndsTheJobWithinSeconds() throws {
-        let run = try trainUntilFault(["kill", "h1", "lockstep"])
+    /// from a surviving rank. Rerunning with `--resume auto` then finishes the run with the same
+    /// final parameters as a run that was never interrupted.
+    func testKilledRankEndsTheJobWithinSecondsAndResumeFinishesIt() throws {
+        let directory = try ProcessRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let checkpoints = ["--checkpoint-dir", directory.appendingPathComponent("checkpoints").path]
+        let run = try trainUntilFault(["kill", "h1", "lockstep"], extra: checkpoints)
         XCTAssertNotEqual(run.result.exitCode, 0, run.result.combinedOutput)
         XCTAssertNotNil(
             run.result.standardError.range(of: #"(on node|Peer host:)\s+h1\b"#, options: .regularExpression),
             run.result.combinedOutput)
         XCTAssertLessThan(run.secondsFromFaultToExit, 20, "the job ends promptly after the kill")
+
+        // The killed run was launched for 500 epochs; finish it at 30 (a deliberate change: the
+        // schedule does not depend on the length) and compare with 30 uninterrupted epochs.
+        let finish = Self.smallRun + ["--epochs", "30"]
+        let resumed = try trainOnSimulatedCluster(hosts: 3, finish + checkpoints + ["--resume", "auto", "--allow-config-change"])
+        XCTAssertEqual(resumed.exitCode, 0, resumed.combinedOutput)
+        XCTAssertTrue(resumed.standardOutput.contains("resum"), resumed.combinedOutput)
+        let uninterrupted = try ProcessRunner.mpirun(ranks: 3, ["train"] + finish)
+        XCTAssertEqual(uninterrupted.exitCode, 0, uninterrupted.combinedOutput)
+        XCTAssertEqual(
+            try XCTUnwrap(verifiedParameterHash(in: resumed.standardOutput), resumed.combinedOutput),
+            try XCTUnwrap(verifiedParameterHash(in: uninterrupted.standardOutput), uninterrupted.combinedOutput),
+            "resumed after the kill vs never interrupted")
     }
 
     /// h2's cable unplugged after the first epoch: mpirun's keepalives notice the silent host and
@@ -108,7 +125,9 @@ final class ClusterTests: XCTestCase {
 
     /// A long run on three hosts, with `cluster_sim.sh FAULT…` done once the first epoch is logged.
     /// Checks that the fault hit mid-run and that the job ended by itself, not by the timeout.
-    private func trainUntilFault(_ fault: [String]) throws -> (result: ProcessResult, secondsFromFaultToExit: Double) {
+    private func trainUntilFault(
+        _ fault: [String], extra: [String] = []
+    ) throws -> (result: ProcessResult, secondsFromFaultToExit: Double) {
         let directory = try ProcessRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let metricsPath = directory.appendingPathComponent("metrics.jsonl").path
@@ -118,7 +137,7 @@ final class ClusterTests: XCTestCase {
         }
         let start = Date()
         let result = try trainOnSimulatedCluster(
-            hosts: 3, Self.smallRun + ["--epochs", String(epochs), "--metrics", metricsPath])
+            hosts: 3, Self.smallRun + ["--epochs", String(epochs), "--metrics", metricsPath] + extra)
         let end = start.addingTimeInterval(result.seconds)
         let injection = try XCTUnwrap(injector.jobEnded(), "the first epoch was never logged: \(result.combinedOutput)")
         XCTAssertEqual(injection.result.exitCode, 0, "cluster_sim.sh \(fault.joined(separator: " ")): \(injection.result.combinedOutput)")

@@ -152,7 +152,9 @@ final class ResumeRefusalCommandTests: XCTestCase {
     func testResumeAutoNeedsACheckpointDirectory() throws {
         let result = try ProcessRunner.lockstep(Self.arguments + ["--resume", "auto"])
         XCTAssertEqual(result.exitCode, 64, result.combinedOutput)
-        XCTAssertTrue(result.standardError.contains("--resume auto needs --checkpoint-dir"), result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains(
+            "--resume auto needs the run to continue: --run-dir DIR (its checkpoints/ folder) or --checkpoint-dir DIR"),
+            result.combinedOutput)
     }
 }
 

@@ -4,9 +4,12 @@ import Training
 /// `lockstep train`: checkpoints, resume and early stop (README "Checkpoints and resume").
 struct CheckpointOptions: ParsableArguments {
     @Option(name: .customLong("checkpoint-dir"), help: ArgumentHelp(
-        "Write a checkpoint (ckpt-step-<global step>.safetensors, atomically) at the end of every epoch into this "
-            + "directory; rank 0 writes it.", valueName: "dir"))
+        "Where rank 0 writes a checkpoint (ckpt-step-<global step>.safetensors, atomically) at the end of every "
+            + "epoch. Default: <run-dir>/checkpoints.", valueName: "dir"))
     var checkpointDirectory: String?
+
+    @Flag(name: .customLong("no-checkpoints"), help: "Write no checkpoints.")
+    var noCheckpoints = false
 
     @Option(name: .customLong("checkpoint-every"), help: ArgumentHelp(
         "Also write a checkpoint every N global steps inside an epoch; 0 writes only at epoch ends.", valueName: "steps"))
@@ -17,8 +20,9 @@ struct CheckpointOptions: ParsableArguments {
     var keepLast: Int = CheckpointPolicy.defaultKeepLast
 
     @Option(help: ArgumentHelp(
-        "Resume from the newest valid checkpoint in --checkpoint-dir (auto: a fresh start when there is none) "
-            + "or from the checkpoint file PATH; training continues from the exact next sample.",
+        "Resume from the newest valid checkpoint in the checkpoint directory (auto: a fresh start when there is "
+            + "none; give the run's --run-dir or --checkpoint-dir) or from the checkpoint file PATH; training "
+            + "continues from the exact next sample.",
         valueName: "auto|path"))
     var resume: String?
 
@@ -40,18 +44,27 @@ struct CheckpointOptions: ParsableArguments {
         if let stopAfterSteps, stopAfterSteps < 1 {
             throw ValidationError("--stop-after-steps must be at least 1, got \(stopAfterSteps)")
         }
-        if checkpointDirectory == nil {
-            if resume == "auto" { throw ValidationError("--resume auto needs --checkpoint-dir, the directory to look in") }
-            if checkpointEvery > 0 { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
+        if noCheckpoints {
+            if checkpointDirectory != nil { throw ValidationError("--no-checkpoints and --checkpoint-dir contradict each other") }
+            if checkpointEvery > 0 { throw ValidationError("--checkpoint-every needs checkpoints; drop --no-checkpoints") }
         }
         if resume?.isEmpty == true { throw ValidationError("--resume needs auto or the path of a checkpoint file") }
         if allowConfigurationChange && resume == nil { throw ValidationError("--allow-config-change needs --resume") }
     }
 
-    /// The options as the trainer's policy.
-    var policy: CheckpointPolicy {
+    /// `--resume auto` must name the run it continues: a new default run directory has no checkpoints.
+    func validateResume(runDirectoryGiven: Bool) throws {
+        if resume == "auto", checkpointDirectory == nil, !runDirectoryGiven {
+            throw ValidationError(
+                "--resume auto needs the run to continue: --run-dir DIR (its checkpoints/ folder) or --checkpoint-dir DIR")
+        }
+    }
+
+    /// The options as the trainer's policy; checkpoints go to `defaultDirectory` (the run
+    /// directory's `checkpoints/`) unless `--checkpoint-dir` or `--no-checkpoints` says otherwise.
+    func policy(defaultDirectory: String) -> CheckpointPolicy {
         CheckpointPolicy(
-            directory: checkpointDirectory, everySteps: checkpointEvery, keepLast: keepLast,
+            directory: noCheckpoints ? nil : (checkpointDirectory ?? defaultDirectory), everySteps: checkpointEvery, keepLast: keepLast,
             resume: resume.map { $0 == "auto" ? .auto : .path($0) } ?? .none,
             allowConfigurationChange: allowConfigurationChange, stopAfterSteps: stopAfterSteps)
     }

@@ -18,7 +18,7 @@ struct RunDirectory: Equatable {
     var configPath: String { join("config.toml") }
     var metricsPath: String { join("metrics.jsonl") }
     var plotPath: String { join("metrics.png") }
-    /// Reserved for checkpoints; created by whoever writes the first one.
+    /// The default checkpoint directory; created by the first checkpoint written.
     var checkpointsPath: String { join("checkpoints") }
 
     private func join(_ name: String) -> String {
