@@ -12,9 +12,11 @@ import LockstepCore
 /// Training continues from the exact next sample.
 extension Trainer {
     /// Configuration fields a resumed run may change without `--allow-config-change` (they do
-    /// not change what is trained; each change is logged): paths, checks, the evaluation batch.
+    /// not change what is trained; each change is logged): paths, checks, the evaluation batch,
+    /// and how gradients travel (`--no-overlap` gives the same bytes; another `--bucket-mb` may
+    /// let MPI pick another algorithm, so it sums in another order, as a new world size would).
     static let freeFields: Set<String> = TrainingConfiguration.rankLocalFields.union(
-        ["verifyEvery", "stallTimeout", "evaluationBatchSize"])
+        ["verifyEvery", "stallTimeout", "evaluationBatchSize", "overlap", "bucketMegabytes"])
 
     /// Fields that can never change on resume, even with `--allow-config-change`: the tensor
     /// shapes (`--hidden`), the optimizer's state buffers (`--optimizer`, `--amsgrad`) and the
