@@ -6,7 +6,11 @@
 # baseline of the per-rank efficiency, samples_per_s(N) / (N × baseline at the same local batch).
 # Every configuration runs REPEATS times, interleaved, and the summary takes medians.
 #
-#   scripts/bench_scaling.sh [lockstep bench step options…]    e.g. --synthetic 60000
+#   scripts/bench_scaling.sh [--hostfile FILE] [lockstep bench step options…]    e.g. --synthetic 60000
+# With --hostfile, the ranks run across the hosts of FILE through scripts/train_cluster.sh (TCP
+# between hosts, with its cluster settings; LOCKSTEP_NET and LOCKSTEP_RSH_AGENT apply), and the
+# one-process baseline runs here. On simulated hosts:
+#   scripts/cluster_sim.sh run 4 [--rate 1000] -- scripts/bench_scaling.sh --hostfile /run/lockstep-sim/hostfile
 # Environment:
 #   RANKS    rank counts (default "1 2 4"; more ranks than cores run with --oversubscribe)
 #   BATCH    the weak local batch and the strong global batch (default 128; divisible by each N)
@@ -16,6 +20,13 @@
 # Draw it with scripts/plot_scaling.py OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+hostfile=""
+if [ "${1:-}" = --hostfile ]; then
+  hostfile=${2:?--hostfile needs a file}
+  [ -r "$hostfile" ] || { echo "bench_scaling: hostfile '$hostfile' is not readable" >&2; exit 66; }
+  shift 2
+fi
 
 ranks=${RANKS:-1 2 4}
 batch=${BATCH:-128}
@@ -39,6 +50,9 @@ measure() {
   local kind=$1 n=$2 global=$3 line
   if [ "$kind" = baseline ]; then
     line=$("$lockstep" bench step --global-batch "$global" "${step_options[@]}")
+  elif [ -n "$hostfile" ]; then
+    line=$(NP=$n LOCKSTEP_COMMAND="bench step" LOCKSTEP_BINARY="$lockstep" \
+      scripts/train_cluster.sh "$hostfile" --global-batch "$global" "${step_options[@]}")
   else
     local bind=(--bind-to core)
     [ "$n" -gt "$cores" ] && bind=(--oversubscribe --bind-to none)

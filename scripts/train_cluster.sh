@@ -17,7 +17,9 @@
 #                        SWIFT_BACKTRACE (default enable=no: one line per crashing rank)
 #   LOCKSTEP_FORWARD     more variables to forward when set, by name, separated by spaces
 #   LOCKSTEP_DRY_RUN     when set, print the mpirun command instead of running it
-# Extra arguments go to `lockstep train`. Every node needs passwordless ssh from this one, the
+#   LOCKSTEP_COMMAND     the lockstep subcommand to run (default train; e.g. "bench step", which
+#                        scripts/bench_scaling.sh --hostfile uses)
+# Extra arguments go to `lockstep train` (or LOCKSTEP_COMMAND). Every node needs passwordless ssh from this one, the
 # same Open MPI version, the binary and the dataset (README, "Running on a cluster").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -104,13 +106,15 @@ if [ "$(id -u)" -eq 0 ]; then
   mpirun_args+=(-x OMPI_ALLOW_RUN_AS_ROOT -x OMPI_ALLOW_RUN_AS_ROOT_CONFIRM)
 fi
 
+read -r -a subcommand <<< "${LOCKSTEP_COMMAND:-train}"
+
 if [ -n "${LOCKSTEP_DRY_RUN:-}" ]; then
   # Words quoted for the shell only where they need it.
   words=()
-  for word in mpirun "${mpirun_args[@]}" "$binary" train "$@"; do
+  for word in mpirun "${mpirun_args[@]}" "$binary" "${subcommand[@]}" "$@"; do
     if [[ $word =~ ^[A-Za-z0-9_./=:,+@%-]+$ ]]; then words+=("$word"); else words+=("$(printf '%q' "$word")"); fi
   done
   echo "${words[*]}"
   exit 0
 fi
-exec mpirun "${mpirun_args[@]}" "$binary" train "$@"
+exec mpirun "${mpirun_args[@]}" "$binary" "${subcommand[@]}" "$@"
