@@ -11,7 +11,6 @@ installed on first use by scripts/setup_plotting.sh.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -20,21 +19,7 @@ import plotsupport
 
 
 def read_records(path):
-    records = []
-    with open(path) as file:
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as error:
-                sys.exit(f"{path}:{number}: not JSON ({error})")
-            if not isinstance(record, dict) or "epoch" not in record:
-                sys.exit(f"{path}:{number}: no \"epoch\" in {line.strip()}")
-            records.append(record)
-    if not records:
-        sys.exit(f"{path}: no metrics records")
-    return records
+    return plotsupport.read_json_lines(path, ("epoch",), "metrics records")
 
 
 def series(records, key):

@@ -11,7 +11,6 @@ first use by scripts/setup_plotting.sh.
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -19,22 +18,7 @@ import plotsupport
 
 
 def read_summary(path):
-    records = []
-    with open(path) as file:
-        for number, line in enumerate(file, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as error:
-                sys.exit(f"{path}:{number}: not JSON ({error})")
-            for key in ("scaling", "ranks", "samples_per_s"):
-                if key not in record:
-                    sys.exit(f"{path}:{number}: no \"{key}\" in {line.strip()}")
-            records.append(record)
-    if not records:
-        sys.exit(f"{path}: no scaling records")
-    return records
+    return plotsupport.read_json_lines(path, ("scaling", "ranks", "samples_per_s"), "scaling records")
 
 
 def main():

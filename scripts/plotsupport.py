@@ -1,6 +1,7 @@
 """Shared by the plotting scripts: import matplotlib (installing it on first use) and find lockstep."""
 
 import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -49,3 +50,25 @@ def lockstep_binary(explicit=None):
     if found:
         return found
     sys.exit("lockstep binary not found: build it (swift build -c release) or pass --lockstep PATH")
+
+
+def read_json_lines(path, required, what):
+    """The JSON objects of a JSON Lines file, one per non-empty line; exits with a message naming
+    the file and line when a line is not a JSON object with every key in `required`, or when the
+    file holds none (`what` names the records in that message)."""
+    records = []
+    with open(path) as file:
+        for number, line in enumerate(file, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as error:
+                sys.exit(f"{path}:{number}: not JSON ({error})")
+            for key in required:
+                if not isinstance(record, dict) or key not in record:
+                    sys.exit(f"{path}:{number}: no \"{key}\" in {line.strip()}")
+            records.append(record)
+    if not records:
+        sys.exit(f"{path}: no {what}")
+    return records
