@@ -18,4 +18,6 @@ swift build -c release --product lockstep
 # Multi-rank tests launch this binary under mpirun; a release build keeps them quick.
 export LOCKSTEP_BINARY="$PWD/.build/release/lockstep"
 export SWIFT_BACKTRACE=enable=no
-swift test "$@"
+# Every test is XCTest: without Swift Testing, the run ends with XCTest's own summary line
+# ("Executed N tests, with S tests skipped and F failures") instead of "0 tests" from Swift Testing.
+swift test --disable-swift-testing "$@"

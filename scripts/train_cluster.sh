@@ -24,15 +24,18 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
+# die STATUS MESSAGE [HINT]: the error in lockstep's own format, with a documented exit status
+# (64 usage, 66 missing input).
 die() {
-  echo "train_cluster: $*" >&2
-  exit 2
+  echo "error: $2" >&2
+  [ -z "${3:-}" ] || echo "hint: $3" >&2
+  exit "$1"
 }
 
-[ $# -ge 1 ] || die "usage: scripts/train_cluster.sh HOSTFILE [lockstep train options…]"
+[ $# -ge 1 ] || die 64 "scripts/train_cluster.sh needs a hostfile" "scripts/train_cluster.sh HOSTFILE [lockstep train options…]"
 hostfile=$1
 shift
-[ -f "$hostfile" ] && [ -r "$hostfile" ] || die "hostfile '$hostfile' is not a readable file (see hostfiles/cluster.example)"
+[ -f "$hostfile" ] && [ -r "$hostfile" ] || die 66 "hostfile '$hostfile' is not a readable file" "copy hostfiles/cluster.example and list your nodes"
 
 # MARK: - Ranks
 
@@ -51,12 +54,12 @@ count_slots() {
 }
 
 if [ -n "${NP:-}" ]; then
-  [[ $NP =~ ^[0-9]+$ && $NP -gt 0 ]] || die "NP must be a positive integer, found '$NP'"
+  [[ $NP =~ ^[0-9]+$ && $NP -gt 0 ]] || die 64 "NP must be a positive integer, found '$NP'"
   np=$NP
 else
   slots=$(count_slots "$hostfile")
-  [[ $slots =~ ^[0-9]+$ ]] || die "$hostfile: $slots; give every host slots=N or set NP"
-  [ "$slots" -gt 0 ] || die "$hostfile lists no hosts"
+  [[ $slots =~ ^[0-9]+$ ]] || die 64 "$hostfile: $slots" "give every host slots=N, or set NP"
+  [ "$slots" -gt 0 ] || die 64 "$hostfile lists no hosts" "add one line 'NAME slots=N' per node (hostfiles/cluster.example shows them commented out)"
   np=$slots
 fi
 
@@ -67,7 +70,7 @@ if [ -z "${LOCKSTEP_BINARY:-}" ] && [ ! -x "$binary" ]; then
   echo "train_cluster: building $binary" >&2
   swift build --package-path "$root" -c release --product lockstep >&2
 fi
-[ -x "$binary" ] || die "LOCKSTEP_BINARY '$binary' is not an executable file"
+[ -x "$binary" ] || die 66 "LOCKSTEP_BINARY '$binary' is not an executable file"
 # The other nodes start it by this path: it must be absolute.
 binary=$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")
 
@@ -97,7 +100,7 @@ fi
 export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 mpirun_args+=(-x SWIFT_BACKTRACE)
 for variable in OPENBLAS_CORETYPE LD_LIBRARY_PATH ${LOCKSTEP_FORWARD:-}; do
-  [[ $variable =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "LOCKSTEP_FORWARD: '$variable' is not a variable name"
+  [[ $variable =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die 64 "LOCKSTEP_FORWARD: '$variable' is not a variable name"
   [ -z "${!variable:-}" ] || mpirun_args+=(-x "$variable")
 done
 if [ "$(id -u)" -eq 0 ]; then

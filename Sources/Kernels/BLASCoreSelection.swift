@@ -40,6 +40,20 @@ public struct BLASCoreSelection: Equatable, Sendable {
     /// Environment variable that marks a process as already re-executed (prevents loops).
     public static let reexecutedMarker = "LOCKSTEP_BLAS_REEXECUTED"
 
+    /// The x86-64 kernels an OpenBLAS DYNAMIC_ARCH build accepts in `OPENBLAS_CORETYPE` (0.3.21's
+    /// `gotoblas_corename` list); any other name is ignored by the library.
+    public static let knownCores: [String] = [
+        "Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom", "Core2", "Penryn", "Dunnington",
+        "Nehalem", "Sandybridge", "Haswell", "SkylakeX", "Cooperlake", "SapphireRapids", "Opteron",
+        "Opteron_SSE3", "Barcelona", "Bobcat", "Bulldozer", "Piledriver", "Steamroller", "Excavator", "Zen",
+    ]
+
+    /// True for `auto`, `library` and the names in `knownCores` (any letter case).
+    public static func isValidRequest(_ text: String) -> Bool {
+        ["auto", "library"].contains(text.lowercased())
+            || knownCores.contains { $0.caseInsensitiveCompare(text) == .orderedSame }
+    }
+
     /// OpenBLAS kernels without AVX2 FMA kernels: what DYNAMIC_ARCH falls back to on unknown CPUs.
     public static let genericCores: Set<String> = [
         "prescott", "katmai", "coppermine", "northwood", "banias", "core2", "penryn", "dunnington",

@@ -112,3 +112,14 @@ public struct OptimizerConfiguration: Codable, Equatable, Sendable {
             amsgrad: try container.decodeIfPresent(Bool.self, forKey: .amsgrad) ?? Default.amsgrad)
     }
 }
+
+extension OptimizerConfiguration {
+    /// How many parameter-sized state buffers this optimizer keeps: SGD's momentum buffer (none
+    /// without momentum), Adam's two moments (three with AMSGrad).
+    public var stateBufferCount: Int {
+        switch kind {
+        case .sgd: momentum == 0 ? 0 : 1
+        case .adam, .adamw: amsgrad ? 3 : 2
+        }
+    }
+}

@@ -59,19 +59,3 @@ final class MetricsWriter {
 
     deinit { try? handle.close() }
 }
-
-/// Writing an output file failed.
-public struct OutputError: ReportableError, Equatable {
-    public let path: String
-    public let action: String
-    public let reason: String
-
-    public init(path: String, action: String, reason: String) {
-        self.path = path
-        self.action = action
-        self.reason = reason
-    }
-
-    public var exitStatus: ExitStatus { .io }
-    public var description: String { "cannot \(action) \(path): \(reason)" }
-}

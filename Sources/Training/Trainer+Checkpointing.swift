@@ -21,9 +21,23 @@ extension Trainer {
                 checkpoint, step: globalStep, fault: faults.checkpointWriteFault(rank: communicator.rank, step: globalStep))
             let pruned = try directory.prune(keepLast: checkpointing.keepLast)
             let removed = pruned.isEmpty ? "" : "; removed \(pruned.map(\.lastPathComponent).joined(separator: ", "))"
-            logger.info("checkpoint \(url.path) at step \(globalStep) (\(positionDescription))\(removed)")
+            let shown = (path as NSString).appendingPathComponent(url.lastPathComponent)  // as the user gave it
+            logger.info("checkpoint \(shown) at step \(globalStep) (\(positionDescription))\(removed)")
             return []
         }
+    }
+
+    /// Creates the checkpoint directory and proves it writable (rank 0, before the first step),
+    /// so that a directory that cannot take checkpoints fails the run at start, not after an epoch.
+    /// - Throws: `OutputError` (exit status 74) naming the directory and the reason.
+    func prepareCheckpointDirectory() throws {
+        guard let path = checkpointing.directory else { return }
+        let probe = (path as NSString).appendingPathComponent(".lockstep-write-test-\(getpid())")
+        try OutputError.createDirectories(atPath: path, action: "create the checkpoint directory")
+        guard FileManager.default.createFile(atPath: probe, contents: Data([0])) else {
+            throw OutputError(path: path, action: "write checkpoints to", reason: String(cString: strerror(errno)))
+        }
+        try? FileManager.default.removeItem(atPath: probe)
     }
 
     /// "end of epoch 2" or "epoch 3, step 5/10": where the current state is.

@@ -60,8 +60,9 @@ extension Trainer {
                     return []
                 }
                 for warning in latest.warnings { logger.warning("\(warning)") }
-                logger.info("--resume auto: the newest valid checkpoint is \(latest.url.path)")
-                return Array(latest.url.path.utf8)
+                let shown = (directoryPath as NSString).appendingPathComponent(latest.url.lastPathComponent)
+                logger.info("--resume auto: the newest valid checkpoint is \(shown)")
+                return Array(shown.utf8)
             }
         }
         return answer.isEmpty ? nil : String(decoding: answer, as: UTF8.self)

@@ -45,6 +45,10 @@ public final class Trainer {
     public var onStep: ((StepProgress) -> Void)?
     /// Called on rank 0 after every epoch's evaluation.
     public var onEpoch: ((EpochMetrics) -> Void)?
+    /// Called on rank 0 once the run has been agreed and its state prepared (started from the seed
+    /// or restored and checked), before the first step: where the caller creates its outputs, so
+    /// that a run that cannot start leaves nothing behind. An error it throws ends every rank.
+    public var beforeTraining: (() throws -> Void)?
 
     /// Optimizer steps attempted so far, skipped ones included: the schedule's clock.
     public internal(set) var globalStep: Int64 = 0
@@ -87,8 +91,11 @@ public final class Trainer {
         self.logger = logger
         self.faults = faults
         self.checkpointing = checkpointing
-        layout = ParameterLayout(
-            layerSizes: [data.training.featureCount] + configuration.hiddenSizes + [data.training.classCount])
+        let layerSizes = [data.training.featureCount] + configuration.hiddenSizes + [data.training.classCount]
+        try ModelSizeError.check(
+            layerSizes: layerSizes, optimizerBuffers: configuration.optimizer.stateBufferCount,
+            maximumBatch: max(configuration.globalBatchSize, configuration.evaluationBatchSize))
+        layout = ParameterLayout(layerSizes: layerSizes)
         sampler = try DistributedSampler(
             sampleCount: data.training.count, globalBatchSize: configuration.globalBatchSize,
             worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed)
@@ -139,8 +146,14 @@ public final class Trainer {
         fingerprint.merge(checkpointing.fingerprintFields) { $1 }
         try StartupAgreement.check(fingerprint, communicator: communicator)
         try prepareState()
+        var writer: MetricsWriter?
+        _ = try communicator.runOnRankZero {
+            try beforeTraining?()
+            try prepareCheckpointDirectory()
+            writer = try configuration.metricsPath.map(MetricsWriter.init)
+            return []
+        }
         logStart()
-        let writer = try communicator.rank == 0 ? configuration.metricsPath.map(MetricsWriter.init) : nil
         // A resumed run rewrites the finished epochs' lines, so the file is the uninterrupted run's.
         for line in metricsHistory { try writer?.append(line) }
         if epoch >= configuration.epochs {
@@ -198,7 +211,8 @@ public final class Trainer {
 
     private func logStop() {
         let saved = checkpointing.directory == nil
-            ? "no --checkpoint-dir, so this state is not saved" : "continue with --resume auto"
+            ? "checkpoints are off (--no-checkpoints), so this state is not saved"
+            : "continue with the same command and --resume auto"
         logger.info("""
             stopped after \(stepsThisRun) steps (--stop-after-steps) at step \(globalStep) (\(positionDescription)): \(saved)
             """)
@@ -283,7 +297,9 @@ public final class Trainer {
             let error = NonFiniteError(step: globalStep, loss: Double(trailer[0]))
             guard configuration.onNonFinite == .skip else { throw error }
             skippedSteps += 1
-            logger.warning("\(error.description): update skipped on every rank (\(skippedSteps) skipped so far)")
+            if communicator.rank == 0 {  // every rank decided alike: one of them says so
+                logger.warning("\(error.description): update skipped on every rank (\(skippedSteps) skipped so far)")
+            }
             globalStep += 1
             return nil
         }
@@ -316,7 +332,7 @@ public final class Trainer {
     private func logStart() {
         let count = layout.parameterCount.formatted()
         logger.info("""
-            lockstep: \(communicator.worldSize) ranks, model \(layout.shapeDescription) (\(count) parameters), \
+            lockstep: \(communicator.worldSize) rank\(communicator.worldSize == 1 ? "" : "s"), model \(layout.shapeDescription) (\(count) parameters), \
             global batch \(configuration.globalBatchSize) (\(sampler.localBatchSize) per rank), \
             \(stepsPerEpoch) steps/epoch, BLAS \(BLASRuntime.coreName) × \(BLASRuntime.threadCount) thread\
             \(BLASRuntime.threadCount == 1 ? "" : "s"), reduction \(configuration.reduction.rawValue), \

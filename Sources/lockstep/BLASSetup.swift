@@ -20,6 +20,12 @@ enum BLASSetup {
             FileHandle.standardError.write(Data(
                 "warning: could not re-execute with OPENBLAS_CORETYPE=\(core) (\(String(cString: strerror(errno)))); BLAS runs \(BLASRuntime.coreName)\n".utf8))
         }
+        if environment[BLASCoreSelection.reexecutedMarker] != nil, let wanted = environment["OPENBLAS_CORETYPE"],
+           wanted.caseInsensitiveCompare(BLASRuntime.coreName) != .orderedSame {
+            // OpenBLAS ignores a kernel this CPU cannot run (or does not know) and picks its own.
+            FileHandle.standardError.write(Data(
+                "warning: OpenBLAS runs \(BLASRuntime.coreName), not the requested \(wanted) (this OpenBLAS does not have it, or this CPU cannot run it)\n".utf8))
+        }
         BLASRuntime.setThreadCount(threads)
     }
 }

@@ -127,7 +127,7 @@ extension BenchCommand {
                     dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: 1,
                     hiddenSizes: model.hidden.widths, seed: model.seed, epochs: 1_000_000, globalBatchSize: globalBatch,
                     reduction: distribution.reduction, verifyEvery: 0, bucketMegabytes: distribution.bucketMegabytes,
-                    overlap: !distribution.noOverlap)
+                    overlap: distribution.overlap)
                 let trainingData = try synthetic.map { TrainingData.synthetic(trainingCount: $0, testCount: 1) }
                     ?? TrainingData.load(configuration)
                 let trainer = try Trainer(
@@ -166,10 +166,10 @@ extension BenchCommand {
                 ratio = path_gbps / plain_gbps.
                 """)
 
-        @Option(help: ArgumentHelp("Smallest buffer in bytes (sizes grow ×4).", valueName: "bytes"))
-        var minBytes: Int = 4096
-        @Option(help: ArgumentHelp("Largest buffer in bytes.", valueName: "bytes"))
-        var maxBytes: Int = 64 << 20
+        @Option(help: ArgumentHelp("Smallest buffer in bytes, or with a suffix K, M, G (sizes grow ×4).", valueName: "bytes"))
+        var minBytes = ByteCount(4096)
+        @Option(help: ArgumentHelp("Largest buffer in bytes, or with a suffix K, M, G.", valueName: "bytes"))
+        var maxBytes = ByteCount(64 << 20)
         @Option(name: .customLong("reduction"), parsing: .upToNextOption, help: ArgumentHelp(
             "Reduction modes to measure (default: all).", valueName: "mode"))
         var modes: [ReductionMode] = ReductionMode.allCases
@@ -182,7 +182,7 @@ extension BenchCommand {
         @OptionGroup(title: "Performance") var performance: PerformanceOptions
 
         func validate() throws {
-            guard minBytes >= 4, maxBytes >= minBytes else {
+            guard minBytes.bytes >= 4, maxBytes.bytes >= minBytes.bytes else {
                 throw ValidationError("--min-bytes must be at least 4 and at most --max-bytes, got \(minBytes) and \(maxBytes)")
             }
             guard bucketMegabytes > 0, bucketMegabytes.isFinite else {
@@ -194,7 +194,7 @@ extension BenchCommand {
         func run() throws {
             BenchCommand.runJob(performance) { communicator in
                 let results = try AllreduceBenchmark.run(
-                    communicator: communicator, sizes: AllreduceBenchmark.sizes(minimumBytes: minBytes, maximumBytes: maxBytes),
+                    communicator: communicator, sizes: AllreduceBenchmark.sizes(minimumBytes: minBytes.bytes, maximumBytes: maxBytes.bytes),
                     modes: modes, repetitions: common.repetitions, bucketMegabytes: bucketMegabytes,
                     calls: { bytes in calls ?? AllreduceBenchmark.calls(bytes: bytes) })
                 try BenchOutput(forceJSON: common.json, rank: communicator.rank).emit(results, columns: [

@@ -1,13 +1,15 @@
 import Foundation
 
 /// Where `lockstep bench` writes: JSON Lines (one object per measurement) when standard output is
-/// not a terminal or `--json` is given, else an aligned table for people. Rank 0 only.
+/// not a terminal or `--json` is given, else an aligned table for people. Rank 0 only. Whether
+/// the output is a terminal is decided as for `--progress auto` (under mpirun every rank's output
+/// looks like a terminal, so only `LOCKSTEP_TERMINAL=1` says it is one).
 struct BenchOutput {
     let json: Bool
     let rank: Int
 
     init(forceJSON: Bool, rank: Int) {
-        json = forceJSON || isatty(STDOUT_FILENO) == 0
+        json = forceJSON || ProgressMode.auto.resolved() != .tty
         self.rank = rank
     }
 

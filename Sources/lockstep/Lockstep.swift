@@ -42,9 +42,14 @@ struct Lockstep: ParsableCommand {
         if code == .success || error is ExitCode { exit(withError: error) }
         if error is ReportableError || code != .validationFailure { JobRunner.fail(error, communicator: nil) }
         let commandPath = subcommandPath(of: arguments.all)
+        var command: any ParsableCommand.Type = Lockstep.self
+        for name in commandPath {
+            command = command.configuration.subcommands.first { $0._commandName == name } ?? command
+        }
         let report = UsageErrorReport(
             message: message(for: error), helpCommand: (["lockstep"] + commandPath + ["--help"]).joined(separator: " "),
-            configFile: arguments.configFile?.path, keysFromFile: arguments.keysFromFile)
+            configFile: arguments.configFile?.path, keysFromFile: arguments.keysFromFile,
+            subcommands: command.configuration.subcommands.map { $0._commandName })
         FileHandle.standardError.write(Data(report.text(style: TerminalStyle(descriptor: STDERR_FILENO)).utf8))
         Foundation.exit(ExitStatus.usage.rawValue)
     }

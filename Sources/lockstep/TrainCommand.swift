@@ -39,7 +39,7 @@ struct TrainCommand: ParsableCommand {
             clipGradientNorm: optimizer.clipGradientNorm, learningRateScaling: optimizer.learningRateScaling,
             learningRateReferenceBatch: optimizer.learningRateReferenceBatch,
             reduction: distribution.reduction, verifyEvery: distribution.verifyEvery,
-            bucketMegabytes: distribution.bucketMegabytes, overlap: !distribution.noOverlap,
+            bucketMegabytes: distribution.bucketMegabytes, overlap: distribution.overlap,
             onNonFinite: distribution.onNonFinite, stallTimeout: distribution.stallTimeout, metricsPath: output.metrics,
             evaluationBatchSize: performance.evalBatch)
     }
@@ -77,18 +77,24 @@ struct TrainCommand: ParsableCommand {
         JobRunner.run(communicator, {
             runDirectory = try RunDirectory.agree(requested: output.runDir, communicator: communicator)
             configuration.metricsPath = output.metrics ?? runDirectory.metricsPath
-            // Data and settings are checked before the run directory exists, so that a run that
-            // cannot start leaves no empty folder behind.
-            let data = try TrainingData.load(configuration)
-            let trainer = try Trainer(
-                configuration: configuration, communicator: communicator, data: data, logger: logger, faults: faults,
-                checkpointing: checkpoints.policy(defaultDirectory: runDirectory.checkpointsPath))
+            // Data and settings are checked on every rank, and the outcome agreed (a failure is
+            // reported once, naming the ranks it happened on). The run directory is created only
+            // once the run has been agreed and its state prepared, so that a run that cannot
+            // start, or a resume that is refused, leaves nothing behind.
+            let (data, trainer) = try communicator.agreeOnOutcome {
+                let data = try TrainingData.load(configuration)
+                return (data, try Trainer(
+                    configuration: configuration, communicator: communicator, data: data, logger: logger, faults: faults,
+                    checkpointing: checkpoints.policy(defaultDirectory: runDirectory.checkpointsPath)))
+            }
             if isLeader {
-                try runDirectory.create()
-                try runDirectory.write(
-                    effectiveTOML(arguments: arguments, runDirectory: runDirectory, worldSize: communicator.worldSize),
-                    to: runDirectory.configPath)
-                logger.info("run directory \(runDirectory.path)")
+                trainer.beforeTraining = {
+                    try runDirectory.create()
+                    try runDirectory.write(
+                        effectiveTOML(arguments: arguments, runDirectory: runDirectory, worldSize: communicator.worldSize),
+                        to: runDirectory.configPath)
+                    logger.info("run directory \(runDirectory.path)")
+                }
             }
             if isLeader, let reporter = makeReporter(progress, liveLine: liveLine, logger: logger) {
                 trainer.onStep = { reporter.step($0) }
@@ -126,6 +132,8 @@ struct TrainCommand: ParsableCommand {
 
     /// Draws `metrics.png`; a missing python or matplotlib is a one-line hint, never a failure.
     private func drawPlots(_ runDirectory: RunDirectory, metrics: String, logger: Logger) {
+        // A run stopped before its first epoch ended has nothing to draw.
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: metrics))?[.size] as? Int, size > 0 else { return }
         do {
             let plotter = try MetricsPlotter()
             try plotter.plot(

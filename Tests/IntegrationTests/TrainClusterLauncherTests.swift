@@ -96,8 +96,8 @@ final class TrainClusterLauncherTests: XCTestCase {
     func testForwardingSomethingThatIsNotAVariableNameIsRefused() throws {
         let path = try hostfile("node01 slots=1\n")
         let result = try launcher([path], environment: ["LOCKSTEP_FORWARD": "GOOD BAD=1"])
-        XCTAssertEqual(result.exitCode, 2, result.combinedOutput)
-        XCTAssertEqual(result.standardError, "train_cluster: LOCKSTEP_FORWARD: 'BAD=1' is not a variable name\n")
+        XCTAssertEqual(result.exitCode, 64, result.combinedOutput)
+        XCTAssertEqual(result.standardError, "error: LOCKSTEP_FORWARD: 'BAD=1' is not a variable name\n")
     }
 
     // MARK: - Refusals
@@ -105,10 +105,10 @@ final class TrainClusterLauncherTests: XCTestCase {
     func testHostLineWithoutSlotsIsRefusedByLine() throws {
         let path = try hostfile("# nodes\nnode01 slots=2\nnode02\n")
         let result = try launcher([path])
-        XCTAssertEqual(result.exitCode, 2, result.combinedOutput)
+        XCTAssertEqual(result.exitCode, 64, result.combinedOutput)
         XCTAssertEqual(
             result.standardError,
-            "train_cluster: \(path): line 3 (node02) has no slots=N; give every host slots=N or set NP\n")
+            "error: \(path): line 3 (node02) has no slots=N\nhint: give every host slots=N, or set NP\n")
         // NP makes the slots unnecessary.
         XCTAssertEqual(try launcher([path], environment: ["NP": "2"]).exitCode, 0)
     }
@@ -116,27 +116,28 @@ final class TrainClusterLauncherTests: XCTestCase {
     func testHostfileWithoutHostsIsRefused() throws {
         let path = try hostfile("# only a comment\n")
         let result = try launcher([path])
-        XCTAssertEqual(result.exitCode, 2, result.combinedOutput)
-        XCTAssertEqual(result.standardError, "train_cluster: \(path) lists no hosts\n")
+        XCTAssertEqual(result.exitCode, 64, result.combinedOutput)
+        XCTAssertEqual(result.standardError, "error: \(path) lists no hosts\n"
+            + "hint: add one line 'NAME slots=N' per node (hostfiles/cluster.example shows them commented out)\n")
     }
 
     func testMissingHostfileIsRefused() throws {
         let path = directory.appendingPathComponent("absent").path
         let result = try launcher([path])
-        XCTAssertEqual(result.exitCode, 2, result.combinedOutput)
+        XCTAssertEqual(result.exitCode, 66, result.combinedOutput)
         XCTAssertEqual(
             result.standardError,
-            "train_cluster: hostfile '\(path)' is not a readable file (see hostfiles/cluster.example)\n")
+            "error: hostfile '\(path)' is not a readable file\nhint: copy hostfiles/cluster.example and list your nodes\n")
     }
 
     func testBadRankCountAndBinaryAreRefused() throws {
         let path = try hostfile("node01 slots=1\n")
         let zero = try launcher([path], environment: ["NP": "0"])
-        XCTAssertEqual(zero.exitCode, 2, zero.combinedOutput)
-        XCTAssertEqual(zero.standardError, "train_cluster: NP must be a positive integer, found '0'\n")
+        XCTAssertEqual(zero.exitCode, 64, zero.combinedOutput)
+        XCTAssertEqual(zero.standardError, "error: NP must be a positive integer, found '0'\n")
         let binary = directory.appendingPathComponent("no-lockstep").path
         let missing = try launcher([path], environment: ["LOCKSTEP_BINARY": binary])
-        XCTAssertEqual(missing.exitCode, 2, missing.combinedOutput)
-        XCTAssertEqual(missing.standardError, "train_cluster: LOCKSTEP_BINARY '\(binary)' is not an executable file\n")
+        XCTAssertEqual(missing.exitCode, 66, missing.combinedOutput)
+        XCTAssertEqual(missing.standardError, "error: LOCKSTEP_BINARY '\(binary)' is not an executable file\n")
     }
 }

@@ -141,3 +141,18 @@ final class OptimizerConfigurationTests: XCTestCase {
         }
     }
 }
+
+final class StateBufferCountTests: XCTestCase {
+    /// `stateBufferCount` (used to size memory before anything is allocated) matches the buffers
+    /// each optimizer really keeps.
+    func testCountMatchesTheOptimizersBuffers() throws {
+        let configurations = [
+            OptimizerConfiguration(kind: .sgd), OptimizerConfiguration(kind: .sgd, momentum: 0),
+            OptimizerConfiguration(kind: .adam), OptimizerConfiguration(kind: .adamw, amsgrad: true),
+        ]
+        for configuration in configurations {
+            XCTAssertEqual(makeOptimizer(configuration, parameterCount: 3).stateBuffers.count, configuration.stateBufferCount,
+                           "\(configuration)")
+        }
+    }
+}

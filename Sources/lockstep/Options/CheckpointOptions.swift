@@ -8,8 +8,8 @@ struct CheckpointOptions: ParsableArguments {
             + "epoch. Default: <run-dir>/checkpoints.", valueName: "dir"))
     var checkpointDirectory: String?
 
-    @Flag(name: .customLong("no-checkpoints"), help: "Write no checkpoints.")
-    var noCheckpoints = false
+    @Flag(inversion: .prefixedNo, help: "Write checkpoints (--no-checkpoints: none).")
+    var checkpoints = true
 
     @Option(name: .customLong("checkpoint-every"), help: ArgumentHelp(
         "Also write a checkpoint every N global steps inside an epoch; 0 writes only at epoch ends.", valueName: "steps"))
@@ -26,7 +26,7 @@ struct CheckpointOptions: ParsableArguments {
         valueName: "auto|path"))
     var resume: String?
 
-    @Flag(name: .customLong("allow-config-change"), help: ArgumentHelp(
+    @Flag(name: .customLong("allow-config-change"), inversion: .prefixedNo, help: ArgumentHelp(
         "With --resume, accept options that differ from the checkpoint's (e.g. a larger --epochs); each change is "
             + "logged. --hidden, --optimizer, --amsgrad, --seed, --global-batch and --limit-train can never change."))
     var allowConfigurationChange = false
@@ -44,7 +44,7 @@ struct CheckpointOptions: ParsableArguments {
         if let stopAfterSteps, stopAfterSteps < 1 {
             throw ValidationError("--stop-after-steps must be at least 1, got \(stopAfterSteps)")
         }
-        if noCheckpoints {
+        if !checkpoints {
             if checkpointDirectory != nil { throw ValidationError("--no-checkpoints and --checkpoint-dir contradict each other") }
             if checkpointEvery > 0 { throw ValidationError("--checkpoint-every needs checkpoints; drop --no-checkpoints") }
         }
@@ -64,7 +64,7 @@ struct CheckpointOptions: ParsableArguments {
     /// directory's `checkpoints/`) unless `--checkpoint-dir` or `--no-checkpoints` says otherwise.
     func policy(defaultDirectory: String) -> CheckpointPolicy {
         CheckpointPolicy(
-            directory: noCheckpoints ? nil : (checkpointDirectory ?? defaultDirectory), everySteps: checkpointEvery, keepLast: keepLast,
+            directory: !checkpoints ? nil : (checkpointDirectory ?? defaultDirectory), everySteps: checkpointEvery, keepLast: keepLast,
             resume: resume.map { $0 == "auto" ? .auto : .path($0) } ?? .none,
             allowConfigurationChange: allowConfigurationChange, stopAfterSteps: stopAfterSteps)
     }

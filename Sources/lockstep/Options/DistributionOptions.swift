@@ -31,10 +31,10 @@ struct DistributionOptions: ParsableArguments {
             + "started as soon as backward has finished it.", valueName: "MiB"))
     var bucketMegabytes: Double = TrainingConfiguration.defaultBucketMegabytes
 
-    @Flag(name: .customLong("no-overlap"), help: ArgumentHelp(
-        "Start the gradient reduction only after backward (same buckets, bitwise-same results); "
-            + "reduce-scatter-allgather never overlaps."))
-    var noOverlap = false
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "Start each bucket's reduction during backward; --no-overlap starts them only after backward "
+            + "(same buckets, bitwise-same results). reduce-scatter-allgather never overlaps."))
+    var overlap = true
 
     func validate() throws {
         guard bucketMegabytes > 0, bucketMegabytes.isFinite else {

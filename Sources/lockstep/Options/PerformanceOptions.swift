@@ -1,4 +1,5 @@
 import ArgumentParser
+import Kernels
 
 /// `lockstep train` / `bench`: BLAS kernel and threads, evaluation batch.
 struct PerformanceOptions: ParsableArguments {
@@ -15,6 +16,11 @@ struct PerformanceOptions: ParsableArguments {
     var evalBatch: Int = 500
 
     func validate() throws {
+        guard BLASCoreSelection.isValidRequest(blasCore) else {
+            throw ValidationError(
+                "--blas-core \(blasCore) is not a kernel OpenBLAS knows; use auto, library or one of "
+                    + BLASCoreSelection.knownCores.joined(separator: ", "))
+        }
         guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be at least 1, got \(blasThreads)") }
         guard evalBatch >= 1 else { throw ValidationError("--eval-batch must be at least 1, got \(evalBatch)") }
     }

@@ -14,6 +14,8 @@ struct UsageErrorReport {
     let configFile: String?
     /// Keys whose value came from `configFile`.
     let keysFromFile: Set<String>
+    /// The subcommands that could stand where an unexpected word stood (for "did you mean").
+    var subcommands: [String] = []
 
     func text(style: TerminalStyle) -> String {
         var lines = message.split(separator: "\n", omittingEmptySubsequences: true)
@@ -35,6 +37,14 @@ struct UsageErrorReport {
                 problem += " " + line
             }
         }
+        if problem.hasPrefix("Missing value for '--") {
+            // swift-argument-parser reads a negative number after an option as another option.
+            hints.append("a negative number goes after an equals sign, e.g. --lr=-1")
+        }
+        if let word = Self.unexpectedWord(in: problem), let nearest = EditDistance.nearest(to: word, among: subcommands),
+           EditDistance.distance(word, nearest) <= 2 {
+            hints.append("did you mean '\(nearest)'?")
+        }
         hints.append("\(helpCommand) lists every option")
         return style.error("error:") + " " + problem + "\n" + style.hint("hint:") + " " + hints.joined(separator: "; ") + "\n"
     }
@@ -48,6 +58,15 @@ struct UsageErrorReport {
             searchRange = found.upperBound..<text.endIndex
         }
         return false
+    }
+
+    /// The word of "Unexpected argument 'trian'", or nil.
+    static func unexpectedWord(in problem: String) -> String? {
+        let prefix = "Unexpected argument '"
+        guard problem.hasPrefix(prefix) else { return nil }
+        let rest = problem.dropFirst(prefix.count)
+        guard let end = rest.firstIndex(of: "'") else { return nil }
+        return String(rest[..<end])
     }
 
     private static func dropping(_ prefixes: [String], from line: String) -> String? {

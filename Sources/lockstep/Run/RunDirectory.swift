@@ -58,11 +58,7 @@ struct RunDirectory: Equatable {
     /// Creates the folder and its parents (rank 0).
     /// - Throws: `OutputError` (exit status 74) naming the folder and the reason.
     func create() throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw OutputError(path: path, action: "create the run directory", reason: Self.reason(creating: path, error))
-        }
+        try OutputError.createDirectories(atPath: path, action: "create the run directory")
     }
 
     /// Writes `text` to the file at `path` (rank 0).
@@ -71,21 +67,5 @@ struct RunDirectory: Equatable {
         do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
             throw OutputError(path: path, action: "write", reason: (error as NSError).localizedDescription)
         }
-    }
-
-    /// Why `path` could not be created, from its nearest existing ancestor (Foundation's own
-    /// message on Linux is a bare "NSCocoaErrorDomain error 512").
-    private static func reason(creating path: String, _ error: Error) -> String {
-        var ancestor = (path as NSString).deletingLastPathComponent
-        while !ancestor.isEmpty, ancestor != "/", !FileManager.default.fileExists(atPath: ancestor) {
-            ancestor = (ancestor as NSString).deletingLastPathComponent
-        }
-        let parent = ancestor.isEmpty ? "." : ancestor
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), !isDirectory.boolValue {
-            return "\(parent) is a file, not a folder"
-        }
-        if !FileManager.default.isWritableFile(atPath: parent) { return "no permission to write in \(parent)" }
-        return (error as NSError).localizedDescription
     }
 }

@@ -1,0 +1,49 @@
+import Foundation
+import LockstepCore
+
+/// Writing an output file failed: a run directory, the metrics, a checkpoint directory.
+public struct OutputError: ReportableError, Equatable {
+    public let path: String
+    public let action: String
+    public let reason: String
+
+    public init(path: String, action: String, reason: String) {
+        self.path = path
+        self.action = action
+        self.reason = reason
+    }
+
+    public var exitStatus: ExitStatus { .io }
+    public var description: String { "cannot \(action) \(path): \(reason)" }
+    public var hint: String? { "choose a folder you can write to, or free space on its disk" }
+
+    /// Creates the folder `path` and its parents.
+    /// - Parameter action: what the message says was tried, e.g. "create the run directory".
+    /// - Throws: `OutputError` with a reason a person can act on (Foundation's own message on
+    ///   Linux is a bare "The file doesn't exist." or "NSCocoaErrorDomain error 512").
+    public static func createDirectories(atPath path: String, action: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw OutputError(path: path, action: action, reason: reason(creating: path, error))
+        }
+    }
+
+    /// Why `path` could not be created, judged from its nearest existing ancestor.
+    private static func reason(creating path: String, _ error: Error) -> String {
+        var ancestor = (path as NSString).deletingLastPathComponent
+        while !ancestor.isEmpty, ancestor != "/", !FileManager.default.fileExists(atPath: ancestor) {
+            ancestor = (ancestor as NSString).deletingLastPathComponent
+        }
+        let parent = ancestor.isEmpty ? "." : ancestor
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            return "\(path) is a file, not a folder"
+        }
+        if FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), !isDirectory.boolValue {
+            return "\(parent) is a file, not a folder"
+        }
+        if !FileManager.default.isWritableFile(atPath: parent) { return "no permission to write in \(parent)" }
+        return "\(parent) does not accept new folders (\((error as NSError).localizedDescription))"
+    }
+}
