@@ -148,8 +148,8 @@ public final class Trainer {
         try prepareState()
         var writer: MetricsWriter?
         _ = try communicator.runOnRankZero {
-            try beforeTraining?()
             try prepareCheckpointDirectory()
+            try beforeTraining?()
             writer = try configuration.metricsPath.map(MetricsWriter.init)
             return []
         }

@@ -56,7 +56,7 @@ final class MultiRankTrainingTests: XCTestCase {
         XCTAssertNotEqual(result.exitCode, 0, result.combinedOutput)
         XCTAssertFalse(result.timedOut)
         XCTAssertLessThan(result.seconds, 20, "the job ends promptly")
-        XCTAssertTrue(result.standardError.contains("rank 1: error:"), result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains("error: rank 1: dataset file /nonexistent/fashion"), result.combinedOutput)
         XCTAssertTrue(result.standardError.contains("/nonexistent/fashion"), result.combinedOutput)
     }
 }
