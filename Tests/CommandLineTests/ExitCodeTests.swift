@@ -92,8 +92,19 @@ final class ExitCodeTests: XCTestCase {
     func testRunDirectoryThatCannotBeCreatedIsIOError() throws {
         let directory = try temporaryDirectory(for: self)
         let file = try write("a file, not a folder", to: "occupied", in: directory)
-        let report = try failure(["train", "--run-dir", file + "/run"] + tinyRun, status: 74)
+        let report = try failure(["train", "--run-dir", file + "/run", "--no-checkpoints"] + tinyRun, status: 74)
         XCTAssertEqual(report.error, "cannot create the run directory \(file)/run: \(file) is a file, not a folder")
+    }
+
+    /// A checkpoint directory that cannot be created fails the run at start, before any step,
+    /// and before the run directory is created.
+    func testCheckpointDirectoryThatCannotBeCreatedIsIOErrorAtStart() throws {
+        let directory = try temporaryDirectory(for: self)
+        let file = try write("a file, not a folder", to: "occupied", in: directory)
+        let run = directory.appendingPathComponent("run").path
+        let report = try failure(["train", "--run-dir", run, "--checkpoint-dir", file + "/ckpt"] + tinyRun, status: 74)
+        XCTAssertEqual(report.error, "cannot create the checkpoint directory \(file)/ckpt: \(file) is a file, not a folder")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run), "nothing was created")
     }
 
     func testMetricsFileThatCannotBeWrittenIsIOError() throws {
