@@ -25,6 +25,19 @@ public enum FloatingPointEnvironment {
         #endif
     }
 
+    /// Runs `body` with flush-to-zero and denormals-are-zero on (see `enableFlushToZero`), then
+    /// restores the calling thread's previous floating-point environment, so a library caller
+    /// (a test, another program) keeps its own mode.
+    public static func withFlushToZero<Value>(_ body: () throws -> Value) rethrows -> Value {
+        #if arch(x86_64) && canImport(Glibc)
+        var saved = fenv_t()
+        let restorable = fegetenv(&saved) == 0
+        defer { if restorable { fesetenv(&saved) } }
+        #endif
+        enableFlushToZero()
+        return try body()
+    }
+
     /// True when FTZ and DAZ are both on for the calling thread.
     public static var isFlushToZeroEnabled: Bool {
         #if arch(x86_64) && canImport(Glibc)

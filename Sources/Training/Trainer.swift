@@ -139,7 +139,10 @@ public final class Trainer {
     /// after each epoch and writing checkpoints as `checkpointing` says, and verifies at the end
     /// that every rank holds the same state. Collective.
     public func run() throws -> TrainingSummary {
-        FloatingPointEnvironment.enableFlushToZero()
+        try FloatingPointEnvironment.withFlushToZero { try runWithFlushToZero() }
+    }
+
+    private func runWithFlushToZero() throws -> TrainingSummary {
         watchdog.enter(.startup, step: globalStep)
         var fingerprint = try StartupAgreement.fingerprint(
             configuration: configuration, layout: layout, data: data, worldSize: communicator.worldSize)

@@ -11,10 +11,29 @@ final class FloatingPointEnvironmentTests: XCTestCase {
         var saved = fenv_t()
         XCTAssertEqual(fegetenv(&saved), 0)
         defer { fesetenv(&saved) }
-        XCTAssertTrue(halve(Float.leastNormalMagnitude).isSubnormal, "default mode keeps subnormals")
+        var cleared = saved
+        cleared.__mxcsr &= ~UInt32((1 << 15) | (1 << 6))  // whatever earlier tests left on this thread
+        XCTAssertEqual(fesetenv(&cleared), 0)
+        XCTAssertTrue(halve(Float.leastNormalMagnitude).isSubnormal, "without FTZ subnormals are kept")
         XCTAssertTrue(FloatingPointEnvironment.enableFlushToZero())
         XCTAssertTrue(FloatingPointEnvironment.isFlushToZeroEnabled)
         XCTAssertEqual(halve(Float.leastNormalMagnitude), 0)
+        #else
+        throw XCTSkip("MXCSR flush-to-zero is x86-64 only")
+        #endif
+    }
+
+    func testWithFlushToZeroRestoresTheCallersMode() throws {
+        #if arch(x86_64)
+        var saved = fenv_t()
+        XCTAssertEqual(fegetenv(&saved), 0)
+        defer { fesetenv(&saved) }
+        var cleared = saved
+        cleared.__mxcsr &= ~UInt32((1 << 15) | (1 << 6))
+        XCTAssertEqual(fesetenv(&cleared), 0)
+        let inside = FloatingPointEnvironment.withFlushToZero { halve(Float.leastNormalMagnitude) }
+        XCTAssertEqual(inside, 0)
+        XCTAssertTrue(halve(Float.leastNormalMagnitude).isSubnormal, "the caller's mode is back")
         #else
         throw XCTSkip("MXCSR flush-to-zero is x86-64 only")
         #endif
