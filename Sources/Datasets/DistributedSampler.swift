@@ -100,16 +100,4 @@ public struct DistributedSampler: Sendable, Equatable {
         let start = step * globalBatchSize + rank * localBatchSize
         return start..<(start + localBatchSize)
     }
-
-    /// The contiguous block of test samples that `rank` evaluates: blocks whose sizes differ by at
-    /// most one, the first `sampleCount mod worldSize` one larger (the same split as
-    /// `Collectives.BlockPartition`). Blocks are empty when there are fewer samples than ranks;
-    /// such a rank still joins the evaluation's collectives with zero counts.
-    public static func testShard(sampleCount: Int, worldSize: Int, rank: Int) -> Range<Int> {
-        precondition(sampleCount >= 0, "sample count \(sampleCount) must be ≥ 0")
-        precondition(worldSize > 0 && (0..<worldSize).contains(rank), "rank \(rank) of world size \(worldSize)")
-        let base = sampleCount / worldSize, extra = sampleCount % worldSize
-        let start = rank * base + min(rank, extra)
-        return start..<(start + base + (rank < extra ? 1 : 0))
-    }
 }

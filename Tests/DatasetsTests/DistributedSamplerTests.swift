@@ -193,25 +193,4 @@ final class DistributedSamplerTests: XCTestCase {
                 "the 3 training samples are fewer than the 4 ranks: raise --limit-train to at least 4, or run on fewer ranks")
         }
     }
-
-    // MARK: - Evaluation shards
-
-    func testTestShardsCoverTheTestSetInNearEqualBlocks() {
-        func shards(_ count: Int, _ worldSize: Int) -> [Range<Int>] {
-            (0..<worldSize).map { DistributedSampler.testShard(sampleCount: count, worldSize: worldSize, rank: $0) }
-        }
-        XCTAssertEqual(shards(10, 3), [0..<4, 4..<7, 7..<10])
-        XCTAssertEqual(shards(10_000, 4), [0..<2500, 2500..<5000, 5000..<7500, 7500..<10_000])
-        XCTAssertEqual(shards(2, 4), [0..<1, 1..<2, 2..<2, 2..<2])  // empty shards still join collectives
-        for worldSize in 1...5 {
-            for count in [0, 1, 5, 997, 1001] {
-                let blocks = shards(count, worldSize)
-                XCTAssertEqual(blocks.first?.lowerBound, 0)
-                XCTAssertEqual(blocks.last?.upperBound, count)
-                for (left, right) in zip(blocks, blocks.dropFirst()) { XCTAssertEqual(left.upperBound, right.lowerBound) }
-                let sizes = blocks.map(\.count)
-                XCTAssertLessThanOrEqual(sizes.max()! - sizes.min()!, 1, "\(count) over \(worldSize)")
-            }
-        }
-    }
 }

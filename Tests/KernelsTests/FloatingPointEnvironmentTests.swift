@@ -6,14 +6,21 @@ final class FloatingPointEnvironmentTests: XCTestCase {
     /// Keeps the value opaque to the optimiser so the multiplication happens at run time.
     @inline(never) private func halve(_ x: Float) -> Float { x * 0.5 }
 
+    #if arch(x86_64)
+    /// Turns FTZ and DAZ off on this thread, whatever earlier tests left on it.
+    private func clearFlushToZero(from environment: fenv_t) {
+        var cleared = environment
+        cleared.__mxcsr &= ~UInt32((1 << 15) | (1 << 6))
+        XCTAssertEqual(fesetenv(&cleared), 0)
+    }
+    #endif
+
     func testFlushToZeroFlushesSubnormalResults() throws {
         #if arch(x86_64)
         var saved = fenv_t()
         XCTAssertEqual(fegetenv(&saved), 0)
         defer { fesetenv(&saved) }
-        var cleared = saved
-        cleared.__mxcsr &= ~UInt32((1 << 15) | (1 << 6))  // whatever earlier tests left on this thread
-        XCTAssertEqual(fesetenv(&cleared), 0)
+        clearFlushToZero(from: saved)
         XCTAssertTrue(halve(Float.leastNormalMagnitude).isSubnormal, "without FTZ subnormals are kept")
         XCTAssertTrue(FloatingPointEnvironment.enableFlushToZero())
         XCTAssertTrue(FloatingPointEnvironment.isFlushToZeroEnabled)
@@ -28,9 +35,7 @@ final class FloatingPointEnvironmentTests: XCTestCase {
         var saved = fenv_t()
         XCTAssertEqual(fegetenv(&saved), 0)
         defer { fesetenv(&saved) }
-        var cleared = saved
-        cleared.__mxcsr &= ~UInt32((1 << 15) | (1 << 6))
-        XCTAssertEqual(fesetenv(&cleared), 0)
+        clearFlushToZero(from: saved)
         let inside = FloatingPointEnvironment.withFlushToZero { halve(Float.leastNormalMagnitude) }
         XCTAssertEqual(inside, 0)
         XCTAssertTrue(halve(Float.leastNormalMagnitude).isSubnormal, "the caller's mode is back")

@@ -3,13 +3,16 @@ import TestSupport
 import XCTest
 
 final class SeededGeneratorTests: XCTestCase {
-    /// SplitMix64 reference outputs for seed 1234567 (from the C reference by Vigna, splitmix64.c).
-    func testSplitMixMatchesReference() {
-        // First outputs of splitmix64 seeded with 1234567, as printed by the reference C code.
-        var generator = SplitMixProbe(seed: 1_234_567)
-        XCTAssertEqual(generator.next(), 6_457_827_717_110_365_317)
-        XCTAssertEqual(generator.next(), 3_203_168_211_198_807_973)
-        XCTAssertEqual(generator.next(), 9_817_491_932_198_370_423)
+    /// The sequence is pinned: data order and initial weights derive from it, so a change to the
+    /// generator would silently change every run. Reference: xoshiro256** (Blackman & Vigna) with
+    /// its state filled by SplitMix64 from seed 42, computed independently in Python:
+    ///     state = the first 4 outputs of splitmix64(42); then xoshiro256** next() three times.
+    /// (splitmix64(1234567) gives 6457827717110365317, … as Vigna's reference C prints, which
+    /// checks the Python model's SplitMix64.)
+    func testSequenceMatchesIndependentReference() {
+        var generator = SeededGenerator(seed: 42)
+        XCTAssertEqual((0..<3).map { _ in generator.next() },
+                       [1_546_998_764_402_558_742, 6_990_951_692_964_543_102, 12_544_586_762_248_559_009])
     }
 
     func testSameSeedAndStreamGiveSameSequence() {
@@ -48,18 +51,5 @@ final class SeededGeneratorTests: XCTestCase {
         // Standard errors: mean 1/sqrt(n) = 0.0022, variance sqrt(2/n) = 0.0032; 5 sigma.
         XCTAssertEqual(mean, 0, accuracy: 0.011)
         XCTAssertEqual(variance, 1, accuracy: 0.016)
-    }
-}
-
-/// Reimplements SplitMix64 here so the test checks the constants against the published outputs.
-private struct SplitMixProbe {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

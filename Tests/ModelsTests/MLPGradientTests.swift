@@ -92,8 +92,9 @@ final class MLPGradientTests: XCTestCase {
         assertAllClose(analytic.map(Double.init), expected, relative: 1e-5, absolute: 1e-7)
     }
 
-    func testObserverSeesGradientsFinishFromTheEndDown() {
-        let model = makeModel()
+    /// The offsets `computeGradients` reports as final, in order, and how many progress points
+    /// it offers between kernels; checks the loss is reported before any gradient.
+    private func backwardEvents(_ model: MLP) -> (ready: [Int], between: Int) {
         var ready: [Int] = []
         var between = 0
         _ = labels.withUnsafeBufferPointer {
@@ -105,6 +106,12 @@ final class MLPGradientTests: XCTestCase {
                 }
             }
         }
+        return (ready, between)
+    }
+
+    func testObserverSeesGradientsFinishFromTheEndDown() {
+        let model = makeModel()
+        let (ready, between) = backwardEvents(model)
         // Layout [5, 7, 3]: layer 0 at 0..<42 (weight 35, bias 7), layer 1 from 42.
         XCTAssertEqual(ready, [42, 0])
         XCTAssertEqual(model.gradientReadyPoints, ready)
@@ -114,17 +121,7 @@ final class MLPGradientTests: XCTestCase {
     func testWeightGradientBlocksAreReportedLastRowsFirst() {
         let model = makeModel()
         model.gradientBlockElements = 10  // layer 0: 35 elements → 4 blocks of 2 rows (7 rows); layer 1: 21 → 3 blocks of 1 row
-        var ready: [Int] = []
-        var between = 0
-        _ = labels.withUnsafeBufferPointer {
-            model.computeGradients(batchSize: batchSize, labels: $0.baseAddress!, gradientScale: 1) { event in
-                switch event {
-                case .lossComputed: XCTAssertTrue(ready.isEmpty, "the loss comes before any gradient")
-                case .gradientsReady(let from): ready.append(from)
-                case .betweenKernels: between += 1
-                }
-            }
-        }
+        let (ready, between) = backwardEvents(model)
         // Layer 1 weight at 42..<63 (rows of 7): rows 2, 1, 0; layer 0 weight at 0..<35 (rows of 5):
         // rows 5..<7, 3..<5, 1..<3, 0..<1.
         XCTAssertEqual(ready, [56, 49, 42, 25, 15, 5, 0])
