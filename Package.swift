@@ -81,7 +81,8 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "Checkpoints", "lockstep"]),
+        .testTarget(
+            name: "IntegrationTests", dependencies: ["TestSupport", "Checkpoints", "lockstep"], exclude: ["Fixtures"]),
         // The command line: its pieces through @testable import, and the built binary.
         .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "lockstep", "Training"], exclude: ["Snapshots"]),
     ]
