@@ -41,28 +41,28 @@ let package = Package(
         .target(name: "CMPIShim", dependencies: ["COpenMPI"]),
 
         // MARK: - Swift modules
-        .target(name: "LockstepCore"),
-        .target(name: "Collectives", dependencies: ["CMPIShim", "LockstepCore"]),
-        .target(name: "Tensors", dependencies: ["LockstepCore"]),
-        .target(name: "Kernels", dependencies: ["Tensors", "COpenBLAS"]),
-        .target(name: "Models", dependencies: ["Tensors", "Kernels"]),
-        .target(name: "Optimizers", dependencies: ["LockstepCore", "Tensors"]),
+        .target(name: "Reporting"),
+        .target(name: "Determinism"),
+        .target(name: "Collectives", dependencies: ["CMPIShim", "Reporting"]),
+        .target(name: "Kernels", dependencies: ["Determinism", "COpenBLAS"]),
+        .target(name: "Models", dependencies: ["Kernels", "Determinism"]),
+        .target(name: "Optimizers", dependencies: ["Reporting", "Kernels"]),
         .target(
             name: "Schedules",
-            dependencies: ["LockstepCore", .product(name: "Numerics", package: "swift-numerics")]),
-        .target(name: "Datasets", dependencies: ["LockstepCore", "CZlib"]),
-        .target(name: "Checkpoints", dependencies: ["LockstepCore", "Tensors", "CZlib"]),
+            dependencies: ["Reporting", .product(name: "Numerics", package: "swift-numerics")]),
+        .target(name: "Datasets", dependencies: ["Reporting", "Determinism", "CZlib"]),
+        .target(name: "Checkpoints", dependencies: ["Reporting", "CZlib"]),
         .target(
             name: "Training",
             dependencies: [
-                "LockstepCore", "Collectives", "Tensors", "Kernels", "Models", "Optimizers", "Schedules",
+                "Reporting", "Determinism", "Collectives", "Kernels", "Models", "Optimizers", "Schedules",
                 "Datasets", "Checkpoints",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "lockstep",
             dependencies: [
-                "Training", "LockstepCore", "Collectives", "Kernels", "Datasets", "Schedules", "Optimizers",
+                "Training", "Reporting", "Determinism", "Collectives", "Kernels", "Datasets", "Schedules", "Optimizers",
                 "Checkpoints",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -72,14 +72,14 @@ let package = Package(
 
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport"),
-        .testTarget(name: "LockstepCoreTests", dependencies: ["LockstepCore", "TestSupport"]),
+        .testTarget(name: "DeterminismTests", dependencies: ["Determinism", "TestSupport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Tensors", "TestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Tensors", "TestSupport"]),
-        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "LockstepCore", "Tensors", "TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "TestSupport"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Reporting", "Kernels", "TestSupport"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors", "TestSupport"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Kernels", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
         .testTarget(
             name: "IntegrationTests", dependencies: ["TestSupport", "Checkpoints", "lockstep"], exclude: ["Fixtures"]),

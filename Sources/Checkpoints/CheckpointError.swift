@@ -1,4 +1,4 @@
-import LockstepCore
+import Reporting
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
 internal import CMPIShim
-import LockstepCore
+import Reporting
 
 /// A failed MPI call: the operation, the MPI (or shim) error code and MPI's own description.
 public struct MPIError: ReportableError, Sendable, Equatable {

@@ -1,4 +1,4 @@
-import LockstepCore
+import Reporting
 
 /// Everything that can be wrong with a dataset file or a data-size flag, one case per cause.
 ///

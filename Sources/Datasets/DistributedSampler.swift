@@ -1,4 +1,4 @@
-import LockstepCore
+import Determinism
 
 /// The data order of synchronous data-parallel training: which samples each rank uses at each step.
 ///

@@ -1,4 +1,4 @@
-import LockstepCore
+import Reporting
 
 /// A batch configuration that cannot give every rank the same work; raised by
 /// `DistributedSampler.init` before training starts. Exit status `.usage`.

@@ -1,4 +1,4 @@
-import LockstepCore
+import Determinism
 
 /// Checks the running OpenBLAS kernel against the naive reference on the model's own GEMM shapes
 /// (and odd ones), so a mis-detected or broken kernel is caught before training trusts it.

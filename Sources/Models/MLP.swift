@@ -1,6 +1,5 @@
+import Determinism
 import Kernels
-import LockstepCore
-import Tensors
 
 /// A multilayer perceptron with ReLU hidden layers and a softmax cross-entropy head, over one flat
 /// parameter buffer and one flat gradient buffer laid out by `ParameterLayout`.

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Tensors
+import Kernels
 
 /// Adam (Kingma & Ba 2015) and AdamW (Loshchilov & Hutter 2019, decoupled weight decay), with
 /// bias correction always on and optional AMSGrad (Reddi et al. 2018), following PyTorch's

@@ -1,4 +1,4 @@
-import Tensors
+import Kernels
 
 /// The global L2 norm √(Σ gᵢ²) of `gradients`, accumulated in Double in a fixed order (so every
 /// rank holding the same allreduced gradients gets the same bits). NaN or +∞ when an element is

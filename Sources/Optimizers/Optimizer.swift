@@ -1,4 +1,4 @@
-import Tensors
+import Kernels
 
 /// An update rule over one flat parameter buffer and one flat gradient buffer, each
 /// `parameterCount` Floats (the model's `ParameterLayout` owns the offsets; the optimizer treats

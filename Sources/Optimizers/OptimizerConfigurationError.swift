@@ -1,4 +1,4 @@
-import LockstepCore
+import Reporting
 
 /// A bad optimizer setting, named by its command-line flag (also when it came from a file).
 public enum OptimizerConfigurationError: ReportableError, Equatable {

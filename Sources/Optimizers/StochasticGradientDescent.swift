@@ -1,4 +1,4 @@
-import Tensors
+import Kernels
 
 /// Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and coupled
 /// weight decay, with the semantics of `torch.optim.SGD` (its `_single_tensor_sgd`), element by

@@ -1,4 +1,4 @@
-import LockstepCore
+import Reporting
 
 /// An invalid learning-rate schedule. Every message names the flag (as spelled on the command
 /// line of `lockstep train` and `lockstep schedule`), the value found and what was expected.

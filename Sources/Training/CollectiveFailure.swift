@@ -1,6 +1,6 @@
 import Collectives
 import Foundation
-import LockstepCore
+import Reporting
 
 /// An error every rank of the job ends with, reported once by rank 0.
 ///

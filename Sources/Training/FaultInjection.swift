@@ -1,6 +1,6 @@
 import Checkpoints
 import Foundation
-import LockstepCore
+import Reporting
 
 /// Test-only fault injection, so every lockstep check can be shown to fire under real `mpirun`.
 ///

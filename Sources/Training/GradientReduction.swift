@@ -1,6 +1,6 @@
 import Collectives
+import Kernels
 import Models
-import Tensors
 
 /// Sums the ranks' gradient buffers in place, bucket by bucket, and checks that the sums are finite.
 ///

@@ -1,6 +1,7 @@
 import Collectives
-import LockstepCore
-import Tensors
+import Determinism
+import Kernels
+import Reporting
 
 /// Proves that every rank holds the same state: hashes named parts of it (parameters, optimizer
 /// buffers, counters, the LR's bit pattern), allgathers the hashes and compares them.

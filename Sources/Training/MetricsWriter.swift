@@ -1,5 +1,5 @@
 import Foundation
-import LockstepCore
+import Reporting
 
 /// One line of the `--metrics` JSON Lines file: the state at the end of an epoch.
 public struct EpochMetrics: Codable, Equatable, Sendable {

@@ -1,6 +1,6 @@
 import Foundation
-import LockstepCore
 import Optimizers
+import Reporting
 
 /// A model too large to train: more parameters than one MPI collective can carry, or more
 /// memory than this machine has. Checked before anything is allocated, so an absurd `--hidden`

@@ -1,5 +1,5 @@
 import Foundation
-import LockstepCore
+import Reporting
 
 /// Writing an output file failed: a run directory, the metrics, a checkpoint directory.
 public struct OutputError: ReportableError, Equatable {

@@ -1,4 +1,4 @@
-import LockstepCore
+import Reporting
 
 /// A checkpoint that reads as a valid file but cannot be resumed by this run. Every case names
 /// the file. Every rank detects it from the same broadcast bytes (the trainer reports it through

@@ -1,8 +1,8 @@
 import Collectives
 import Datasets
 import Foundation
-import LockstepCore
 import Models
+import Reporting
 
 /// The start-up agreement: before training, every rank shows the others what it is about to do
 /// (configuration, model layout, data, tool version, world size) and the job refuses to start

@@ -1,6 +1,6 @@
 import Collectives
 import Foundation
-import LockstepCore
+import Reporting
 
 /// Rank 0 is the source of truth: broadcasts rank 0's copy of named pieces of state and checks
 /// that every rank's own copy (computed from the same seed, or read from the same checkpoint)

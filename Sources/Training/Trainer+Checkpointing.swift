@@ -1,7 +1,8 @@
 import Checkpoints
 import Datasets
+import Determinism
 import Foundation
-import LockstepCore
+import Reporting
 
 /// Writing checkpoints (DESIGN.md §1.5: a checkpoint on disk is either the complete old one or
 /// the complete new one).

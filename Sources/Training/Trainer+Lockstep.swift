@@ -1,7 +1,7 @@
 import Foundation
-import LockstepCore
+import Kernels
+import Reporting
 import Schedules
-import Tensors
 
 extension Trainer {
     /// Hashes of the state every rank must share: parameters, each optimizer buffer, and the

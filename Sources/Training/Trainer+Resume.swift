@@ -1,6 +1,6 @@
 import Checkpoints
 import Foundation
-import LockstepCore
+import Reporting
 
 /// Starting a run: from the seed, or from a checkpoint (`--resume`).
 ///

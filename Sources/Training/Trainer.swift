@@ -1,13 +1,13 @@
 import Collectives
 import Datasets
+import Determinism
 import Foundation
 import Kernels
-import LockstepCore
 import Logging
 import Models
 import Optimizers
+import Reporting
 import Schedules
-import Tensors
 
 /// Synchronous data-parallel training of an MLP: every rank computes gradients on its share of
 /// each global batch, the ranks sum them in one collective, and every rank applies the same

@@ -1,6 +1,6 @@
 import Checkpoints
+import Determinism
 import Foundation
-import LockstepCore
 
 /// What a training checkpoint holds, between the trainer's state and a `Checkpoint` (tensors and
 /// string metadata, written in the safetensors layout by the `Checkpoints` module).

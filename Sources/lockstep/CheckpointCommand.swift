@@ -1,7 +1,7 @@
 import ArgumentParser
 import Checkpoints
 import Foundation
-import LockstepCore
+import Reporting
 
 /// `lockstep checkpoint …`: commands on checkpoint files.
 struct CheckpointCommand: ParsableCommand {

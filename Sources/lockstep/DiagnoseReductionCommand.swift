@@ -1,7 +1,7 @@
 import ArgumentParser
 import Collectives
+import Determinism
 import Foundation
-import LockstepCore
 import Training
 
 /// `lockstep diagnose reduction`: do this MPI's reductions give every rank the same bytes?

@@ -1,7 +1,7 @@
 import Collectives
 import Foundation
-import LockstepCore
 import Logging
+import Reporting
 import Training
 
 /// Runs the body of a command as one rank of a job and turns every failure into one message and

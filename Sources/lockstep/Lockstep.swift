@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import LockstepCore
+import Reporting
 
 @main
 struct Lockstep: ParsableCommand {

@@ -1,7 +1,7 @@
-import Foundation
-import LockstepCore
-import XCTest
 @testable import Checkpoints
+import Determinism
+import Foundation
+import XCTest
 
 /// Random mutations of a real checkpoint: every read either returns exactly the original contents
 /// (the mutation was harmless, e.g. a padding space turned into a tab) or throws a

@@ -1,7 +1,7 @@
-import Foundation
-import LockstepCore
-import XCTest
 @testable import Checkpoints
+import Determinism
+import Foundation
+import XCTest
 
 /// JSON-encoded metadata values and validation against a model's tensors.
 final class CheckpointMetadataTests: XCTestCase {

@@ -1,8 +1,8 @@
+@testable import Checkpoints
 import Foundation
-import LockstepCore
+import Reporting
 import TestSupport
 import XCTest
-@testable import Checkpoints
 
 /// Every way a file can be refused, each with the exact error (file, expected, found).
 final class CheckpointReaderRefusalTests: XCTestCase {

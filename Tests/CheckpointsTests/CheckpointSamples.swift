@@ -1,6 +1,6 @@
-import Foundation
-import LockstepCore
 @testable import Checkpoints
+import Determinism
+import Foundation
 
 /// Checkpoints for tests: an MLP's parameters and optimizer buffers with realistic names, smaller
 /// than the real model.

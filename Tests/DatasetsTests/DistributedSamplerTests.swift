@@ -1,5 +1,5 @@
 import Datasets
-import LockstepCore
+import Determinism
 import XCTest
 
 /// The sampler with ranks simulated in one process.

@@ -1,6 +1,6 @@
 import Datasets
 import Foundation
-import LockstepCore
+import Reporting
 import XCTest
 
 /// Opening files and decompressing them: each failure gives its own `DatasetError`.

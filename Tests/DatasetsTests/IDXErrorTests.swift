@@ -1,6 +1,6 @@
 import Datasets
 import Foundation
-import LockstepCore
+import Reporting
 import XCTest
 
 /// The IDX layout and contents: each malformed file gives its own `DatasetError`.

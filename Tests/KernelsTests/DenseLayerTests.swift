@@ -1,5 +1,5 @@
+import Determinism
 import Kernels
-import LockstepCore
 import TestSupport
 import XCTest
 

@@ -1,5 +1,5 @@
+import Kernels
 import Optimizers
-import Tensors
 import TestSupport
 import XCTest
 

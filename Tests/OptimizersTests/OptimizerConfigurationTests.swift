@@ -1,6 +1,6 @@
 import Foundation
-import LockstepCore
 import Optimizers
+import Reporting
 import XCTest
 
 final class OptimizerConfigurationTests: XCTestCase {

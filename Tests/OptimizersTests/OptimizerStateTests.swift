@@ -1,5 +1,5 @@
+import Kernels
 import Optimizers
-import Tensors
 import XCTest
 
 /// The optimizer state is `stepCount` plus `stateBuffers`: restoring both continues a run bit for

@@ -1,5 +1,5 @@
+import Kernels
 import Optimizers
-import Tensors
 
 /// What an optimizer did on `TinyProblem`: the parameters after each update, and its state
 /// buffers (by name) after the last one.

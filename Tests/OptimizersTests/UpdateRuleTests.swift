@@ -1,6 +1,6 @@
-import LockstepCore
+import Determinism
+import Kernels
 import Optimizers
-import Tensors
 import TestSupport
 import XCTest
 

@@ -1,4 +1,4 @@
-import LockstepCore
+import Reporting
 import Schedules
 import XCTest
 

@@ -1,4 +1,4 @@
-import LockstepCore
+import Reporting
 import Training
 import XCTest
 

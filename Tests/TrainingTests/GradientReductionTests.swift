@@ -1,5 +1,5 @@
 import Collectives
-import Tensors
+import Kernels
 import TestSupport
 @testable import Training
 import XCTest

@@ -1,11 +1,11 @@
 import Checkpoints
 import Collectives
 import Foundation
-import LockstepCore
 import Logging
+import Reporting
 import TestSupport
-import XCTest
 @testable import Training
+import XCTest
 
 /// Every check a resume makes, shown firing on a checkpoint changed in one respect, and the
 /// deliberate changes `--allow-config-change` permits.

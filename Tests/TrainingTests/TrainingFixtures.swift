@@ -1,8 +1,8 @@
 import Checkpoints
 import Collectives
 import Datasets
+import Determinism
 import Foundation
-import LockstepCore
 import Logging
 import Optimizers
 import Schedules

@@ -1,6 +1,6 @@
 import Collectives
+import Kernels
 import Models
-import Tensors
 
 /// Latency and bandwidth of summing a `Float` buffer across ranks: the trainer's reduction path
 /// (`GradientReduction`: buckets of nonblocking allreduces, or reduce-scatter-allgather, plus the

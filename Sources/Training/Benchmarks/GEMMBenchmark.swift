@@ -1,7 +1,6 @@
+import Determinism
 import Kernels
-import LockstepCore
 import Models
-import Tensors
 
 /// sgemm throughput on the model's own GEMM shapes: the compute roofline of a training step.
 ///

@@ -1,5 +1,5 @@
 import Datasets
-import LockstepCore
+import Determinism
 
 extension TrainingData {
     /// Fashion-MNIST-shaped random data (28 × 28 pixels, 10 classes) for benchmarks and tests that

@@ -1,4 +1,4 @@
-import LockstepCore
+import Reporting
 
 /// A `--config` file that cannot be used: one case per cause, each naming the file, and the line
 /// where one is known.

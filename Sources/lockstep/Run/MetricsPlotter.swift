@@ -1,5 +1,5 @@
 import Foundation
-import LockstepCore
+import Reporting
 
 /// Draws a metrics file into a PNG with `scripts/plot_metrics.py` (python3 and matplotlib).
 ///

@@ -1,4 +1,4 @@
-import LockstepCore
+import Determinism
 import XCTest
 
 final class StateHashTests: XCTestCase {

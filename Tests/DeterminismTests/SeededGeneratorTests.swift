@@ -1,4 +1,4 @@
-import LockstepCore
+import Determinism
 import TestSupport
 import XCTest
 

@@ -1,4 +1,4 @@
-import LockstepCore
+import Determinism
 
 /// An owned, 64-byte-aligned, fixed-size buffer of `Float`s: the storage for parameters,
 /// gradients, optimizer moments and activations.
