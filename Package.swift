@@ -44,6 +44,7 @@ let package = Package(
         .target(name: "Reporting"),
         .target(name: "Determinism"),
         .target(name: "Collectives", dependencies: ["CMPIShim", "Reporting"]),
+        .target(name: "Coordination", dependencies: ["Collectives", "Reporting", "Determinism"]),
         .target(name: "Kernels", dependencies: ["Determinism", "COpenBLAS"]),
         .target(name: "Models", dependencies: ["Kernels", "Determinism"]),
         .target(name: "Optimizers", dependencies: ["Reporting", "Kernels"]),
@@ -55,15 +56,25 @@ let package = Package(
         .target(
             name: "Training",
             dependencies: [
-                "Reporting", "Determinism", "Collectives", "Kernels", "Models", "Optimizers", "Schedules",
-                "Datasets", "Checkpoints",
+                "Reporting", "Determinism", "Collectives", "Coordination", "Kernels", "Models", "Optimizers",
+                "Schedules", "Datasets", "Checkpoints",
                 .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "Benchmarks",
+            dependencies: ["Training", "Collectives", "Coordination", "Kernels", "Models", "Datasets", "Schedules", "Determinism"]),
+        .target(
+            name: "Job",
+            dependencies: [
+                "Reporting", "Collectives", "Kernels",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Rainbow", package: "Rainbow"),
             ]),
         .executableTarget(
             name: "lockstep",
             dependencies: [
-                "Training", "Reporting", "Determinism", "Collectives", "Kernels", "Datasets", "Schedules", "Optimizers",
-                "Checkpoints",
+                "Job", "Training", "Benchmarks", "Reporting", "Determinism", "Collectives", "Kernels", "Models",
+                "Datasets", "Schedules", "Optimizers", "Checkpoints",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -74,6 +85,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport"),
         .testTarget(name: "DeterminismTests", dependencies: ["Determinism", "TestSupport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
+        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Collectives", "Reporting", "TestSupport"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "TestSupport"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Reporting", "Kernels", "TestSupport"]),
@@ -84,6 +96,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests", dependencies: ["TestSupport", "Checkpoints", "lockstep"], exclude: ["Fixtures"]),
         // The command line: its pieces through @testable import, and the built binary.
-        .testTarget(name: "CommandLineTests", dependencies: ["TestSupport", "lockstep", "Training"], exclude: ["Snapshots"]),
+        .testTarget(
+            name: "CommandLineTests", dependencies: ["TestSupport", "lockstep", "Job", "Training"], exclude: ["Snapshots"]),
     ]
 )

@@ -63,13 +63,6 @@ int lockstep_mpi_init(void) {
     return MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 }
 
-int lockstep_mpi_is_active(void) {
-    int initialized = 0, finalized = 0;
-    MPI_Initialized(&initialized);
-    MPI_Finalized(&finalized);
-    return initialized && !finalized;
-}
-
 int lockstep_mpi_finalize(void) { return MPI_Finalize(); }
 
 int lockstep_mpi_rank(int32_t *rank) {
@@ -99,9 +92,6 @@ void lockstep_mpi_error_string(int code, char *buffer, int32_t capacity) {
     case LOCKSTEP_MPI_ERR_ARGUMENT:
         snprintf(buffer, (size_t)capacity, "invalid argument to the lockstep MPI shim");
         return;
-    case LOCKSTEP_MPI_ERR_REQUEST:
-        snprintf(buffer, (size_t)capacity, "request is not active");
-        return;
     }
     char text[MPI_MAX_ERROR_STRING];
     int length = 0;
@@ -116,15 +106,6 @@ int lockstep_mpi_library_version(char *buffer, int32_t capacity) {
     char text[MPI_MAX_LIBRARY_VERSION_STRING];
     int length = 0;
     int status = MPI_Get_library_version(text, &length);
-    if (status != MPI_SUCCESS) return status;
-    if (capacity > 0) snprintf(buffer, (size_t)capacity, "%.*s", length, text);
-    return MPI_SUCCESS;
-}
-
-int lockstep_mpi_processor_name(char *buffer, int32_t capacity) {
-    char text[MPI_MAX_PROCESSOR_NAME];
-    int length = 0;
-    int status = MPI_Get_processor_name(text, &length);
     if (status != MPI_SUCCESS) return status;
     if (capacity > 0) snprintf(buffer, (size_t)capacity, "%.*s", length, text);
     return MPI_SUCCESS;

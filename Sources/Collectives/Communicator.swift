@@ -1,8 +1,9 @@
 /// The collective operations the trainer needs, over a group of `worldSize` ranks.
 ///
-/// Two implementations: `MPICommunicator` (Open MPI through the `lockstep_mpi_` C shim) and
-/// `SingleProcessCommunicator` (world size 1). Training code is written once against this protocol
-/// and has no `worldSize == 1` branches.
+/// Three implementations: `MPICommunicator` (Open MPI through the `lockstep_mpi_` C shim),
+/// `SingleProcessCommunicator` (world size 1) and `InProcessCommunicator` (ranks as threads of one
+/// process, for tests). Training code is written once against this protocol and has no
+/// `worldSize == 1` branches.
 ///
 /// Every method is collective unless stated otherwise: all ranks must call it, in the same order,
 /// with the same counts. Failures are thrown as `MPIError`; once a collective has failed the job
@@ -38,6 +39,8 @@ public protocol Communicator: AnyObject {
     /// rank r's bytes at offset `r × send.count`).
     func allgather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws
     func barrier() throws
+    /// Ends the communicator after a successful job (`MPI_Finalize`); nothing may follow it. Collective.
+    func finalize() throws
 
     /// Ends every process of the job with `exitCode`. Not collective: any one rank may call it.
     func abort(exitCode: Int32) -> Never

@@ -38,13 +38,18 @@ public final class MPICommunicator: Communicator {
         scratch.deallocate()
     }
 
-    /// True when this process was started by an MPI launcher (mpirun/mpiexec/srun with PMIx).
-    public static var isLaunchedByMPI: Bool {
-        let environment = ProcessInfo.processInfo.environment
-        return ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"].contains {
-            environment[$0] != nil
-        }
+    /// The variables in which MPI launchers give a process its rank, in the order they are read:
+    /// Open MPI's mpirun, PMIx (srun --mpi=pmix), PMI-1/2 (MPICH's mpiexec, srun --mpi=pmi2).
+    public static let rankVariables = ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"]
+
+    /// The rank an MPI launcher gave this process in `environment`, before MPI starts; nil when
+    /// no launcher started it.
+    public static func launcherRank(in environment: [String: String] = ProcessInfo.processInfo.environment) -> Int? {
+        rankVariables.lazy.compactMap { environment[$0].flatMap { Int($0) } }.first
     }
+
+    /// True when this process was started by an MPI launcher (mpirun/mpiexec/srun).
+    public static var isLaunchedByMPI: Bool { launcherRank() != nil }
 
     /// Finalises MPI. Collective.
     public func finalize() throws {

@@ -35,6 +35,8 @@ public final class SingleProcessCommunicator: Communicator {
 
     public func barrier() throws {}
 
+    public func finalize() throws {}
+
     public func abort(exitCode: Int32) -> Never { exit(exitCode) }
 
     public var abortFromAnyThread: @Sendable (Int32) -> Never { { exit($0) } }

@@ -8,6 +8,10 @@ public enum FashionMNIST {
     /// The number of classes (T-shirt/top, trouser, pullover, dress, coat, sandal, shirt, sneaker,
     /// bag, ankle boot).
     public static let classCount = 10
+    /// Rows and columns of every image.
+    public static let imageSide = 28
+    /// Features per sample: 28 × 28 = 784 pixels.
+    public static var featureCount: Int { imageSide * imageSide }
 
     /// The two halves of the dataset.
     public enum Split: String, Sendable, CaseIterable {

@@ -67,14 +67,6 @@ public final class FloatBuffer {
     /// A copy of the contents as an array (allocates; not for the training step).
     public var array: [Float] { Array(buffer) }
 
-    public func fill(_ value: Float) { baseAddress.update(repeating: value, count: count) }
-
-    /// Copies every element of `other`, which must have the same count.
-    public func copy(from other: FloatBuffer) {
-        precondition(other.count == count, "copy of \(other.count) elements into \(count)")
-        baseAddress.update(from: other.baseAddress, count: count)
-    }
-
     /// True when every element has the same bit pattern as in `other`.
     public func isBitwiseEqual(to other: FloatBuffer) -> Bool {
         count == other.count && memcmp(baseAddress, other.baseAddress, byteCount) == 0

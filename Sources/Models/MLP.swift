@@ -14,8 +14,10 @@ public final class MLP {
 
     /// Parameters `[parameterCount]` in `layout` order.
     public let parameters: FloatBuffer
-    /// Gradients `[parameterCount]` in `layout` order, overwritten by every `computeGradients`.
-    public let gradients: FloatBuffer
+    /// The gradients and the loss slot, overwritten by every `computeGradients`.
+    public let gradientBuffer: GradientBuffer
+    /// Gradients `[parameterCount]` in `layout` order (`gradientBuffer.gradients`).
+    public var gradients: FloatBuffer { gradientBuffer.gradients }
     /// The input batch `[maximumBatchSize, inputCount]`, filled by the caller.
     public let input: FloatBuffer
 
@@ -27,9 +29,11 @@ public final class MLP {
 
     /// What `computeGradients` reports while it runs backward (for overlapping communication).
     public enum BackwardEvent {
-        /// The forward pass is done and the batch's loss is known; no gradient is final yet.
+        /// The forward pass is done and the batch's loss is known (and in `gradientBuffer.loss`);
+        /// no gradient is final yet.
         case lossComputed(LossSummary)
-        /// The gradients `from..<parameterCount` are final. Reported with a decreasing `from`
+        /// The gradients `from..<parameterCount`, and the loss slot after them, are final
+        /// (`gradientBuffer.storage[from...]`). Reported with a decreasing `from`
         /// (the last layer first, then each weight-gradient block of `gradientBlockElements`),
         /// ending with `from == 0`; `MLP.gradientReadyPoints` lists them in advance.
         case gradientsReady(from: Int)
@@ -51,24 +55,15 @@ public final class MLP {
     ///   - maximumTrainingBatchSize: the most rows any `computeGradients` call will use (at most
     ///     `maximumBatchSize`; nil: `maximumBatchSize`). Sizes the backward scratch buffers, so
     ///     that a large evaluation batch does not make them large.
-    ///   - gradientStorage: where the gradients live, when the caller wants them inside a larger
-    ///     buffer (for example with extra trailing slots reduced in the same allreduce); its first
-    ///     `parameterCount` elements become `gradients`. Nil: the model allocates its own.
-    public init(
-        layout: ParameterLayout, maximumBatchSize: Int, maximumTrainingBatchSize: Int? = nil,
-        gradientStorage: FloatBuffer? = nil
-    ) {
+    public init(layout: ParameterLayout, maximumBatchSize: Int, maximumTrainingBatchSize: Int? = nil) {
         let trainingBatch = maximumTrainingBatchSize ?? maximumBatchSize
         precondition(maximumBatchSize > 0 && trainingBatch > 0 && trainingBatch <= maximumBatchSize,
                      "maximumBatchSize \(maximumBatchSize), maximumTrainingBatchSize \(trainingBatch)")
-        precondition((gradientStorage?.count ?? layout.parameterCount) >= layout.parameterCount,
-                     "gradient storage of \(gradientStorage?.count ?? 0) for \(layout.parameterCount) parameters")
         self.layout = layout
         self.maximumBatchSize = maximumBatchSize
         self.maximumTrainingBatchSize = trainingBatch
         parameters = FloatBuffer(count: layout.parameterCount)
-        gradients = gradientStorage.map { FloatBuffer(viewing: $0, range: 0..<layout.parameterCount) }
-            ?? FloatBuffer(count: layout.parameterCount)
+        gradientBuffer = GradientBuffer(parameterCount: layout.parameterCount)
         input = FloatBuffer(count: maximumBatchSize * layout.inputCount)
         activations = layout.layers.map { FloatBuffer(count: maximumBatchSize * $0.outputCount) }
         let width = layout.layerSizes.dropFirst().max()!
@@ -139,7 +134,8 @@ public final class MLP {
     }
 
     /// Forward and backward on the first `batchSize` rows of `input`: overwrites `gradients` with
-    /// `gradientScale × ∇ Σ_rows loss` and returns the batch's loss sum and correct count.
+    /// `gradientScale × ∇ Σ_rows loss` and `gradientBuffer.loss` with `gradientScale × Σ_rows loss`,
+    /// and returns the batch's loss sum and correct count.
     ///
     /// With `gradientScale = 1 / global batch` on every rank, the sum of the ranks' gradients is the
     /// gradient of the global batch's mean loss, so the allreduce needs no division afterwards.
@@ -159,6 +155,7 @@ public final class MLP {
         let summary = softmaxCrossEntropy(
             logits: activations[lastIndex].baseAddress, labels: labels, batchSize: batchSize,
             classCount: layout.outputCount, gradient: dz, gradientScale: gradientScale)
+        gradientBuffer.loss = Float(summary.lossSum) * gradientScale
         try observer(.lossComputed(summary))
 
         let p = parameters.baseAddress

@@ -49,8 +49,6 @@ public struct ParameterLayout: Equatable, Sendable, Codable {
 
     public var inputCount: Int { layerSizes[0] }
     public var outputCount: Int { layerSizes[layerSizes.count - 1] }
-    /// The widest layer, input included.
-    public var maximumWidth: Int { layerSizes.max()! }
 
     /// Every tensor with its PyTorch-style name: `layers.{i}.weight` `[out, in]`, `layers.{i}.bias` `[out]`.
     public var tensors: [Tensor] {

@@ -1,5 +1,6 @@
 import Checkpoints
 import Collectives
+import Coordination
 import Datasets
 import Foundation
 import Kernels
@@ -68,8 +69,8 @@ public struct CheckpointEvaluation: Codable, Equatable, Sendable {
         let result = try Evaluation.sharded(
             model: model, test: test, communicator: communicator, batchSize: batchSize, indices: indices, labels: labels)
         return CheckpointEvaluation(
-            checkpoint: path, globalStep: stored.position.global_step, epoch: stored.position.epoch,
-            stepInEpoch: stored.position.step_in_epoch, worldSize: communicator.worldSize, testSamples: test.count,
+            checkpoint: path, globalStep: stored.position.globalStep, epoch: stored.position.epoch,
+            stepInEpoch: stored.position.stepInEpoch, worldSize: communicator.worldSize, testSamples: test.count,
             testLoss: result.meanLoss, testAccuracy: result.accuracy)
     }
 }

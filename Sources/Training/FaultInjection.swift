@@ -1,5 +1,7 @@
 import Checkpoints
 import Foundation
+import Kernels
+import Models
 import Reporting
 
 /// Test-only fault injection, so every lockstep check can be shown to fire under real `mpirun`.
@@ -8,7 +10,7 @@ import Reporting
 /// - `bitflip`: after the update of global step S, rank R flips one bit (the top mantissa bit, so
 ///   later updates cannot round the difference away) of one parameter; the next lockstep
 ///   verification catches it.
-/// - `nan`: at step S, rank R's loss and first gradient become NaN before the reduction.
+/// - `nan`: at step S, rank R's loss becomes NaN before the reduction.
 /// - `exit`: at step S, rank R exits at once with status 3, without telling MPI (a crash).
 /// - `kill`: at step S, rank R sends itself SIGKILL (like `kill -9`).
 /// - `stall`: at step S, rank R stops making progress (sleeps forever).
@@ -104,4 +106,32 @@ public struct FaultPlan: Equatable, Sendable {
             while true { sleep(3600) }
         }
     }
+}
+
+/// Carries out a `FaultPlan` on one rank: a `StepObserver` on the training step (process faults,
+/// NaN, bit flip) and the checkpoint writer's fault. The step and the loop know no fault kinds.
+final class FaultInjector: StepObserver {
+    let plan: FaultPlan
+    let rank: Int
+
+    init(plan: FaultPlan, rank: Int) {
+        self.plan = plan
+        self.rank = rank
+    }
+
+    func willComputeGradients(step: Int64) { plan.injectProcessFaults(rank: rank, step: step) }
+
+    func lossComputed(step: Int64, gradients: GradientBuffer) {
+        if plan.fires(.nan, rank: rank, step: step) { gradients.loss = .nan }
+    }
+
+    /// Flips the top mantissa bit of the middle parameter, so later updates cannot round it away.
+    func didUpdate(step: Int64, parameters: FloatBuffer) {
+        guard plan.fires(.bitflip, rank: rank, step: step) else { return }
+        let index = parameters.count / 2
+        parameters[index] = Float(bitPattern: parameters[index].bitPattern ^ (1 << 22))
+    }
+
+    /// The fault to inject into this rank's write of the checkpoint of global step `step`.
+    func checkpointWriteFault(step: Int64) -> CheckpointWriteFault { plan.checkpointWriteFault(rank: rank, step: step) }
 }

@@ -19,7 +19,7 @@ public struct ModelSizeError: ReportableError, Equatable {
     /// element count, or when the buffers of one rank (parameters, gradients, `optimizerBuffers`
     /// optimizer buffers, activations and scratch for `maximumBatch` rows) exceed the machine's
     /// physical memory.
-    static func check(layerSizes: [Int], optimizerBuffers: Int, maximumBatch: Int) throws {
+    public static func check(layerSizes: [Int], optimizerBuffers: Int, maximumBatch: Int) throws {
         var parameters = 0
         for (inputs, outputs) in zip(layerSizes, layerSizes.dropFirst()) {
             let (weights, overflow) = inputs.multipliedReportingOverflow(by: outputs)

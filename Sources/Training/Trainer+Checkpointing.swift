@@ -1,6 +1,5 @@
 import Checkpoints
-import Datasets
-import Determinism
+import Coordination
 import Foundation
 import Reporting
 
@@ -13,17 +12,17 @@ extension Trainer {
     /// message and the I/O exit status) while the previous checkpoint stays intact. Collective.
     func writeCheckpoint() throws {
         guard let path = checkpointing.directory else { return }
-        try verifyState(context: "before the checkpoint at step \(globalStep)")
-        watchdog.enter(.checkpoint, step: globalStep)
+        let step = state.globalStep
+        try verifyState(context: "before the checkpoint at step \(step)")
+        watchdog.enter(.checkpoint, step: step)
         _ = try communicator.runOnRankZero {
             let directory = CheckpointDirectory(url: URL(fileURLWithPath: path))
-            let checkpoint = try makeTrainingCheckpoint().encoded()
-            let url = try directory.write(
-                checkpoint, step: globalStep, fault: faults.checkpointWriteFault(rank: communicator.rank, step: globalStep))
+            let checkpoint = try state.makeTrainingCheckpoint().encoded()
+            let url = try directory.write(checkpoint, step: step, fault: faults.checkpointWriteFault(step: step))
             let pruned = try directory.prune(keepLast: checkpointing.keepLast)
             let removed = pruned.isEmpty ? "" : "; removed \(pruned.map(\.lastPathComponent).joined(separator: ", "))"
             let shown = (path as NSString).appendingPathComponent(url.lastPathComponent)  // as the user gave it
-            logger.info("checkpoint \(shown) at step \(globalStep) (\(positionDescription))\(removed)")
+            logger.info("checkpoint \(shown) at step \(step) (\(state.positionDescription))\(removed)")
             return []
         }
     }
@@ -39,43 +38,5 @@ extension Trainer {
             throw OutputError(path: path, action: "write checkpoints to", reason: String(cString: strerror(errno)))
         }
         try? FileManager.default.removeItem(atPath: probe)
-    }
-
-    /// "end of epoch 2" or "epoch 3, step 5/10": where the current state is.
-    var positionDescription: String {
-        stepInEpoch == 0 ? "end of epoch \(epoch)" : "epoch \(epoch + 1), step \(stepInEpoch)/\(stepsPerEpoch)"
-    }
-
-    /// The current state as a checkpoint's contents.
-    func makeTrainingCheckpoint() -> TrainingCheckpoint {
-        var tensors = layout.tensors.map { tensor in
-            CheckpointTensor(name: tensor.name, shape: tensor.shape, copying: UnsafeBufferPointer(model.parameters.slice(tensor.range)))
-        }
-        for (state, buffer) in optimizer.stateBuffers {
-            tensors += layout.tensors.map { tensor in
-                CheckpointTensor(
-                    name: TrainingCheckpoint.optimizerTensorName(state: state, parameter: tensor.name), shape: tensor.shape,
-                    copying: UnsafeBufferPointer(buffer.slice(tensor.range)))
-            }
-        }
-        return TrainingCheckpoint(
-            lockstepVersion: LockstepVersion.current, configuration: configuration, worldSize: communicator.worldSize,
-            position: .init(epoch: epoch, step_in_epoch: stepInEpoch, global_step: globalStep, steps_per_epoch: stepsPerEpoch),
-            scheduleState: scheduleState,
-            learningRate: .init(globalStep: globalStep, value: schedule.lr(at: globalStep)),
-            randomState: randomState(epoch: epoch),
-            epochProgress: .init(train_loss_sum: epochLossSum, applied_steps: epochAppliedSteps, gradient_norms: gradientNorms),
-            data: .init(data), metrics: metricsHistory, tensors: tensors)
-    }
-
-    /// The random state at the start of (or inside) `epoch`: the seed, the data order's stream,
-    /// and the hash of the epoch's permutation.
-    func randomState(epoch: Int) -> TrainingCheckpoint.RandomState {
-        let order = sampler.permutation(epoch: epoch)
-        var hasher = StateHash()
-        order.withUnsafeBytes { hasher.combine(bytes: $0) }
-        return .init(
-            seed: configuration.seed, data_order_stream: [DistributedSampler.streamTag, UInt64(epoch)], epoch: epoch,
-            permutation_hash: StateHash.hex(hasher.finalize()))
     }
 }

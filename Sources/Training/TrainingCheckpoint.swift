@@ -42,22 +42,30 @@ struct TrainingCheckpoint: Equatable {
     struct Position: Codable, Equatable {
         /// The 0-based epoch of the next step; the configured epoch count once training is complete.
         var epoch: Int
-        /// Steps of `epoch` already taken, in `0..<steps_per_epoch`.
-        var step_in_epoch: Int
-        /// Optimizer steps taken, skipped ones included: `epoch × steps_per_epoch + step_in_epoch`.
-        var global_step: Int64
-        var steps_per_epoch: Int
+        /// Steps of `epoch` already taken, in `0..<stepsPerEpoch`.
+        var stepInEpoch: Int
+        /// Optimizer steps taken, skipped ones included: `epoch × stepsPerEpoch + stepInEpoch`.
+        var globalStep: Int64
+        var stepsPerEpoch: Int
+
+        enum CodingKeys: String, CodingKey {
+            case epoch, stepInEpoch = "step_in_epoch", globalStep = "global_step", stepsPerEpoch = "steps_per_epoch"
+        }
     }
 
     /// The learning rate of the next update, `lr(global_step)` (metadata `learning_rate`).
     struct LearningRate: Codable, Equatable {
-        var global_step: Int64
+        var globalStep: Int64
         var value: Double
         /// `value.bitPattern` as 16 hex digits: compared bit for bit on resume.
         var bits: String
 
+        enum CodingKeys: String, CodingKey {
+            case globalStep = "global_step", value, bits
+        }
+
         init(globalStep: Int64, value: Double) {
-            global_step = globalStep
+            self.globalStep = globalStep
             self.value = value
             bits = StateHash.hex(value.bitPattern)
         }
@@ -71,36 +79,49 @@ struct TrainingCheckpoint: Equatable {
         var generator = "xoshiro256** (SeededGenerator)"
         var seed: UInt64
         /// The stream words of the data order of `epoch`: `[DistributedSampler.streamTag, epoch]`.
-        var data_order_stream: [UInt64]
+        var dataOrderStream: [UInt64]
         var epoch: Int
         /// `StateHash` of the epoch's permutation (its `Int32` indices, little-endian), 16 hex digits.
-        var permutation_hash: String
+        var permutationHash: String
+
+        enum CodingKeys: String, CodingKey {
+            case generator, seed, dataOrderStream = "data_order_stream", epoch, permutationHash = "permutation_hash"
+        }
     }
 
     /// The epoch's partial sums (metadata `epoch_progress`; zero at an epoch boundary), so that a
     /// resumed epoch reports the same train loss and gradient norms as an uninterrupted one.
     struct EpochProgress: Codable, Equatable {
         /// Σ in step order of the applied steps' reduced mean losses.
-        var train_loss_sum = 0.0
-        var applied_steps = 0
+        var trainLossSum = 0.0
+        var appliedSteps = 0
         /// Gradient norms before clipping (only with `--clip-grad-norm`).
-        var gradient_norms = NormStatistics()
+        var gradientNorms = NormStatistics()
+
+        enum CodingKeys: String, CodingKey {
+            case trainLossSum = "train_loss_sum", appliedSteps = "applied_steps", gradientNorms = "gradient_norms"
+        }
     }
 
     /// The dataset the run trained on (metadata `data`): a resume must see the same training set.
     struct DataFingerprint: Codable, Equatable {
-        var training_samples: Int
-        var training_labels_crc32: UInt32
-        var test_samples: Int
-        var test_labels_crc32: UInt32
+        var trainingSamples: Int
+        var trainingLabelsCRC32: UInt32
+        var testSamples: Int
+        var testLabelsCRC32: UInt32
         var features: Int
         var classes: Int
 
+        enum CodingKeys: String, CodingKey {
+            case trainingSamples = "training_samples", trainingLabelsCRC32 = "training_labels_crc32"
+            case testSamples = "test_samples", testLabelsCRC32 = "test_labels_crc32", features, classes
+        }
+
         init(_ data: TrainingData) {
-            training_samples = data.training.count
-            training_labels_crc32 = data.training.labelChecksum
-            test_samples = data.test.count
-            test_labels_crc32 = data.test.labelChecksum
+            trainingSamples = data.training.count
+            trainingLabelsCRC32 = data.training.labelChecksum
+            testSamples = data.test.count
+            testLabelsCRC32 = data.test.labelChecksum
             features = data.training.featureCount
             classes = data.training.classCount
         }

@@ -1,3 +1,5 @@
+import Collectives
+import Datasets
 import Foundation
 import Optimizers
 import Schedules
@@ -64,6 +66,13 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         return factor == 1 ? schedule : schedule.scalingLearningRates(by: factor)
     }
 
+    /// Every default in one place: what `lockstep train` runs with no options (the option groups
+    /// take their defaults from here).
+    public static let defaults = TrainingConfiguration(dataDirectory: FashionMNIST.defaultDirectory)
+
+    /// The hidden widths of the default model, 784-512-256-10.
+    public static var defaultHiddenSizes: [Int] { defaults.hiddenSizes }
+
     public init(
         dataDirectory: String, limitTrain: Int? = nil, limitTest: Int? = nil, hiddenSizes: [Int] = [512, 256],
         seed: UInt64 = 0, epochs: Int = 10, globalBatchSize: Int = 128,
@@ -96,16 +105,6 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         self.metricsPath = metricsPath
         self.evaluationBatchSize = evaluationBatchSize
     }
-}
-
-/// How the ranks sum their gradients.
-public enum ReductionMode: String, Codable, Sendable, CaseIterable {
-    /// `MPI_Allreduce`: one call; bitwise-identical results on every rank in every case measured
-    /// with Open MPI 4.1, though the MPI standard does not promise it (the lockstep check catches it).
-    case allreduce
-    /// A reduce-scatter then an allgather of the summed blocks: every rank receives the very same
-    /// bytes for every block, so the result is identical on every rank by construction.
-    case reduceScatterAllgather = "reduce-scatter-allgather"
 }
 
 /// What the ranks do about a non-finite reduced loss or gradient (decided from the reduced

@@ -1,8 +1,9 @@
 import ArgumentParser
+import Benchmarks
 import Collectives
 import Datasets
 import Foundation
-import Logging
+import Job
 import Models
 import Training
 
@@ -34,11 +35,9 @@ struct BenchCommand: ParsableCommand {
 
     /// Sets up BLAS and the communicator, runs `body` as one rank of the job, and ends the process.
     static func runJob(_ performance: PerformanceOptions, _ body: (Communicator) throws -> Void) -> Never {
-        BLASSetup.apply(coreRequest: performance.blasCore, threads: performance.blasThreads)
-        let communicator: any Communicator
-        do { communicator = try JobRunner.makeCommunicator() } catch { JobRunner.fail(error, communicator: nil) }
-        JobRunner.bootstrapLogging(rank: communicator.rank, level: .info, timestamps: false, liveLine: nil)
-        JobRunner.run(communicator) { try body(communicator) }
+        let job = Job.start(blas: performance.blas)
+        job.bootstrapLogging(level: .info, timestamps: false)
+        job.run { try body(job.communicator) }
     }
 }
 
@@ -67,7 +66,7 @@ extension BenchCommand {
 
         func run() throws {
             BenchCommand.runJob(performance) { communicator in
-                let layout = ParameterLayout(layerSizes: [784] + model.hidden.widths + [10])
+                let layout = ParameterLayout(layerSizes: [FashionMNIST.featureCount] + model.hidden.widths + [FashionMNIST.classCount])
                 let benchmark = GEMMBenchmark(layout: layout, batchSize: batch)
                 let shapes = benchmark.measureShapes(repetitions: common.repetitions, batchSeconds: 0.02)
                 let roofline = benchmark.roofline(repetitions: common.repetitions, steps: 20)
@@ -130,11 +129,8 @@ extension BenchCommand {
                     overlap: distribution.overlap)
                 let trainingData = try synthetic.map { TrainingData.synthetic(trainingCount: $0, testCount: 1) }
                     ?? TrainingData.load(configuration)
-                let trainer = try Trainer(
-                    configuration: configuration, communicator: communicator, data: trainingData,
-                    logger: Logger(label: "lockstep.bench"))
                 let result = try StepBenchmark.run(
-                    trainer, communicator: communicator,
+                    configuration: configuration, data: trainingData, communicator: communicator,
                     settings: .init(warmupSteps: warmup, steps: steps, repetitions: common.repetitions))
                 try BenchOutput(forceJSON: common.json, rank: communicator.rank).emit([result], columns: [
                     ("model", { $0.model }), ("ranks", { "\($0.ranks)" }), ("batch", { "\($0.global_batch)" }),

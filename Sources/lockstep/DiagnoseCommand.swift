@@ -1,7 +1,10 @@
 import ArgumentParser
 import Collectives
+import Datasets
 import Foundation
+import Job
 import Kernels
+import Training
 
 /// `lockstep diagnose`: checks of what this machine and MPI give lockstep.
 struct DiagnoseCommand: ParsableCommand {
@@ -44,7 +47,9 @@ struct DiagnoseBLASCommand: ParsableCommand {
 
     func run() throws {
         BLASSetup.apply(coreRequest: performance.blasCore, threads: performance.blasThreads)
-        let checks = BLASSelfCheck.run(layerSizes: [784, 512, 256, 10], batchSize: batch)
+        let checks = BLASSelfCheck.run(
+            layerSizes: [FashionMNIST.featureCount] + TrainingConfiguration.defaultHiddenSizes + [FashionMNIST.classCount],
+            batchSize: batch)
         let worst = checks.map(\.maximumError).max() ?? 0
         let flags = BLASCoreSelection.cpuFlags().filter { $0.hasPrefix("avx") || $0 == "fma" }.sorted()
         let report = Report(

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Collectives
+import Coordination
 import Determinism
 import Foundation
+import Job
 import Training
 
 /// `lockstep diagnose reduction`: do this MPI's reductions give every rank the same bytes?
@@ -36,9 +38,9 @@ struct DiagnoseReductionCommand: ParsableCommand {
         guard !counts.isEmpty, counts.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--sizes must be a comma-separated list of positive counts, got '\(sizes)'")
         }
-        let communicator: Communicator
-        do { communicator = try JobRunner.makeCommunicator() } catch { JobRunner.fail(error, communicator: nil) }
-        JobRunner.run(communicator) {
+        let job = Job.start(blas: nil)
+        let communicator = job.communicator
+        job.run {
             var allIdentical = true
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

@@ -2,6 +2,7 @@ import ArgumentParser
 import Collectives
 import Datasets
 import Foundation
+import Job
 import Training
 
 /// `lockstep evaluate --checkpoint PATH`: test loss and accuracy of a checkpoint's parameters.
@@ -35,10 +36,9 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASSetup.apply(coreRequest: performance.blasCore, threads: performance.blasThreads)
-        let communicator: any Communicator
-        do { communicator = try JobRunner.makeCommunicator() } catch { JobRunner.fail(error, communicator: nil) }
-        JobRunner.run(communicator) {
+        let job = Job.start(blas: performance.blas)
+        let communicator = job.communicator
+        job.run {
             let test = try FashionMNIST.load(.test, directory: dataDirectory, limit: limitTest)
             let result = try CheckpointEvaluation.run(
                 checkpointPath: checkpoint, test: test, batchSize: performance.evalBatch, communicator: communicator)

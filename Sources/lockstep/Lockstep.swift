@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Job
 import Reporting
 
 @main
@@ -24,7 +25,7 @@ struct Lockstep: ParsableCommand {
         let processArguments = Array(CommandLine.arguments.dropFirst())
         let configured: ConfiguredArguments
         do { configured = try ConfiguredArguments(processArguments) } catch {
-            JobRunner.fail(error, communicator: nil)
+            Job.fail(error, communicator: nil)
         }
         do {
             var command = try parseAsRoot(configured.all)
@@ -40,7 +41,7 @@ struct Lockstep: ParsableCommand {
     private static func exit(reporting error: Error, arguments: ConfiguredArguments) -> Never {
         let code = exitCode(for: error)
         if code == .success || error is ExitCode { exit(withError: error) }
-        if error is ReportableError || code != .validationFailure { JobRunner.fail(error, communicator: nil) }
+        if error is ReportableError || code != .validationFailure { Job.fail(error, communicator: nil) }
         let commandPath = subcommandPath(of: arguments.all)
         var command: any ParsableCommand.Type = Lockstep.self
         for name in commandPath {

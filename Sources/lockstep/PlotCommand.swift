@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Job
 
 /// `lockstep plot RUN_DIR`: draw a run's metrics (loss, accuracy, LR on a log axis) into a PNG.
 struct PlotCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Collectives
 import Foundation
+import Job
 import Logging
 import Optimizers
 import Schedules
@@ -60,21 +61,20 @@ struct TrainCommand: ParsableCommand {
         do {
             configuration = try trainingConfiguration()
             faults = try FaultPlan.fromEnvironment()
-        } catch { JobRunner.fail(error, communicator: nil) }
-        BLASSetup.apply(coreRequest: performance.blasCore, threads: performance.blasThreads)
-        let communicator: any Communicator
-        do { communicator = try JobRunner.makeCommunicator() } catch { JobRunner.fail(error, communicator: nil) }
-        let isLeader = communicator.rank == 0
+        } catch { Job.fail(error, communicator: nil) }
+        let job = Job.start(blas: performance.blas)
+        let communicator = job.communicator
+        let isLeader = job.isLeader
 
         let progress = output.progress.resolved()
         let liveLine = progress == .tty && isLeader ? LiveLine() : nil
         let outputIsLog = progress != .tty && ProgressMode.auto.resolved() == .plain
         let timestamps = output.timestamps == .always || (output.timestamps == .auto && outputIsLog)
-        JobRunner.bootstrapLogging(rank: communicator.rank, level: output.logLevel, timestamps: timestamps, liveLine: liveLine)
+        job.bootstrapLogging(level: output.logLevel, timestamps: timestamps) { LiveLineLogHandler($0, liveLine: liveLine) }
         let logger = Logger(label: "lockstep.train")
 
         var runDirectory = RunDirectory(path: "")
-        JobRunner.run(communicator, {
+        job.run({
             runDirectory = try RunDirectory.agree(requested: output.runDir, communicator: communicator)
             configuration.metricsPath = output.metrics ?? runDirectory.metricsPath
             // Data and settings are checked on every rank, and the outcome agreed (a failure is
@@ -155,10 +155,7 @@ struct TrainCommand: ParsableCommand {
     // MARK: - Effective configuration
 
     /// True in a single process and on rank 0 of an MPI job (before MPI starts).
-    private static var isFirstProcess: Bool {
-        let environment = ProcessInfo.processInfo.environment
-        return (environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"] ?? environment["PMI_RANK"] ?? "0") == "0"
-    }
+    private static var isFirstProcess: Bool { (MPICommunicator.launcherRank() ?? 0) == 0 }
 
     /// Every option's effective value as TOML (see `EffectiveConfiguration`). In a run
     /// directory's copy, where the run wrote its files is only a comment, so that a rerun from it

@@ -1,8 +1,9 @@
 import Foundation
-@testable import lockstep
+import Job
 import TestSupport
 @testable import Training
 import XCTest
+@testable import lockstep
 
 /// The progress of each epoch: plain lines for logs, a live line on a terminal, nothing from
 /// ranks other than 0.

@@ -1,7 +1,8 @@
 import Foundation
-@testable import lockstep
+import Job
 import TestSupport
 import XCTest
+@testable import lockstep
 
 /// The run directory: where it is, what goes in it, the same on every rank.
 final class RunDirectoryTests: XCTestCase {

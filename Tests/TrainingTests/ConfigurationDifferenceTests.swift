@@ -38,11 +38,11 @@ final class ConfigurationDifferenceTests: XCTestCase {
     func testEveryFixedAndFreeFieldExistsAndHasAFlag() {
         let fields = ConfigurationDifference.fields(of: TrainingConfiguration(
             dataDirectory: "d", limitTrain: 1, limitTest: 1, metricsPath: "m"))
-        for field in Trainer.fixedFields.union(Trainer.freeFields) {
+        for field in RunState.fixedFields.union(RunState.freeFields) {
             XCTAssertNotNil(fields[field], "\(field) is a configuration field")
             XCTAssertNotNil(TrainingConfiguration.flagName(forField: field), "\(field) has a flag")
         }
-        XCTAssertTrue(Trainer.fixedFields.isDisjoint(with: Trainer.freeFields))
+        XCTAssertTrue(RunState.fixedFields.isDisjoint(with: RunState.freeFields))
     }
 }
 

@@ -96,9 +96,9 @@ extension EpochMetrics {
     /// The line with its wall-clock fields zeroed: what an exact resume must reproduce.
     var withoutTiming: EpochMetrics {
         var copy = self
-        copy.samples_per_s = 0
-        copy.epoch_seconds = 0
-        copy.eval_seconds = 0
+        copy.samplesPerSecond = 0
+        copy.epochSeconds = 0
+        copy.evaluationSeconds = 0
         return copy
     }
 }

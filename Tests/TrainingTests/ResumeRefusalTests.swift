@@ -1,5 +1,6 @@
 import Checkpoints
 import Collectives
+import Coordination
 import Foundation
 import Logging
 import Reporting
@@ -204,19 +205,20 @@ final class ResumeRefusalTests: XCTestCase {
         let trainer = try Trainer(
             configuration: TrainingFixtures.configuration(), communicator: SingleProcessCommunicator(),
             data: TrainingFixtures.data, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        trainer.model.initialize(seed: 11)
-        let before = trainer.model.parameters.array
+        let state = trainer.state
+        state.model.initialize(seed: 11)
+        let before = state.model.parameters.array
         let bytes = try [UInt8](Data(contentsOf: url))
-        XCTAssertThrowsError(try trainer.restore(bytes, source: url.path)) { error in
+        XCTAssertThrowsError(try state.restore(bytes, source: url.path, allowConfigurationChange: false)) { error in
             XCTAssertTrue(error is ResumeError, "\(error)")
         }
-        XCTAssertEqual(trainer.model.parameters.array, before)
-        XCTAssertEqual(trainer.globalStep, 0)
-        XCTAssertEqual(trainer.epoch, 0)
+        XCTAssertEqual(state.model.parameters.array, before)
+        XCTAssertEqual(state.globalStep, 0)
+        XCTAssertEqual(state.epoch, 0)
         // The unmodified checkpoint restores.
-        _ = try trainer.restore(try [UInt8](Data(contentsOf: source)), source: source.path)
-        XCTAssertEqual(trainer.globalStep, 8)
-        XCTAssertEqual([trainer.epoch, trainer.stepInEpoch], [1, 2])
+        _ = try state.restore(try [UInt8](Data(contentsOf: source)), source: source.path, allowConfigurationChange: false)
+        XCTAssertEqual(state.globalStep, 8)
+        XCTAssertEqual([state.epoch, state.stepInEpoch], [1, 2])
     }
 
     // MARK: - Finding the checkpoint

@@ -26,8 +26,6 @@ enum {
     LOCKSTEP_MPI_ERR_COUNT = -1,
     /// An argument the shim itself rejects (unknown operation, null pointer with a non-zero count).
     LOCKSTEP_MPI_ERR_ARGUMENT = -2,
-    /// A request handle that is not active.
-    LOCKSTEP_MPI_ERR_REQUEST = -3,
 };
 
 /// Reduction operations.
@@ -53,8 +51,6 @@ typedef struct {
 
 /// MPI_Init_thread(MPI_THREAD_FUNNELED) and MPI_ERRORS_RETURN on MPI_COMM_WORLD.
 int lockstep_mpi_init(void);
-/// 1 when MPI_Init has been called and MPI_Finalize has not.
-int lockstep_mpi_is_active(void);
 int lockstep_mpi_finalize(void);
 int lockstep_mpi_rank(int32_t *rank);
 int lockstep_mpi_size(int32_t *size);
@@ -66,8 +62,6 @@ double lockstep_mpi_wtime(void);
 void lockstep_mpi_error_string(int code, char *buffer, int32_t capacity);
 /// The MPI library's version string (MPI_Get_library_version), NUL-terminated.
 int lockstep_mpi_library_version(char *buffer, int32_t capacity);
-/// This process's host name (MPI_Get_processor_name), NUL-terminated.
-int lockstep_mpi_processor_name(char *buffer, int32_t capacity);
 
 // MARK: - Blocking collectives
 

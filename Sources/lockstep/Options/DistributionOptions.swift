@@ -1,4 +1,5 @@
 import ArgumentParser
+import Collectives
 import Training
 
 extension ReductionMode: ExpressibleByArgument {}

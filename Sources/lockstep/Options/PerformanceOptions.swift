@@ -1,3 +1,4 @@
+import Job
 import ArgumentParser
 import Kernels
 
@@ -24,4 +25,7 @@ struct PerformanceOptions: ParsableArguments {
         guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be at least 1, got \(blasThreads)") }
         guard evalBatch >= 1 else { throw ValidationError("--eval-batch must be at least 1, got \(evalBatch)") }
     }
+
+    /// `--blas-core` and `--blas-threads`, for `Job.start`.
+    var blas: Job.BLASSettings { .init(core: blasCore, threads: blasThreads) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Job
 
 /// A command-line mistake found by swift-argument-parser (unknown option, bad value, failed
 /// validation) as two lines: `error: what is wrong` and `hint: what to do`.

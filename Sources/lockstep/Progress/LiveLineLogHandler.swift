@@ -1,13 +1,12 @@
 import Logging
-import Training
 
-/// A `RankLogHandler` that erases the live progress line before each message and redraws it
+/// A log handler (a `RankLogHandler`) that erases the live progress line before each message and redraws it
 /// after, so messages never land in the middle of it.
 struct LiveLineLogHandler: LogHandler {
-    private var inner: RankLogHandler
+    private var inner: any LogHandler
     private let liveLine: LiveLine?
 
-    init(_ inner: RankLogHandler, liveLine: LiveLine?) {
+    init(_ inner: any LogHandler, liveLine: LiveLine?) {
         self.inner = inner
         self.liveLine = liveLine
     }

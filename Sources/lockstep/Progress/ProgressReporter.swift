@@ -1,4 +1,5 @@
 import Foundation
+import Job
 import Training
 
 /// Shows the progress of each epoch on rank 0, from `Trainer.onStep` and `Trainer.onEpoch`.

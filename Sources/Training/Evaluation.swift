@@ -2,16 +2,6 @@ import Collectives
 import Datasets
 import Models
 
-extension Trainer {
-    /// Test loss and accuracy over the whole test set, sharded across ranks. Collective.
-    func evaluate() throws -> Evaluation {
-        try Evaluation.sharded(
-            model: model, test: data.test, communicator: communicator, batchSize: configuration.evaluationBatchSize,
-            indices: evaluationIndices, labels: labels
-        ) { watchdog.enter(.evaluation, step: globalStep) }
-    }
-}
-
 /// Test loss and accuracy of a model.
 public struct Evaluation: Equatable, Sendable {
     /// Mean softmax cross-entropy over the test set.

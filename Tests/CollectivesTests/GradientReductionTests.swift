@@ -1,14 +1,22 @@
-import Collectives
-import Kernels
+@testable import Collectives
 import TestSupport
-@testable import Training
 import XCTest
 
 /// The reduction's finiteness check, in a world of one (the sums are the inputs).
 final class GradientReductionTests: XCTestCase {
+    private var buffers: [UnsafeMutableBufferPointer<Float>] = []
+
+    override func tearDown() {
+        for buffer in buffers { buffer.deallocate() }
+        buffers = []
+    }
+
     private func reduction(_ values: [Float], overlap: Bool = false) -> GradientReduction {
-        GradientReduction(
-            communicator: SingleProcessCommunicator(), mode: .allreduce, overlap: overlap, buffer: FloatBuffer(values),
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: values.count)
+        _ = buffer.initialize(from: values)
+        buffers.append(buffer)
+        return GradientReduction(
+            communicator: SingleProcessCommunicator(), mode: .allreduce, overlap: overlap, buffer: buffer,
             readyPoints: [values.count / 2, 0], bucketByteCount: 4)
     }
 
@@ -32,8 +40,8 @@ final class GradientReductionTests: XCTestCase {
         let subject = reduction(values, overlap: true)
         XCTAssertEqual(subject.plan.buckets, [2..<4, 0..<2])
         subject.beginStep()
-        try subject.observe(.gradientsReady(from: 2))  // the bucket holding the NaN completes here
-        try subject.observe(.gradientsReady(from: 0))
+        try subject.ready(from: 2)  // the bucket holding the NaN completes here
+        try subject.ready(from: 0)
         XCTAssertFalse(try subject.finish())
         subject.buffer[3] = 4
         XCTAssertTrue(try subject.reduce())

@@ -2,11 +2,11 @@ import Foundation
 import Kernels
 
 /// Applies `--blas-core` and `--blas-threads` before MPI starts.
-enum BLASSetup {
+public enum BLASSetup {
     /// Re-executes this process with `OPENBLAS_CORETYPE` set when `BLASCoreSelection` says so
     /// (OpenBLAS reads it only when the library loads); otherwise sets the thread count and returns.
     /// Must run before `MPI_Init`: the re-executed process starts MPI itself.
-    static func apply(coreRequest: String, threads: Int) {
+    public static func apply(coreRequest: String, threads: Int) {
         let environment = ProcessInfo.processInfo.environment
         let decision = BLASCoreSelection.decide(
             request: .init(coreRequest), runningCore: BLASRuntime.coreName, environment: environment,

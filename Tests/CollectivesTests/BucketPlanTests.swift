@@ -1,19 +1,12 @@
-import Models
+@testable import Collectives
 import TestSupport
-@testable import Training
 import XCTest
 
 final class BucketPlanTests: XCTestCase {
-    /// The real model's segments: 784-512-256-10 with 512 KB weight-gradient blocks, plus one
+    /// The real model's segments: 784-512-256-10 with 512 KB weight-gradient blocks
+    /// (`MLP.gradientReadyPoints`, asserted in ModelsTests' `GradientReadyPointsTests`), plus one
     /// trailing slot (535,818 + 1 = 535,819 elements).
-    private let readyPoints = MLP(layout: ParameterLayout(layerSizes: [784, 512, 256, 10]), maximumBatchSize: 1)
-        .gradientReadyPoints
-
-    func testTheModelsReadyPointsAreTheLayersThenFourBlocksOfTheFirstLayer() {
-        // Layer 2 starts at 401,408 + 512 + 131,072 + 256 = 533,248; layer 1's weight at 401,920;
-        // layer 0's 512 rows of 784 in blocks of 128 rows (100,352 elements).
-        XCTAssertEqual(readyPoints, [533_248, 401_920, 301_056, 200_704, 100_352, 0])
-    }
+    private let readyPoints = [533_248, 401_920, 301_056, 200_704, 100_352, 0]
 
     func testOneMebibyteBucketsCloseBeforeTheyWouldOverflow() {
         let plan = BucketPlan(readyPoints: readyPoints, bufferCount: 535_819, bucketElementCount: 262_144)

@@ -1,5 +1,6 @@
 import Datasets
 import Determinism
+import Training
 
 extension TrainingData {
     /// Fashion-MNIST-shaped random data (28 × 28 pixels, 10 classes) for benchmarks and tests that

@@ -1,6 +1,7 @@
 import Collectives
 import Kernels
 import Models
+import Training
 
 /// Latency and bandwidth of summing a `Float` buffer across ranks: the trainer's reduction path
 /// (`GradientReduction`: buckets of nonblocking allreduces, or reduce-scatter-allgather, plus the
@@ -60,7 +61,7 @@ public enum AllreduceBenchmark {
                 let buffer = FloatBuffer(count: bytes / MemoryLayout<Float>.stride)
                 let readyPoints = Array(stride(from: buffer.count - blockElements, to: 0, by: -blockElements)) + [0]
                 let reduction = GradientReduction(
-                    communicator: communicator, mode: mode, overlap: false, buffer: buffer,
+                    communicator: communicator, mode: mode, overlap: false, buffer: buffer.buffer,
                     readyPoints: readyPoints, bucketByteCount: Int(bucketMegabytes * 1_048_576))
                 let calls = calls(bytes)
                 var plain: [Double] = [], path: [Double] = [], nonblocking: [Double] = []

@@ -6,19 +6,26 @@ import Reporting
 /// that every rank's own copy (computed from the same seed, or read from the same checkpoint)
 /// equals it bit for bit. A rank whose copy differs runs different code, libraries or inputs;
 /// the job stops naming it instead of silently training from rank 0's copy.
-struct StateAgreement {
-    let communicator: Communicator
+public struct StateAgreement {
+    public let communicator: Communicator
+
+    public init(communicator: Communicator) { self.communicator = communicator }
 
     /// One piece of state as raw bytes (a buffer's storage, or an encoded value).
-    struct Piece {
-        let name: String
-        let bytes: UnsafeMutableRawBufferPointer
+    public struct Piece {
+        public let name: String
+        public let bytes: UnsafeMutableRawBufferPointer
+
+        public init(name: String, bytes: UnsafeMutableRawBufferPointer) {
+            self.name = name
+            self.bytes = bytes
+        }
     }
 
     /// Broadcasts each piece from rank 0, compares, and leaves rank 0's bytes in every rank's
     /// piece. Throws `LockstepViolation` naming the step, the ranks and the pieces that differ.
     /// Collective.
-    func agree(on pieces: [Piece], step: Int64, context: String) throws {
+    public func agree(on pieces: [Piece], step: Int64, context: String) throws {
         var mismatches = [Int64](repeating: 0, count: pieces.count)
         for (index, piece) in pieces.enumerated() {
             let received = UnsafeMutableRawBufferPointer.allocate(byteCount: max(piece.bytes.count, 1), alignment: 64)
@@ -36,7 +43,7 @@ struct StateAgreement {
 
     /// Broadcasts rank 0's encoding of a value (any length) and checks every rank's own encoding
     /// equals it. Collective.
-    func agree(onEncoded bytes: [UInt8], name: String, step: Int64, context: String) throws {
+    public func agree(onEncoded bytes: [UInt8], name: String, step: Int64, context: String) throws {
         let received = try communicator.broadcast(bytes: bytes, root: 0)
         try report([received == bytes ? 0 : 1], names: [name], step: step, context: context)
     }

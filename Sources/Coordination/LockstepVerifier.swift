@@ -1,28 +1,34 @@
 import Collectives
 import Determinism
-import Kernels
 import Reporting
 
 /// Proves that every rank holds the same state: hashes named parts of it (parameters, optimizer
 /// buffers, counters, the LR's bit pattern), allgathers the hashes and compares them.
-struct LockstepVerifier {
-    let communicator: Communicator
+public struct LockstepVerifier {
+    public let communicator: Communicator
+
+    public init(communicator: Communicator) { self.communicator = communicator }
 
     /// One named part of the state and its hash on this rank.
-    struct Part {
-        let name: String
-        let hash: UInt64
+    public struct Part: Equatable, Sendable {
+        public let name: String
+        public let hash: UInt64
+
+        public init(name: String, hash: UInt64) {
+            self.name = name
+            self.hash = hash
+        }
     }
 
-    /// Hashes `buffer`'s bytes.
-    static func hash(_ buffer: FloatBuffer) -> UInt64 {
+    /// Hashes raw bytes (a buffer's storage).
+    public static func hash(bytes: UnsafeRawBufferPointer) -> UInt64 {
         var hasher = StateHash()
-        buffer.hash(into: &hasher)
+        hasher.combine(bytes: bytes)
         return hasher.finalize()
     }
 
     /// Hashes 64-bit words (counters, `Double.bitPattern`s).
-    static func hash(words: [UInt64]) -> UInt64 {
+    public static func hash(words: [UInt64]) -> UInt64 {
         var hasher = StateHash()
         for word in words { hasher.combine(word) }
         return hasher.finalize()
@@ -32,7 +38,7 @@ struct LockstepVerifier {
     /// naming the step, the groups of ranks that agree, and the parts that differ. Collective.
     /// - Returns: the hash of all parts together, identical on every rank.
     @discardableResult
-    func verify(_ parts: [Part], step: Int64, context: String) throws -> UInt64 {
+    public func verify(_ parts: [Part], step: Int64, context: String) throws -> UInt64 {
         let words = parts.map(\.hash)
         var bytes = [UInt8]()
         bytes.reserveCapacity(words.count * 8)
@@ -51,36 +57,5 @@ struct LockstepVerifier {
                 rankGroups: groups.values.sorted { $0[0] < $1[0] })
         }
         return Self.hash(words: words)
-    }
-}
-
-/// The ranks' states differ.
-public struct LockstepViolation: ReportableError, Equatable {
-    /// The global step at which the check ran.
-    public let step: Int64
-    /// Which check: "periodic check", "end of epoch 3", "final check", ….
-    public let context: String
-    /// Names of the state parts whose hashes differ, e.g. ["parameters"].
-    public let differingParts: [String]
-    /// Ranks grouped by identical hashes, each group sorted, groups by their lowest rank.
-    public let rankGroups: [[Int]]
-
-    public init(step: Int64, context: String, differingParts: [String], rankGroups: [[Int]]) {
-        self.step = step
-        self.context = context
-        self.differingParts = differingParts
-        self.rankGroups = rankGroups
-    }
-
-    public var exitStatus: ExitStatus { .lockstepViolation }
-    public var isCollective: Bool { true }
-
-    public var description: String {
-        let groups = rankGroups.map { "ranks \($0.map(String.init).joined(separator: ","))" }.joined(separator: " vs ")
-        return "lockstep violation at step \(step) (\(context)): \(differingParts.joined(separator: ", ")) differ: \(groups)"
-    }
-
-    public var hint: String? {
-        "the ranks no longer hold identical state; rerun with --reduction reduce-scatter-allgather, and report this if it recurs"
     }
 }

@@ -1,8 +1,12 @@
 import Collectives
+import Coordination
+import Datasets
 import Kernels
 import Models
+import Schedules
+import Training
 
-/// Times the real training step (`Trainer.trainStep`: batch gather, forward, backward with the
+/// Times the real training step (`TrainingStep.run`: batch gather, forward, backward with the
 /// overlapped reduction, finiteness check, optimizer update) and compares it with the GEMM
 /// roofline (`GEMMBenchmark.secondsPerStep`) measured in the same process for as many steps right
 /// before each repetition, so that both halves of each ratio see the same machine.
@@ -60,24 +64,49 @@ public enum StepBenchmark {
         public let blas_threads: Int
     }
 
-    /// Runs `settings` on `trainer` (freshly built; this initialises its parameters). Collective.
-    public static func run(_ trainer: Trainer, communicator: Communicator, settings: Settings) throws -> Result {
+    /// Runs `settings` on a training step built from `configuration` and `data` (the real
+    /// `TrainingStep`: the same model, optimizer and reduction as `lockstep train`, the learning
+    /// rate of the run's schedule). Collective.
+    /// - Throws: `ModelSizeError`, `SamplerError`, `ScheduleError` for settings that cannot run.
+    public static func run(
+        configuration: TrainingConfiguration, data: TrainingData, communicator: Communicator, settings: Settings
+    ) throws -> Result {
         FloatingPointEnvironment.enableFlushToZero()
-        trainer.model.initialize(seed: trainer.configuration.seed)
-        try trainer.agreeOnState(context: "benchmark start")
-        let gemm = GEMMBenchmark(layout: trainer.layout, batchSize: trainer.localBatchSize)
+        let layerSizes = [data.training.featureCount] + configuration.hiddenSizes + [data.training.classCount]
+        try ModelSizeError.check(
+            layerSizes: layerSizes, optimizerBuffers: configuration.optimizer.stateBufferCount,
+            maximumBatch: max(configuration.globalBatchSize, configuration.evaluationBatchSize))
+        let sampler = try DistributedSampler(
+            sampleCount: data.training.count, globalBatchSize: configuration.globalBatchSize,
+            worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed)
+        let schedule = try ExponentialSchedule(
+            configuration.scaledSchedule, stepsPerEpoch: sampler.stepsPerEpoch, totalUnits: configuration.epochs)
+        let layout = ParameterLayout(layerSizes: layerSizes)
+        let trainingStep = TrainingStep(
+            configuration: configuration, communicator: communicator, layout: layout, training: data.training,
+            localBatchSize: sampler.localBatchSize, evaluationBatchSize: configuration.evaluationBatchSize)
+        trainingStep.model.initialize(seed: configuration.seed)
+        try StateAgreement(communicator: communicator).agree(
+            on: [.init(name: "parameters", bytes: UnsafeMutableRawBufferPointer(trainingStep.model.parameters.buffer))],
+            step: 0, context: "benchmark start")
+        let permutation = UnsafeMutableBufferPointer<Int32>.allocate(capacity: data.training.count)
+        defer { permutation.deallocate() }
+        let reduction = trainingStep.reduction
+        let gemm = GEMMBenchmark(layout: layout, batchSize: sampler.localBatchSize)
         var cursor = 0
         var epoch = -1
+        var globalStep: Int64 = 0
         func runSteps(_ count: Int) throws {
             for _ in 0..<count {
-                let step = cursor % trainer.stepsPerEpoch
+                let step = cursor % sampler.stepsPerEpoch
                 if step == 0 {
                     epoch += 1
-                    trainer.sampler.fillPermutation(epoch: epoch, into: trainer.permutation)
+                    sampler.fillPermutation(epoch: epoch, into: permutation)
                 }
-                _ = try trainer.trainStep(
-                    samples: trainer.sampler.localRange(step: step),
-                    learningRate: trainer.schedule.lr(at: trainer.globalStep))
+                _ = try trainingStep.run(
+                    samples: UnsafeBufferPointer(rebasing: permutation[sampler.localRange(step: step)]),
+                    learningRate: schedule.lr(at: globalStep), step: globalStep)
+                globalStep += 1
                 cursor += 1
             }
         }
@@ -85,22 +114,22 @@ public enum StepBenchmark {
         try runSteps(settings.warmupSteps)
         var rates: [Double] = [], stepSeconds: [Double] = [], achieved: [Double] = [], rooflines: [Double] = []
         var fractions: [Double] = [], waits: [Double] = [], progresses: [Double] = [], utilizations: [Double] = []
-        let flopsPerStep = Double(trainer.layout.trainingFLOPsPerSample * trainer.localBatchSize)
+        let flopsPerStep = Double(layout.trainingFLOPsPerSample * sampler.localBatchSize)
         _ = gemm.secondsPerStep(steps: 1)
         for _ in 0..<settings.repetitions {
             // The roofline right before each repetition, for as many steps: both see the same noise.
             let roofline = gemm.roofline(secondsPerStep: gemm.secondsPerStep(steps: settings.steps)).gflops
             try communicator.barrier()
-            trainer.reduction.resetTimes()
+            reduction.resetTimes()
             let start = Timing.now(), startCPU = Timing.processCPUSeconds()
             try runSteps(settings.steps)
             let elapsed = Timing.now() - start
             let cpu = Timing.processCPUSeconds() - startCPU
-            let times = trainer.reduction.times
+            let times = reduction.times
             let worst = try communicator.allreduce(
                 [elapsed, times.waitSeconds / elapsed, times.progressSeconds / elapsed, -cpu / elapsed], operation: .max)
             let gflops = flopsPerStep * Double(settings.steps) / elapsed / 1e9
-            rates.append(Double(settings.steps * trainer.configuration.globalBatchSize) / worst[0])
+            rates.append(Double(settings.steps * configuration.globalBatchSize) / worst[0])
             stepSeconds.append(worst[0] / Double(settings.steps))
             achieved.append(gflops)
             rooflines.append(roofline)
@@ -109,19 +138,18 @@ public enum StepBenchmark {
             progresses.append(worst[2])
             utilizations.append(-worst[3])
         }
-        let configuration = trainer.configuration
         return Result(
-            model: trainer.layout.shapeDescription, ranks: communicator.worldSize,
-            global_batch: configuration.globalBatchSize, local_batch: trainer.localBatchSize,
-            reduction: configuration.reduction.rawValue, overlap: trainer.reduction.overlaps,
-            bucket_mb: configuration.bucketMegabytes, buckets: trainer.reduction.plan.buckets.count,
+            model: layout.shapeDescription, ranks: communicator.worldSize,
+            global_batch: configuration.globalBatchSize, local_batch: sampler.localBatchSize,
+            reduction: configuration.reduction.rawValue, overlap: reduction.overlaps,
+            bucket_mb: configuration.bucketMegabytes, buckets: reduction.plan.buckets.count,
             steps: settings.steps, repetitions: settings.repetitions,
             samples_per_s: Timing.median(rates), step_seconds: Timing.median(stepSeconds),
             gflops_per_rank: Timing.median(achieved), roofline_gflops: Timing.median(rooflines),
             roofline_fraction: Timing.median(fractions), wait_fraction: Timing.median(waits),
             progress_fraction: Timing.median(progresses), cpu_per_wall: Timing.median(utilizations),
             peak_rss_bytes: try PeakMemory.maximumOverRanks(communicator),
-            memory_budget_bytes: PeakMemory.budgetBytes(data: trainer.data, parameterCount: trainer.layout.parameterCount),
+            memory_budget_bytes: PeakMemory.budgetBytes(data: data, parameterCount: layout.parameterCount),
             blas_core: BLASRuntime.coreName, blas_threads: BLASRuntime.threadCount)
     }
 }

@@ -1,6 +1,6 @@
 import Collectives
 import Foundation
-import Training
+import Reporting
 
 /// The folder of one training run (README "Run directory"):
 ///
@@ -12,14 +12,16 @@ import Training
 ///
 /// Only rank 0 writes into it. Its path is the same on every rank: rank 0 chooses it and
 /// broadcasts it, so even a default name made from the clock cannot differ between ranks.
-struct RunDirectory: Equatable {
-    let path: String
+public struct RunDirectory: Equatable, Sendable {
+    public let path: String
 
-    var configPath: String { join("config.toml") }
-    var metricsPath: String { join("metrics.jsonl") }
-    var plotPath: String { join("metrics.png") }
+    public init(path: String) { self.path = path }
+
+    public var configPath: String { join("config.toml") }
+    public var metricsPath: String { join("metrics.jsonl") }
+    public var plotPath: String { join("metrics.png") }
     /// The default checkpoint directory; created by the first checkpoint written.
-    var checkpointsPath: String { join("checkpoints") }
+    public var checkpointsPath: String { join("checkpoints") }
 
     private func join(_ name: String) -> String {
         (path as NSString).appendingPathComponent(name)
@@ -28,7 +30,7 @@ struct RunDirectory: Equatable {
     /// The run directory every rank uses: `requested`, else a new `runs/<yyyyMMdd-HHmmss>` (under
     /// `$LOCKSTEP_RUNS_DIR` when set) named from rank 0's clock, with `-2`, `-3`, … appended when
     /// that folder exists already. Collective.
-    static func agree(
+    public static func agree(
         requested: String?, communicator: Communicator,
         environment: [String: String] = ProcessInfo.processInfo.environment, now: Date = Date()
     ) throws -> RunDirectory {
@@ -41,7 +43,7 @@ struct RunDirectory: Equatable {
     }
 
     /// `parent/<yyyyMMdd-HHmmss>` in local time, made unique among existing folders.
-    static func uniqueDefault(parent: String, now: Date) -> String {
+    public static func uniqueDefault(parent: String, now: Date) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.dateFormat = "yyyyMMdd-HHmmss"
@@ -57,13 +59,13 @@ struct RunDirectory: Equatable {
 
     /// Creates the folder and its parents (rank 0).
     /// - Throws: `OutputError` (exit status 74) naming the folder and the reason.
-    func create() throws {
+    public func create() throws {
         try OutputError.createDirectories(atPath: path, action: "create the run directory")
     }
 
     /// Writes `text` to the file at `path` (rank 0).
     /// - Throws: `OutputError`.
-    func write(_ text: String, to path: String) throws {
+    public func write(_ text: String, to path: String) throws {
         do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
             throw OutputError(path: path, action: "write", reason: (error as NSError).localizedDescription)
         }

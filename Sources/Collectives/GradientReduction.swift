@@ -1,40 +1,39 @@
-import Collectives
-import Kernels
-import Models
-
 /// Sums the ranks' gradient buffers in place, bucket by bucket, and checks that the sums are finite.
 ///
-/// The buffer holds the flat gradients followed by trailing slots (the step's scaled loss), so the
-/// same collectives carry both and every rank takes its decisions (non-finite loss or gradient)
-/// from the same reduced bytes.
+/// The buffer is whatever the caller reduces in one piece: for training, the flat gradients
+/// followed by the loss slot (`Models.GradientBuffer`), so the same collectives carry both and
+/// every rank takes its decisions (non-finite loss or gradient) from the same reduced bytes. This
+/// type knows nothing of models: the caller says which ranges are final.
 ///
 /// With `--reduction allreduce` the buffer is cut into the buckets of a `BucketPlan`, each summed by
-/// a nonblocking allreduce. With overlap on, a bucket starts as soon as backward has finished its
-/// gradients (`observe(_:)` receives the model's `BackwardEvent`s), and every `.betweenKernels`
-/// event drives MPI's progress engine (Open MPI moves a nonblocking collective only inside MPI
-/// calls), so the transfer hides behind the remaining backward GEMMs. With overlap off, the same
-/// buckets are started, with the same calls, after backward: the results are bitwise identical.
+/// a nonblocking allreduce. With overlap on, a bucket starts as soon as its elements are final
+/// (`ready(from:)`, called by whoever computes them: backward, from the end of the buffer down),
+/// and `progress()` between pieces of compute drives MPI's progress engine (Open MPI moves a
+/// nonblocking collective only inside MPI calls), so the transfer hides behind the remaining
+/// backward GEMMs. With overlap off, the same buckets are started, with the same calls, after
+/// backward: the results are bitwise identical.
 /// With `--reduction reduce-scatter-allgather` there is no nonblocking form in the communicator,
 /// so the whole buffer is reduced by one blocking call after backward, whatever `overlap` says.
 ///
 /// Each bucket's sums are checked for NaN and ±Inf as soon as it completes (with overlap, between
 /// GEMMs), so no separate pass over the whole buffer follows the reduction.
 ///
-/// Use per step: `beginStep()`, pass every backward event to `observe(_:)`, then `finish()`.
-final class GradientReduction {
+/// Use per step: `beginStep()`; during backward `ready(from:)` for each final range and
+/// `progress()` between kernels; then `finish()`.
+public final class GradientReduction {
     private let communicator: Communicator
-    let mode: ReductionMode
+    public let mode: ReductionMode
     /// True when buckets start during backward (allreduce mode with overlap requested).
-    let overlaps: Bool
-    /// `[parameterCount + trailingSlots]`: gradients, then the trailer.
-    let buffer: FloatBuffer
-    let plan: BucketPlan
+    public let overlaps: Bool
+    /// The elements reduced in place; owned by the caller, alive as long as this reduction.
+    public let buffer: UnsafeMutableBufferPointer<Float>
+    public let plan: BucketPlan
 
     /// Time spent in this rank's reductions, accumulated over steps (see `ReductionTimes`).
-    private(set) var times = ReductionTimes()
+    public private(set) var times = ReductionTimes()
 
     /// Starts a new accumulation of `times`.
-    func resetTimes() { times = ReductionTimes() }
+    public func resetTimes() { times = ReductionTimes() }
 
     // MARK: Per-step state (no allocation in the step: `pending` keeps its capacity)
 
@@ -49,11 +48,13 @@ final class GradientReduction {
     private var nonFiniteMarker: UInt32 = 0
 
     /// - Parameters:
-    ///   - readyPoints: the model's `gradientReadyPoints`.
-    ///   - bucketByteCount: the bucket size for `BucketPlan` (bytes of `Float`).
-    init(
-        communicator: Communicator, mode: ReductionMode, overlap: Bool, buffer: FloatBuffer, readyPoints: [Int],
-        bucketByteCount: Int
+    ///   - buffer: the elements to reduce; must stay allocated while this reduction lives.
+    ///   - readyPoints: the lower bounds at which elements become final, decreasing to 0 (for a
+    ///     model, its `gradientReadyPoints`; `BucketPlan`).
+    ///   - bucketByteCount: the bucket size for `BucketPlan`, in bytes of `Float`.
+    public init(
+        communicator: Communicator, mode: ReductionMode, overlap: Bool, buffer: UnsafeMutableBufferPointer<Float>,
+        readyPoints: [Int], bucketByteCount: Int
     ) {
         self.communicator = communicator
         self.mode = mode
@@ -69,30 +70,32 @@ final class GradientReduction {
     // MARK: - Step
 
     /// Resets the per-step state; call before backward.
-    func beginStep() {
+    public func beginStep() {
         started = 0
         completed = 0
         nonFiniteMarker = 0
     }
 
-    /// Starts buckets whose gradients are final and drives progress (overlap on); otherwise nothing.
+    /// Elements `from..<buffer.count` are final: starts the buckets that lie entirely in them and
+    /// drives progress (overlap on); otherwise nothing.
     @inline(__always)
-    func observe(_ event: MLP.BackwardEvent) throws {
+    public func ready(from: Int) throws {
         guard overlaps else { return }
-        switch event {
-        case .lossComputed: break
-        case .gradientsReady(let from):
-            let startable = plan.startableCount(from: from, after: started)
-            while started < startable { try start(started) }
-            try progress()
-        case .betweenKernels:
-            try progress()
-        }
+        let startable = plan.startableCount(from: from, after: started)
+        while started < startable { try start(started) }
+        try testStarted()
+    }
+
+    /// Drives MPI's progress on the buckets in flight (overlap on); call between pieces of compute.
+    @inline(__always)
+    public func progress() throws {
+        guard overlaps else { return }
+        try testStarted()
     }
 
     /// Starts what is left, waits for every bucket, and returns true when every reduced element
     /// (gradients and trailer) is finite. The same on every rank: decided from reduced bytes.
-    func finish() throws -> Bool {
+    public func finish() throws -> Bool {
         var waited = 0.0
         switch mode {
         case .allreduce:
@@ -105,7 +108,7 @@ final class GradientReduction {
             }
         case .reduceScatterAllgather:
             let begin = communicator.wallTime()
-            try communicator.sumByReduceScatterAllgather(buffer.buffer)
+            try communicator.sumByReduceScatterAllgather(buffer)
             waited = communicator.wallTime() - begin
             checkFinite(plan.buckets[0])
             completed = 1
@@ -115,7 +118,7 @@ final class GradientReduction {
     }
 
     /// `beginStep()` then `finish()`: a whole reduction with nothing to overlap.
-    func reduce() throws -> Bool {
+    public func reduce() throws -> Bool {
         beginStep()
         return try finish()
     }
@@ -124,13 +127,13 @@ final class GradientReduction {
 
     @inline(__always)
     private func start(_ index: Int) throws {
-        pending[index] = try communicator.startSumAllreduce(buffer.slice(plan.buckets[index]))
+        pending[index] = try communicator.startSumAllreduce(UnsafeMutableBufferPointer(rebasing: buffer[plan.buckets[index]]))
         started = index + 1
     }
 
     /// Tests the started buckets in order, checking each completed one.
     @inline(__always)
-    private func progress() throws {
+    private func testStarted() throws {
         let begin = communicator.wallTime()
         while completed < started, try pending[completed]!.test() { complete() }
         times.record(progressSeconds: communicator.wallTime() - begin)
@@ -149,7 +152,7 @@ final class GradientReduction {
     @inline(__always)
     private func checkFinite(_ range: Range<Int>) {
         typealias Lanes = SIMD16<UInt32>
-        let raw = UnsafeRawPointer(buffer.baseAddress + range.lowerBound)
+        let raw = UnsafeRawPointer(buffer.baseAddress! + range.lowerBound)
         let exponent = Lanes(repeating: 0x7F80_0000), lowestExponentBit = Lanes(repeating: 0x0080_0000)
         var lanes = Lanes(repeating: 0)
         let vectorCount = range.count / Lanes.scalarCount
@@ -165,14 +168,14 @@ final class GradientReduction {
 }
 
 /// Seconds a rank spent on gradient reduction, accumulated over steps.
-struct ReductionTimes: Sendable {
+public struct ReductionTimes: Sendable {
     /// Blocked in `finish()`: waiting for buckets still in flight after backward (all of the
     /// reduction when it is not overlapped). The finiteness checks are not included.
-    private(set) var waitSeconds = 0.0
+    public private(set) var waitSeconds = 0.0
     /// In progress calls between backward kernels (testing and checking completed buckets).
-    private(set) var progressSeconds = 0.0
+    public private(set) var progressSeconds = 0.0
     /// Reductions finished.
-    private(set) var steps = 0
+    public private(set) var steps = 0
 
     mutating func record(waitSeconds seconds: Double) {
         waitSeconds += seconds

@@ -1,0 +1,108 @@
+import Collectives
+import Foundation
+import Logging
+import Reporting
+
+/// One process of a job, from start to exit: the BLAS kernel (with its re-exec), the
+/// communicator, logging, and the end: `MPI_Finalize` and exit 0, or one error message and the
+/// error's exit status on every rank.
+///
+/// Once MPI is up, a rank that fails must not simply exit: its peers would wait forever in the
+/// next collective. So a failing rank prints `rank R: error: …` and aborts the job, which ends
+/// every process with the error's exit status.
+///
+/// A command's `run()` is then: `let job = Job.start(blas: …)`, `job.bootstrapLogging(…)`,
+/// `job.run { … }`.
+public struct Job {
+    public let communicator: any Communicator
+
+    /// The BLAS settings a command applies before MPI starts (`--blas-core`, `--blas-threads`).
+    public struct BLASSettings: Sendable {
+        public var core: String
+        public var threads: Int
+
+        public init(core: String, threads: Int) {
+            self.core = core
+            self.threads = threads
+        }
+    }
+
+    /// Applies `blas` (which may re-execute this process, so it comes first: OpenBLAS reads its
+    /// kernel only when it loads, and the re-executed process starts MPI itself), then starts the
+    /// communicator: MPI when an MPI launcher started this process, else a world of one. A failure
+    /// is reported and ends the process (it never returns then).
+    public static func start(blas: BLASSettings?) -> Job {
+        if let blas { BLASSetup.apply(coreRequest: blas.core, threads: blas.threads) }
+        do {
+            let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator() : SingleProcessCommunicator()
+            return Job(communicator: communicator)
+        } catch {
+            fail(error, communicator: nil)
+        }
+    }
+
+    public var rank: Int { communicator.rank }
+    public var isLeader: Bool { communicator.rank == 0 }
+
+    /// Bootstraps logging for this rank (once per process): `RankLogHandler` (rank 0 speaks,
+    /// other ranks only warn), wrapped by `decorate` (for example to step around a live line).
+    public func bootstrapLogging(
+        level: Logger.Level, timestamps: Bool, decorate: @escaping @Sendable (any LogHandler) -> any LogHandler = { $0 }
+    ) {
+        let rank = communicator.rank
+        LoggingSystem.bootstrap { _ in decorate(RankLogHandler(rank: rank, logLevel: level, timestamps: timestamps)) }
+    }
+
+    /// Runs `body`; on error reports it and ends the job (the error's exit status on every rank).
+    /// After a successful body and `finalize()`, runs `epilogue` (work that must not fork under
+    /// MPI, such as starting the plotting script) and exits 0.
+    public func run(_ body: () throws -> Void, epilogue: () -> Void = {}) -> Never {
+        do {
+            try body()
+            try communicator.finalize()
+        } catch {
+            Self.fail(error, communicator: communicator)
+        }
+        epilogue()
+        exit(0)
+    }
+
+    /// Reports `error` from this rank and ends the whole job.
+    ///
+    /// An error every rank detects from the same collective data (`isCollective`) is printed by
+    /// rank 0 alone; the other ranks give rank 0 a moment to print before they abort too (rank 0's
+    /// abort usually ends them first).
+    public static func fail(_ error: any Error, communicator: (any Communicator)?) -> Never {
+        let collective = (error as? ReportableError)?.isCollective ?? false
+        let status: ExitStatus
+        if collective, let communicator, communicator.worldSize > 1 {
+            status = (error as? ReportableError)?.exitStatus ?? .software
+            if communicator.rank == 0 { report(error, rank: nil) } else { sleep(2) }
+        } else {
+            let rank = (communicator?.worldSize ?? 1) > 1 ? communicator?.rank : nil
+            status = report(error, rank: rank)
+        }
+        if let communicator { communicator.abort(exitCode: status.rawValue) }
+        exit(status.rawValue)
+    }
+
+    /// Writes `error: message` (and `hint: …`) to standard error, prefixed with the rank in a
+    /// multi-rank job; returns the exit status for it.
+    @discardableResult
+    public static func report(_ error: any Error, rank: Int?) -> ExitStatus {
+        let style = TerminalStyle(descriptor: STDERR_FILENO)
+        let prefix = rank.map { "rank \($0): " } ?? ""
+        var text: String
+        let status: ExitStatus
+        if let reportable = error as? ReportableError {
+            text = "\(prefix)\(style.error("error:")) \(reportable.description)\n"
+            if let hint = reportable.hint { text += "\(prefix)\(style.hint("hint:")) \(hint)\n" }
+            status = reportable.exitStatus
+        } else {
+            text = "\(prefix)\(style.error("error:")) \(error)\n"
+            status = .software
+        }
+        FileHandle.standardError.write(Data(text.utf8))
+        return status
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+
+/// One line of the `--metrics` JSON Lines file: the state at the end of an epoch.
+public struct EpochMetrics: Codable, Equatable, Sendable {
+    /// 1-based epoch number.
+    public var epoch: Int
+    /// Global optimizer steps completed so far.
+    public var step: Int64
+    /// The learning rate of the epoch's last update.
+    public var lr: Double
+    /// Mean training loss over the epoch's samples (measured before each update).
+    public var trainLoss: Double
+    public var testLoss: Double
+    public var testAccuracy: Double
+    /// Training samples per second over all ranks, evaluation excluded.
+    public var samplesPerSecond: Double
+    /// Seconds spent training (evaluation excluded).
+    public var epochSeconds: Double
+    /// Seconds spent evaluating.
+    public var evaluationSeconds: Double
+    /// Updates skipped so far because the reduced loss or gradient was not finite.
+    public var skippedSteps: Int64
+    /// Mean and largest global gradient norm before clipping (only with `--clip-grad-norm`).
+    public var gradientNormMean: Double?
+    public var gradientNormMaximum: Double?
+
+    /// The JSON Lines names (README "Output").
+    enum CodingKeys: String, CodingKey {
+        case epoch, step, lr
+        case trainLoss = "train_loss", testLoss = "test_loss", testAccuracy = "test_accuracy"
+        case samplesPerSecond = "samples_per_s", epochSeconds = "epoch_seconds", evaluationSeconds = "eval_seconds"
+        case skippedSteps = "skipped_steps", gradientNormMean = "grad_norm_mean", gradientNormMaximum = "grad_norm_max"
+    }
+}
+
+extension EpochMetrics {
+    /// The line rank 0 logs for the epoch: `epoch 3/10  lr 0.0902  train loss 0.3120  …`.
+    public func summary(epochs: Int) -> String {
+        func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+        return "epoch \(epoch)/\(epochs)  lr \(String(format: "%.6g", lr))  train loss \(fixed(trainLoss, 4))  "
+            + "test loss \(fixed(testLoss, 4))  test acc \(fixed(testAccuracy, 4))  "
+            + "\(Int(samplesPerSecond.rounded())) samples/s  (\(fixed(epochSeconds, 2)) s train, \(fixed(evaluationSeconds, 2)) s eval)"
+            + (skippedSteps > 0 ? "  skipped \(skippedSteps)" : "")
+            + (gradientNormMaximum.map { "  grad norm mean \(fixed(gradientNormMean ?? 0, 3)) max \(fixed($0, 3))" } ?? "")
+    }
+}

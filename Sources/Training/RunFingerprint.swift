@@ -1,0 +1,25 @@
+import Datasets
+import Models
+import Reporting
+
+/// What this rank is about to run, as the start-up agreement (`FingerprintAgreement`) compares
+/// it across ranks: `field → canonical value`.
+enum RunFingerprint {
+    /// The configuration's fields (less those that may differ between ranks: paths), the model's
+    /// layer sizes, the data's sizes and label checksums, the tool version and the world size.
+    static func fields(
+        configuration: TrainingConfiguration, layout: ParameterLayout, data: TrainingData, worldSize: Int
+    ) -> [String: String] {
+        var fields = ConfigurationDifference.fields(of: configuration)
+        for excluded in TrainingConfiguration.rankLocalFields { fields.removeValue(forKey: excluded) }
+        fields["model.layerSizes"] = layout.shapeDescription
+        fields["data.trainingSamples"] = String(data.training.count)
+        fields["data.testSamples"] = String(data.test.count)
+        fields["data.imageSize"] = "\(data.training.rows)x\(data.training.columns)"
+        fields["data.trainingLabelsCRC32"] = String(data.training.labelChecksum)
+        fields["data.testLabelsCRC32"] = String(data.test.labelChecksum)
+        fields["lockstep.version"] = LockstepVersion.current
+        fields["mpi.worldSize"] = String(worldSize)
+        return fields
+    }
+}

@@ -1,0 +1,90 @@
+import Collectives
+import Datasets
+import Kernels
+import Models
+import Optimizers
+
+/// One optimizer step for one global batch, on this rank: gather this rank's samples, forward and
+/// backward into the gradient buffer (scaled by 1 / global batch), sum the buffer across ranks
+/// (buckets started during backward), decide from the reduced bytes whether it is finite, clip,
+/// and apply the optimizer update with the given learning rate (DESIGN.md §3).
+///
+/// The step holds the math only: counters, the schedule, the non-finite policy and logging belong
+/// to the loop (`Trainer`), which calls `run` once per global step. Nothing in `run` allocates.
+public final class TrainingStep {
+    public let model: MLP
+    public let optimizer: any Optimizer
+    public let reduction: GradientReduction
+    /// The training set the samples index.
+    public let training: LabeledImages
+    public let globalBatchSize: Int
+    /// `--clip-grad-norm`: the largest global L2 norm of the reduced gradient (nil: no clipping).
+    public let maximumGradientNorm: Double?
+    /// Watchers of each step (stall watchdog, fault injection), called in order.
+    public var observers: [any StepObserver] = []
+    /// Labels of the current batch `[localBatchSize]`.
+    private let labels: UnsafeMutableBufferPointer<Int32>
+
+    /// What a step did.
+    public enum Outcome: Equatable, Sendable {
+        /// The update was applied. `loss`: the global batch's mean loss (reduced, identical on every
+        /// rank); `gradientNorm`: the reduced gradient's L2 norm before clipping (with clipping only).
+        case applied(loss: Double, gradientNorm: Double?)
+        /// The reduced loss or gradient holds a NaN or an infinity (on every rank alike); nothing
+        /// was updated. `loss`: the reduced mean loss, NaN or ±Inf when the loss itself was not finite.
+        case nonFinite(loss: Double)
+    }
+
+    /// Allocates the model (for `max(localBatchSize, evaluationBatchSize)` rows, backward scratch
+    /// for `localBatchSize`), the optimizer state and the reduction over the model's gradient buffer.
+    /// - Parameters:
+    ///   - layout: the model; its size must have been checked (`ModelSizeError.check`).
+    ///   - localBatchSize: the most samples one `run` gets.
+    public init(
+        configuration: TrainingConfiguration, communicator: Communicator, layout: ParameterLayout,
+        training: LabeledImages, localBatchSize: Int, evaluationBatchSize: Int = 0
+    ) {
+        model = MLP(
+            layout: layout, maximumBatchSize: max(localBatchSize, evaluationBatchSize),
+            maximumTrainingBatchSize: localBatchSize)
+        optimizer = makeOptimizer(configuration.optimizer, parameterCount: layout.parameterCount)
+        reduction = GradientReduction(
+            communicator: communicator, mode: configuration.reduction, overlap: configuration.overlap,
+            buffer: model.gradientBuffer.storage.buffer, readyPoints: model.gradientReadyPoints,
+            bucketByteCount: Int(configuration.bucketMegabytes * 1_048_576))
+        self.training = training
+        globalBatchSize = configuration.globalBatchSize
+        maximumGradientNorm = configuration.clipGradientNorm
+        labels = .allocate(capacity: localBatchSize)
+    }
+
+    deinit { labels.deallocate() }
+
+    /// Global step `step` on this rank's samples (indices into `training`, at most the local
+    /// batch). Collective: every rank calls it for the same `step`.
+    @inline(__always)
+    public func run(samples: UnsafeBufferPointer<Int32>, learningRate: Double, step: Int64) throws -> Outcome {
+        for observer in observers { observer.willComputeGradients(step: step) }
+        training.fillBatch(indices: samples, features: model.input.baseAddress, labels: labels.baseAddress!)
+        let gradients = model.gradientBuffer
+        // The reduction's buckets start during backward (overlap); the loss slot is in the first.
+        reduction.beginStep()
+        _ = try model.computeGradients(
+            batchSize: samples.count, labels: labels.baseAddress!, gradientScale: 1 / Float(globalBatchSize)
+        ) { event in
+            switch event {
+            case .lossComputed:
+                for observer in observers { observer.lossComputed(step: step, gradients: gradients) }
+            case .gradientsReady(let from): try reduction.ready(from: from)
+            case .betweenKernels: try reduction.progress()
+            }
+        }
+        for observer in observers { observer.willFinishReduction(step: step) }
+        // Decided from the reduced bytes, identical on every rank, so every rank decides alike.
+        guard try reduction.finish() else { return .nonFinite(loss: Double(gradients.loss)) }
+        let norm = maximumGradientNorm.map { clipGradientNorm(model.gradients, maxNorm: $0) }
+        optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate)
+        for observer in observers { observer.didUpdate(step: step, parameters: model.parameters) }
+        return .applied(loss: Double(gradients.loss), gradientNorm: norm)
+    }
+}
