@@ -61,9 +61,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
 
     /// The schedule the run uses: `schedule` with `learningRateScaling` applied.
     public var scaledSchedule: ScheduleConfiguration {
-        let factor = scaledLearningRate(
-            1, rule: learningRateScaling, globalBatch: globalBatchSize, referenceBatch: learningRateReferenceBatch)
-        return factor == 1 ? schedule : schedule.scalingLearningRates(by: factor)
+        schedule.scaled(by: learningRateScaling, globalBatch: globalBatchSize, referenceBatch: learningRateReferenceBatch)
     }
 
     /// Every default in one place: what `lockstep train` runs with no options (the option groups

@@ -4,7 +4,7 @@ import Optimizers
 /// The optimizer flags of `lockstep train`, embedded with `@OptionGroup(title: "Optimizer")`.
 /// It maps flags onto `OptimizerConfiguration` plus the clipping and LR-scaling settings; no math.
 ///
-/// Hyperparameters that only one optimizer family reads, and `--lr-reference-batch`, are optional
+/// Hyperparameters that only one optimizer family reads are optional
 /// here so that giving one where it has no effect is refused, even at its default value.
 struct OptimizerOptions: ParsableArguments {
     typealias Default = OptimizerConfiguration.Default
@@ -57,25 +57,6 @@ struct OptimizerOptions: ParsableArguments {
             valueName: "max-norm"))
     var clipGradientNorm: Double?
 
-    @Option(
-        name: .customLong("lr-scaling"),
-        help: ArgumentHelp(
-            "Scale the base learning rate to the global batch B: none, linear (× B/B_ref, Goyal et al. 2017; pair it with warmup) or sqrt (× √(B/B_ref)). Applied once, never again on resume.",
-            valueName: "rule"))
-    var learningRateScaling = LearningRateScaling.none
-
-    @Option(
-        name: .customLong("lr-reference-batch"),
-        help: ArgumentHelp(
-            "B_ref for --lr-scaling, in samples: the global batch the base learning rate was tuned for (default \(Self.defaultReferenceBatch)).",
-            valueName: "samples"))
-    var givenReferenceBatch: Int?
-
-    static let defaultReferenceBatch = 128
-
-    /// B_ref in samples.
-    var learningRateReferenceBatch: Int { givenReferenceBatch ?? Self.defaultReferenceBatch }
-
     /// The optimizer flags the user gave (an optional that is set, a flag that is on).
     private var givenFlags: [OptimizerFlag] {
         [
@@ -115,16 +96,7 @@ struct OptimizerOptions: ParsableArguments {
         if let clipGradientNorm, !(clipGradientNorm > 0 && clipGradientNorm.isFinite) {
             throw ValidationError("--clip-grad-norm must be a finite number > 0, found \(clipGradientNorm)")
         }
-        if let givenReferenceBatch {
-            if givenReferenceBatch <= 0 {
-                throw ValidationError("--lr-reference-batch must be a positive number of samples, found \(givenReferenceBatch)")
-            }
-            if learningRateScaling == .none {
-                throw ValidationError("--lr-reference-batch has no effect with --lr-scaling none\nHint: give --lr-scaling linear or sqrt, or drop --lr-reference-batch")
-            }
-        }
     }
 }
 
 extension OptimizerKind: ExpressibleByArgument {}
-extension LearningRateScaling: ExpressibleByArgument {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Schedules
+import Training
 
 /// `lockstep schedule table|analyze`: print or analyse a learning-rate schedule without training
 /// (no MPI needed). The schedule flags are the same as `lockstep train`'s.
@@ -11,14 +12,26 @@ struct ScheduleCommand: ParsableCommand {
         subcommands: [Table.self, Analyze.self])
 
     /// `--steps-per-epoch`, which every subcommand needs to build the schedule.
+    /// What `train` derives from the run: the steps per epoch, and the global batch that
+    /// `--lr-scaling` scales to; the schedule built from them is the one `train` uses.
     struct StepsPerEpochOption: ParsableArguments {
         @Option(name: .customLong("steps-per-epoch"), help: ArgumentHelp(
             "Optimizer updates per epoch (train derives it from the data and batch size).", valueName: "steps"))
         var stepsPerEpoch: Int = 1
 
+        @Option(name: .customLong("global-batch"), help: ArgumentHelp(
+            "Samples per update over all ranks, as in train: what --lr-scaling scales to.", valueName: "samples"))
+        var globalBatch: Int = TrainingConfiguration.defaults.globalBatchSize
+
+        func validate() throws {
+            guard globalBatch >= 1 else { throw ValidationError("--global-batch must be at least 1, got \(globalBatch)") }
+        }
+
         func schedule(_ options: ScheduleOptions, totalUnits: Int?) throws -> ExponentialSchedule {
             try ValidationError.wrapping {
-                try ExponentialSchedule(options.configuration(), stepsPerEpoch: stepsPerEpoch, totalUnits: totalUnits)
+                try ExponentialSchedule(
+                    options.scaledConfiguration(globalBatch: globalBatch), stepsPerEpoch: stepsPerEpoch,
+                    totalUnits: totalUnits)
             }
         }
     }

@@ -1,10 +1,13 @@
 import ArgumentParser
 import Schedules
+import Training
 
 extension ScheduleUnit: ExpressibleByArgument {}
+extension LearningRateScaling: ExpressibleByArgument {}
 
 /// The learning-rate schedule flags shared by `lockstep train` and `lockstep schedule`; they map
-/// one to one onto `ScheduleConfiguration` (see README "Learning-rate schedule").
+/// one to one onto `ScheduleConfiguration`, and `--lr-scaling` / `--lr-reference-batch` onto its
+/// scaling to the global batch (see README "Learning-rate schedule").
 struct ScheduleOptions: ParsableArguments {
     @Option(name: .customLong("lr"), help: ArgumentHelp("Peak learning rate lr0, reached when warmup ends.", valueName: "lr"))
     var learningRate: Double = ScheduleConfiguration.defaultLearningRate
@@ -49,7 +52,32 @@ struct ScheduleOptions: ParsableArguments {
         valueName: "units"))
     var staircase: Int?
 
-    /// The flags as a configuration, validated as far as possible without the run's length.
+    @Option(
+        name: .customLong("lr-scaling"),
+        help: ArgumentHelp(
+            "Scale the base learning rate to the global batch B: none, linear (× B/B_ref, Goyal et al. 2017; pair it with warmup) or sqrt (× √(B/B_ref)). Applied once, never again on resume.",
+            valueName: "rule"))
+    var learningRateScaling = LearningRateScaling.none
+
+    @Option(
+        name: .customLong("lr-reference-batch"),
+        help: ArgumentHelp(
+            "B_ref for --lr-scaling, in samples: the global batch the base learning rate was tuned for (default \(TrainingConfiguration.defaults.learningRateReferenceBatch)).",
+            valueName: "samples"))
+    var givenReferenceBatch: Int?
+
+    /// B_ref in samples.
+    var learningRateReferenceBatch: Int { givenReferenceBatch ?? TrainingConfiguration.defaults.learningRateReferenceBatch }
+
+    /// The schedule a run of global batch `globalBatch` uses: `configuration()` with
+    /// `--lr-scaling` applied (what `train` builds its schedule from).
+    func scaledConfiguration(globalBatch: Int) throws -> ScheduleConfiguration {
+        try configuration().scaled(
+            by: learningRateScaling, globalBatch: globalBatch, referenceBatch: learningRateReferenceBatch)
+    }
+
+    /// The flags as a configuration (before `--lr-scaling`), validated as far as possible without
+    /// the run's length.
     /// - Throws: `ScheduleError` naming the flag.
     func configuration() throws -> ScheduleConfiguration {
         let configuration = ScheduleConfiguration(
@@ -62,6 +90,14 @@ struct ScheduleOptions: ParsableArguments {
 
     mutating func validate() throws {
         _ = try ValidationError.wrapping { try configuration() }
+        if let givenReferenceBatch {
+            if givenReferenceBatch <= 0 {
+                throw ValidationError("--lr-reference-batch must be a positive number of samples, found \(givenReferenceBatch)")
+            }
+            if learningRateScaling == .none {
+                throw ValidationError("--lr-reference-batch has no effect with --lr-scaling none\nHint: give --lr-scaling linear or sqrt, or drop --lr-reference-batch")
+            }
+        }
     }
 }
 

@@ -37,8 +37,8 @@ struct TrainCommand: ParsableCommand {
             dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: data.limitTest,
             hiddenSizes: model.hidden.widths, seed: model.seed, epochs: training.epochs, globalBatchSize: training.globalBatch,
             optimizer: try optimizer.configuration(), schedule: try schedule.configuration(),
-            clipGradientNorm: optimizer.clipGradientNorm, learningRateScaling: optimizer.learningRateScaling,
-            learningRateReferenceBatch: optimizer.learningRateReferenceBatch,
+            clipGradientNorm: optimizer.clipGradientNorm, learningRateScaling: schedule.learningRateScaling,
+            learningRateReferenceBatch: schedule.learningRateReferenceBatch,
             reduction: distribution.reduction, verifyEvery: distribution.verifyEvery,
             bucketMegabytes: distribution.bucketMegabytes, overlap: distribution.overlap,
             onNonFinite: distribution.onNonFinite, stallTimeout: distribution.stallTimeout, metricsPath: output.metrics,
@@ -198,8 +198,8 @@ struct TrainCommand: ParsableCommand {
                 values["warmup-start-lr"] = "\(configuration.resolvedWarmupStartLearningRate)"
             }
         }
-        if optimizer.learningRateScaling != .none {
-            values["lr-reference-batch"] = "\(optimizer.learningRateReferenceBatch)"
+        if schedule.learningRateScaling != .none {
+            values["lr-reference-batch"] = "\(schedule.learningRateReferenceBatch)"
         }
         return values
     }

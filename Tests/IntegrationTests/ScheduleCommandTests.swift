@@ -30,6 +30,26 @@ final class ScheduleCommandTests: XCTestCase {
         return result.standardError
     }
 
+    /// `--lr-scaling` and `--global-batch` give the rates `train` uses: the schedule of
+    /// ResumeExactnessCommandTests (lr 0.05 scaled linearly from batch 128 to 256, warmup 6 steps
+    /// from 1% of the scaled rate, γ 0.7 per step, floor 0.01 scaled), computed here from the
+    /// formulas of DESIGN.md §4 in Double, and the two points that `train` logs for that run.
+    func testTableScalesTheLearningRateToTheGlobalBatchAsTrainDoes() throws {
+        let rows = try table([
+            "--lr", "0.05", "--lr-scaling", "linear", "--global-batch", "256", "--unit", "step", "--warmup", "6",
+            "--gamma", "0.7", "--min-lr", "0.01", "--count", "14",
+        ])
+        let peak = 0.05 * 256 / 128, start = peak / 100, floor = 0.01 * 256 / 128
+        let expected = (0..<14).map { t in
+            t < 6 ? start + (peak - start) * Double(t) / 6 : max(peak * pow(0.7, Double(t - 6)), floor)
+        }
+        assertAllClose(rows.map(\.lr), expected, relative: 1e-12)
+        XCTAssertEqual(rows[6].lr, 0.1, "train logs: warmup ended at step 6: lr 0.1")
+        XCTAssertEqual(rows[11].lr, 0.02, "train logs: lr reached its floor at step 11: 0.02")
+        let unscaled = try table(["--lr", "0.05", "--global-batch", "256", "--unit", "step", "--count", "1"])
+        XCTAssertEqual(unscaled.first?.lr, 0.05, "without --lr-scaling the global batch changes nothing")
+    }
+
     func testTableJSONPerEpoch() throws {
         // 0.1·0.9^e at the first step of each epoch (PyTorch ExponentialLR per epoch).
         let rows = try table(["--lr", "0.1", "--gamma", "0.9", "--count", "5", "--steps-per-epoch", "10"])

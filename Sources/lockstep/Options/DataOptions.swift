@@ -1,11 +1,12 @@
 import ArgumentParser
 import Datasets
+import Training
 
 /// `lockstep train` / `evaluate`: where the data is and how much of it to use.
 struct DataOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"),
             help: ArgumentHelp("Folder with the Fashion-MNIST IDX files (.gz or raw).", valueName: "dir"))
-    var dataDirectory: String = FashionMNIST.defaultDirectory
+    var dataDirectory: String = TrainingConfiguration.defaults.dataDirectory
 
     @Option(help: ArgumentHelp("Use only the first N training samples (default: all 60,000).", valueName: "samples"))
     var limitTrain: Int?

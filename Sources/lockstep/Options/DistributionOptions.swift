@@ -10,32 +10,32 @@ struct DistributionOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "How gradients are summed: allreduce (one MPI_Allreduce) or reduce-scatter-allgather "
             + "(identical on every rank by construction).", valueName: "mode"))
-    var reduction: ReductionMode = .allreduce
+    var reduction: ReductionMode = TrainingConfiguration.defaults.reduction
 
     @Option(help: ArgumentHelp(
         "Compare a hash of every rank's parameters, optimizer state, step and LR every K steps "
             + "(also at every epoch end); 0 checks only at epoch ends.", valueName: "K"))
-    var verifyEvery: Int = 200
+    var verifyEvery: Int = TrainingConfiguration.defaults.verifyEvery
 
     @Option(name: .customLong("on-nonfinite"), help: ArgumentHelp(
         "When the reduced loss or gradient holds NaN or Inf: abort (stop with the step) or skip "
             + "(every rank skips that update; the count is logged and kept).", valueName: "policy"))
-    var onNonFinite: NonFinitePolicy = .abort
+    var onNonFinite: NonFinitePolicy = TrainingConfiguration.defaults.onNonFinite
 
     @Option(help: ArgumentHelp(
         "End the job with an error naming the step and collective when a step makes no progress "
             + "for this many seconds; 0 never.", valueName: "seconds"))
-    var stallTimeout: Double = 300
+    var stallTimeout: Double = TrainingConfiguration.defaults.stallTimeout
 
     @Option(name: .customLong("bucket-mb"), help: ArgumentHelp(
         "Gradient bucket size in MiB: buckets are reduced by separate nonblocking allreduces, each "
             + "started as soon as backward has finished it.", valueName: "MiB"))
-    var bucketMegabytes: Double = TrainingConfiguration.defaultBucketMegabytes
+    var bucketMegabytes: Double = TrainingConfiguration.defaults.bucketMegabytes
 
     @Flag(inversion: .prefixedNo, help: ArgumentHelp(
         "Start each bucket's reduction during backward; --no-overlap starts them only after backward "
             + "(same buckets, bitwise-same results). reduce-scatter-allgather never overlaps."))
-    var overlap = true
+    var overlap = TrainingConfiguration.defaults.overlap
 
     func validate() throws {
         guard bucketMegabytes > 0, bucketMegabytes.isFinite else {

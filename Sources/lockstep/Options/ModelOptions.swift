@@ -1,12 +1,13 @@
 import ArgumentParser
+import Training
 
 /// `lockstep train`: the network and its initialisation.
 struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Hidden layer widths in units (neurons), comma-separated, input side first; ReLU between layers; none for a linear model.", valueName: "w1,w2,…"))
-    var hidden: LayerWidths = LayerWidths([512, 256])
+    var hidden: LayerWidths = LayerWidths(TrainingConfiguration.defaults.hiddenSizes)
 
     @Option(help: ArgumentHelp("Seed for the initial weights (He normal) and every epoch's data order.", valueName: "n"))
-    var seed: UInt64 = 0
+    var seed: UInt64 = TrainingConfiguration.defaults.seed
 }
 
 /// A comma-separated list of positive layer widths, e.g. `512,256`; empty for no hidden layer.

@@ -1,6 +1,7 @@
-import Job
 import ArgumentParser
+import Job
 import Kernels
+import Training
 
 /// `lockstep train` / `bench`: BLAS kernel and threads, evaluation batch.
 struct PerformanceOptions: ParsableArguments {
@@ -14,7 +15,7 @@ struct PerformanceOptions: ParsableArguments {
     var blasThreads: Int = 1
 
     @Option(help: ArgumentHelp("Test samples per evaluation batch on each rank.", valueName: "n"))
-    var evalBatch: Int = 500
+    var evalBatch: Int = TrainingConfiguration.defaults.evaluationBatchSize
 
     func validate() throws {
         guard BLASCoreSelection.isValidRequest(blasCore) else {

@@ -13,4 +13,14 @@ extension ScheduleConfiguration {
         scaled.minimumLearningRate = minimumLearningRate.map { $0 * factor }
         return scaled
     }
+
+    /// The schedule a run of global batch `globalBatch` uses: every learning rate scaled by
+    /// `rule` from `referenceBatch` (`scaledLearningRate`), once, when the schedule is built.
+    /// `lockstep train` and `lockstep schedule table|analyze` both apply it, so the table shows
+    /// the rates training uses.
+    /// - Precondition: `globalBatch > 0`, `referenceBatch > 0`.
+    public func scaled(by rule: LearningRateScaling, globalBatch: Int, referenceBatch: Int) -> ScheduleConfiguration {
+        let factor = scaledLearningRate(1, rule: rule, globalBatch: globalBatch, referenceBatch: referenceBatch)
+        return factor == 1 ? self : scalingLearningRates(by: factor)
+    }
 }
