@@ -149,7 +149,7 @@ public enum StepBenchmark {
             roofline_fraction: Timing.median(fractions), wait_fraction: Timing.median(waits),
             progress_fraction: Timing.median(progresses), cpu_per_wall: Timing.median(utilizations),
             peak_rss_bytes: try PeakMemory.maximumOverRanks(communicator),
-            memory_budget_bytes: PeakMemory.budgetBytes(data: data, parameterCount: layout.parameterCount),
+            memory_budget_bytes: PeakMemory.budgetBytes(data: data, layout: layout),
             blas_core: BLASRuntime.coreName, blas_threads: BLASRuntime.threadCount)
     }
 }

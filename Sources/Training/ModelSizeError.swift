@@ -1,5 +1,5 @@
 import Foundation
-import Optimizers
+import Models
 import Reporting
 
 /// A model too large to train: more parameters than one MPI collective can carry, or more
@@ -16,25 +16,26 @@ public struct ModelSizeError: ReportableError, Equatable {
     public var hint: String? { "choose smaller --hidden widths" }
 
     /// Throws when the parameter count (with its trailing loss slot) exceeds MPI's `Int32`
-    /// element count, or when the buffers of one rank (parameters, gradients, `optimizerBuffers`
-    /// optimizer buffers, activations and scratch for `maximumBatch` rows) exceed the machine's
-    /// physical memory.
+    /// element count, or when what one rank allocates (`ModelFootprint.trainingBytes`: parameters,
+    /// gradients, `optimizerBuffers` optimizer buffers, activations and scratch for
+    /// `maximumBatch` rows) exceeds the machine's physical memory.
     public static func check(layerSizes: [Int], optimizerBuffers: Int, maximumBatch: Int) throws {
-        var parameters = 0
-        for (inputs, outputs) in zip(layerSizes, layerSizes.dropFirst()) {
-            let (weights, overflow) = inputs.multipliedReportingOverflow(by: outputs)
-            guard !overflow, weights <= Int(Int32.max) else {
+        let footprint: ModelFootprint
+        do { footprint = try ModelFootprint(layerSizes: layerSizes) } catch {
+            switch error {
+            case let .layer(inputs, outputs):
                 throw ModelSizeError(layerSizes: layerSizes, reason: "one layer has \(inputs) × \(outputs) weights")
+            case .total:
+                throw ModelSizeError(layerSizes: layerSizes, reason: "its parameter count overflows")
             }
-            parameters += weights + outputs
         }
+        let parameters = footprint.parameterCount
         guard parameters < Int(Int32.max) else {
             throw ModelSizeError(
                 layerSizes: layerSizes,
                 reason: "\(parameters) parameters, more than the \(Int32.max) elements one MPI collective can carry")
         }
-        let activations = maximumBatch * (layerSizes.reduce(0, +) + 2 * (layerSizes.max() ?? 0))
-        let bytes = Double(4 * ((2 + optimizerBuffers) * parameters + activations))
+        let bytes = footprint.trainingBytes(optimizerBuffers: optimizerBuffers, batchSize: maximumBatch)
         let available = Double(ProcessInfo.processInfo.physicalMemory)
         guard bytes < available else {
             throw ModelSizeError(

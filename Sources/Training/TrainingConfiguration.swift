@@ -122,7 +122,11 @@ extension TrainingConfiguration {
     /// The command-line flag of a configuration field (a key path such as `schedule.learningRate`).
     public static func flagName(forField field: String) -> String? { flagNames[field] }
 
-    private static let flagNames: [String: String] = [
+    /// Field → flag, for the messages this module writes (resume refusals, start-up
+    /// disagreements). Kept here, next to the fields, because Training cannot see the command
+    /// line; CommandLineTests' `FlagNameTests` checks it against the parser of `lockstep train`
+    /// (every flag exists and sets its field), so it cannot drift from the options.
+    public static let flagNames: [String: String] = [
         "dataDirectory": "--data-dir", "limitTrain": "--limit-train", "limitTest": "--limit-test",
         "hiddenSizes": "--hidden", "seed": "--seed", "epochs": "--epochs", "globalBatchSize": "--global-batch",
         "optimizer.kind": "--optimizer", "optimizer.momentum": "--momentum", "optimizer.dampening": "--dampening",

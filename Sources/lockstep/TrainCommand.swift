@@ -104,7 +104,7 @@ struct TrainCommand: ParsableCommand {
                 liveLine?.clear()  // the error message starts on a line of its own
                 throw error
             }
-            try PeakMemory.report(communicator, data: data, parameterCount: trainer.layout.parameterCount, logger: logger)
+            try PeakMemory.report(communicator, data: data, layout: trainer.layout, logger: logger)
         }, epilogue: {
             guard isLeader else { return }
             if output.plots { drawPlots(runDirectory, metrics: configuration.metricsPath ?? runDirectory.metricsPath, logger: logger) }
