@@ -1,17 +1,20 @@
 // swift-tools-version:6.0
 // Lockstep: a data-parallel neural-network trainer over MPI.
 //
-// Layers, bottom to top (dependencies only point down):
+// Layers, bottom to top (dependencies only point down; README "Layout"):
 //   COpenMPI, COpenBLAS, CZlib  system libraries found through pkg-config
 //   CMPIShim                    the only C code that includes <mpi.h>; a narrow `lockstep_mpi_` API
-//   Collectives                 `Communicator`: MPI and single-process implementations
-//   LockstepCore                exit statuses, error reporting, seeded RNG, state hashing
-//   Tensors                     aligned `Float` buffers
-//   Kernels                     BLAS wrappers, dense layers, activations, loss; naive references
-//   Models                      `ParameterLayout`, `MLP` over one flat parameter buffer
-//   Optimizers, Schedules       pure update rules and learning-rate schedules
+//   Reporting, Determinism      exit statuses and errors; the seeded generator and the state hash
+//   Collectives                 `Communicator` (MPI, single process, in-process ranks for tests),
+//                               bucketed gradient reduction driven by ready ranges
+//   Coordination                rank agreement, lockstep verification, outcome agreement, watchdog
+//   Kernels                     float buffers, BLAS wrappers, dense layers, loss; naive references
+//   Models                      `ParameterLayout`, `GradientBuffer`, `ModelFootprint`, `MLP`
+//   Optimizers, Schedules       pure update rules; learning-rate schedules and their scaling
 //   Datasets, Checkpoints       file formats with precise errors; the distributed sampler
-//   Training                    configuration, trainer loop, evaluation, lockstep verification
+//   Training                    configuration, TrainingStep, RunState (checkpoint, resume), Trainer loop
+//   Benchmarks                  `lockstep bench`: GEMM roofline, the training step, the reduction
+//   Job                         one process's lifecycle: BLAS kernel, communicator, logging, exit
 //   lockstep                    the command line (swift-argument-parser); no math
 import PackageDescription
 

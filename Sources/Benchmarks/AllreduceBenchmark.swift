@@ -22,19 +22,24 @@ public enum AllreduceBenchmark {
         public let repetitions: Int
         /// The communicator's call on the whole buffer (`MPI_Allreduce`, or the reduce-scatter +
         /// allgather pair), in a tight loop.
-        public let plain_seconds: Double
+        public let plainSeconds: Double
         /// `bytes / plain_seconds`, in GB/s (10⁹ bytes).
-        public let plain_gbps: Double
+        public let plainGigabytesPerSecond: Double
         /// The communicator's nonblocking allreduce on the whole buffer, started and waited for
         /// (allreduce mode only; nil otherwise): what the trainer's buckets are made of.
-        public let nonblocking_seconds: Double?
-        public let nonblocking_gbps: Double?
+        public let nonblockingSeconds: Double?
+        public let nonblockingGigabytesPerSecond: Double?
         /// `GradientReduction.reduce()` on the same buffer.
-        public let path_seconds: Double
-        public let path_gbps: Double
+        public let pathSeconds: Double
+        public let pathGigabytesPerSecond: Double
         /// `path_gbps / plain_gbps`.
         public let ratio: Double
-        public let peak_rss_bytes: Int
+        public let peakResidentBytes: Int
+
+        /// The JSON names (snake_case, as printed).
+        public enum CodingKeys: String, CodingKey {
+            case bench, mode, ranks, bytes, buckets, calls, repetitions, plainSeconds = "plain_seconds", plainGigabytesPerSecond = "plain_gbps", nonblockingSeconds = "nonblocking_seconds", nonblockingGigabytesPerSecond = "nonblocking_gbps", pathSeconds = "path_seconds", pathGigabytesPerSecond = "path_gbps", ratio, peakResidentBytes = "peak_rss_bytes"
+        }
     }
 
     /// The sizes measured: `minimumBytes` × 4ᵏ up to `maximumBytes` (4 KB to 64 MB by default).
@@ -104,11 +109,11 @@ public enum AllreduceBenchmark {
                 results.append(Result(
                     mode: mode.rawValue, ranks: communicator.worldSize, bytes: bytes,
                     buckets: reduction.plan.buckets.count, calls: calls, repetitions: repetitions,
-                    plain_seconds: plainSeconds, plain_gbps: Double(bytes) / plainSeconds / 1e9,
-                    nonblocking_seconds: mode == .allreduce ? nonblockingSeconds : nil,
-                    nonblocking_gbps: mode == .allreduce ? Double(bytes) / nonblockingSeconds / 1e9 : nil,
-                    path_seconds: pathSeconds, path_gbps: Double(bytes) / pathSeconds / 1e9,
-                    ratio: plainSeconds / pathSeconds, peak_rss_bytes: try PeakMemory.maximumOverRanks(communicator)))
+                    plainSeconds: plainSeconds, plainGigabytesPerSecond: Double(bytes) / plainSeconds / 1e9,
+                    nonblockingSeconds: mode == .allreduce ? nonblockingSeconds : nil,
+                    nonblockingGigabytesPerSecond: mode == .allreduce ? Double(bytes) / nonblockingSeconds / 1e9 : nil,
+                    pathSeconds: pathSeconds, pathGigabytesPerSecond: Double(bytes) / pathSeconds / 1e9,
+                    ratio: plainSeconds / pathSeconds, peakResidentBytes: try PeakMemory.maximumOverRanks(communicator)))
             }
         }
         return results

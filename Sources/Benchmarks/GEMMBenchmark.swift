@@ -37,8 +37,13 @@ public struct GEMMBenchmark {
         public let flops: Int
         public let seconds: Double
         public let gflops: Double
-        public let blas_core: String
-        public let blas_threads: Int
+        public let blasCore: String
+        public let blasThreads: Int
+
+        /// The JSON names (snake_case, as printed).
+        public enum CodingKeys: String, CodingKey {
+            case bench, shape, model, batch, flops, seconds, gflops, blasCore = "blas_core", blasThreads = "blas_threads"
+        }
     }
 
     public let layout: ParameterLayout
@@ -100,8 +105,8 @@ public struct GEMMBenchmark {
     /// The roofline for a measured `secondsPerStep`.
     public func roofline(secondsPerStep seconds: Double) -> Roofline {
         Roofline(model: layout.shapeDescription, batch: batchSize, flops: flopsPerStep, seconds: seconds,
-                 gflops: Double(flopsPerStep) / seconds / 1e9, blas_core: BLASRuntime.coreName,
-                 blas_threads: BLASRuntime.threadCount)
+                 gflops: Double(flopsPerStep) / seconds / 1e9, blasCore: BLASRuntime.coreName,
+                 blasThreads: BLASRuntime.threadCount)
     }
 
     /// The step's GEMM FLOPs: `trainingFLOPsPerSample × batchSize`.

@@ -34,34 +34,39 @@ public enum StepBenchmark {
         public var bench = "step"
         public let model: String
         public let ranks: Int
-        public let global_batch: Int
-        public let local_batch: Int
+        public let globalBatch: Int
+        public let localBatch: Int
         public let reduction: String
         public let overlap: Bool
-        public let bucket_mb: Double
+        public let bucketMegabytes: Double
         public let buckets: Int
         public let steps: Int
         public let repetitions: Int
         /// Training samples per second over all ranks (the slowest rank's time).
-        public let samples_per_s: Double
-        public let step_seconds: Double
+        public let samplesPerSecond: Double
+        public let stepSeconds: Double
         /// GEMM FLOPs of the step (`trainingFLOPsPerSample × local batch`) per second, per rank.
-        public let gflops_per_rank: Double
+        public let gflopsPerRank: Double
         /// `GEMMBenchmark`'s roofline at the local batch, measured before each repetition.
-        public let roofline_gflops: Double
+        public let rooflineGFLOPS: Double
         /// `gflops_per_rank / roofline_gflops`, the median of the per-repetition ratios.
-        public let roofline_fraction: Double
+        public let rooflineFraction: Double
         /// Share of step time blocked waiting for gradient reduction (largest over ranks).
-        public let wait_fraction: Double
+        public let waitFraction: Double
         /// Share of step time in progress calls between backward kernels (largest over ranks).
-        public let progress_fraction: Double
+        public let progressFraction: Double
         /// CPU seconds over wall seconds of the timed steps, the lowest over ranks: about the BLAS
         /// thread count on a quiet machine; lower when other processes took this rank's core.
-        public let cpu_per_wall: Double
-        public let peak_rss_bytes: Int
-        public let memory_budget_bytes: Int
-        public let blas_core: String
-        public let blas_threads: Int
+        public let cpuPerWall: Double
+        public let peakResidentBytes: Int
+        public let memoryBudgetBytes: Int
+        public let blasCore: String
+        public let blasThreads: Int
+
+        /// The JSON names (snake_case, as printed).
+        public enum CodingKeys: String, CodingKey {
+            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
+        }
     }
 
     /// Runs `settings` on a training step built from `configuration` and `data` (the real
@@ -140,16 +145,16 @@ public enum StepBenchmark {
         }
         return Result(
             model: layout.shapeDescription, ranks: communicator.worldSize,
-            global_batch: configuration.globalBatchSize, local_batch: sampler.localBatchSize,
+            globalBatch: configuration.globalBatchSize, localBatch: sampler.localBatchSize,
             reduction: configuration.reduction.rawValue, overlap: reduction.overlaps,
-            bucket_mb: configuration.bucketMegabytes, buckets: reduction.plan.buckets.count,
+            bucketMegabytes: configuration.bucketMegabytes, buckets: reduction.plan.buckets.count,
             steps: settings.steps, repetitions: settings.repetitions,
-            samples_per_s: Timing.median(rates), step_seconds: Timing.median(stepSeconds),
-            gflops_per_rank: Timing.median(achieved), roofline_gflops: Timing.median(rooflines),
-            roofline_fraction: Timing.median(fractions), wait_fraction: Timing.median(waits),
-            progress_fraction: Timing.median(progresses), cpu_per_wall: Timing.median(utilizations),
-            peak_rss_bytes: try PeakMemory.maximumOverRanks(communicator),
-            memory_budget_bytes: PeakMemory.budgetBytes(data: data, layout: layout),
-            blas_core: BLASRuntime.coreName, blas_threads: BLASRuntime.threadCount)
+            samplesPerSecond: Timing.median(rates), stepSeconds: Timing.median(stepSeconds),
+            gflopsPerRank: Timing.median(achieved), rooflineGFLOPS: Timing.median(rooflines),
+            rooflineFraction: Timing.median(fractions), waitFraction: Timing.median(waits),
+            progressFraction: Timing.median(progresses), cpuPerWall: Timing.median(utilizations),
+            peakResidentBytes: try PeakMemory.maximumOverRanks(communicator),
+            memoryBudgetBytes: PeakMemory.budgetBytes(data: data, layout: layout),
+            blasCore: BLASRuntime.coreName, blasThreads: BLASRuntime.threadCount)
     }
 }

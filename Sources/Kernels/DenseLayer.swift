@@ -29,19 +29,6 @@ public func denseForward(
     }
 }
 
-/// Weight and bias gradients: `dW = dZᵀ · X` `[O, I]`, `db = Σ_rows dZ` `[O]` (overwritten).
-@inline(__always)
-public func denseParameterGradients(
-    outputGradient dz: UnsafePointer<Float>, input x: UnsafePointer<Float>,
-    weightGradient dw: UnsafeMutablePointer<Float>, biasGradient db: UnsafeMutablePointer<Float>,
-    batchSize: Int, inputCount: Int, outputCount: Int
-) {
-    denseWeightGradient(
-        outputGradient: dz, input: x, weightGradient: dw, batchSize: batchSize, inputCount: inputCount,
-        outputCount: outputCount, outputRows: 0..<outputCount)
-    denseBiasGradient(outputGradient: dz, biasGradient: db, batchSize: batchSize, outputCount: outputCount)
-}
-
 /// Rows `outputRows` of the weight gradient: `dW[o, :] = Σ_b dZ[b, o] · X[b, :]` for `o` in
 /// `outputRows` (overwritten; other rows untouched). `dw` points at the whole `[O, I]` gradient.
 ///

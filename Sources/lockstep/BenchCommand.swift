@@ -77,7 +77,7 @@ extension BenchCommand {
                 ])
                 try output.emit([roofline], columns: [
                     ("roofline", { "\($0.model) batch \($0.batch)" }), ("µs/step", { BenchFormat.microseconds($0.seconds) }),
-                    ("GFLOP/s", { BenchFormat.fixed($0.gflops, 1) }), ("BLAS", { "\($0.blas_core) × \($0.blas_threads)" }),
+                    ("GFLOP/s", { BenchFormat.fixed($0.gflops, 1) }), ("BLAS", { "\($0.blasCore) × \($0.blasThreads)" }),
                 ])
             }
         }
@@ -133,14 +133,14 @@ extension BenchCommand {
                     configuration: configuration, data: trainingData, communicator: communicator,
                     settings: .init(warmupSteps: warmup, steps: steps, repetitions: common.repetitions))
                 try BenchOutput(forceJSON: common.json, rank: communicator.rank).emit([result], columns: [
-                    ("model", { $0.model }), ("ranks", { "\($0.ranks)" }), ("batch", { "\($0.global_batch)" }),
-                    ("overlap", { $0.overlap ? "on" : "off" }), ("samples/s", { BenchFormat.fixed($0.samples_per_s, 0) }),
-                    ("GFLOP/s/rank", { BenchFormat.fixed($0.gflops_per_rank, 1) }),
-                    ("roofline", { BenchFormat.fixed($0.roofline_gflops, 1) }),
-                    ("of roofline", { BenchFormat.percent($0.roofline_fraction) }),
-                    ("comm wait", { BenchFormat.percent($0.wait_fraction) }),
-                    ("cpu/wall", { BenchFormat.fixed($0.cpu_per_wall, 2) }),
-                    ("peak RSS", { BenchFormat.megabytes($0.peak_rss_bytes) }),
+                    ("model", { $0.model }), ("ranks", { "\($0.ranks)" }), ("batch", { "\($0.globalBatch)" }),
+                    ("overlap", { $0.overlap ? "on" : "off" }), ("samples/s", { BenchFormat.fixed($0.samplesPerSecond, 0) }),
+                    ("GFLOP/s/rank", { BenchFormat.fixed($0.gflopsPerRank, 1) }),
+                    ("roofline", { BenchFormat.fixed($0.rooflineGFLOPS, 1) }),
+                    ("of roofline", { BenchFormat.percent($0.rooflineFraction) }),
+                    ("comm wait", { BenchFormat.percent($0.waitFraction) }),
+                    ("cpu/wall", { BenchFormat.fixed($0.cpuPerWall, 2) }),
+                    ("peak RSS", { BenchFormat.megabytes($0.peakResidentBytes) }),
                 ])
             }
         }
@@ -196,9 +196,9 @@ extension BenchCommand {
                 try BenchOutput(forceJSON: common.json, rank: communicator.rank).emit(results, columns: [
                     ("mode", { $0.mode }), ("ranks", { "\($0.ranks)" }), ("size", { BenchFormat.bytes($0.bytes) }),
                     ("buckets", { "\($0.buckets)" }),
-                    ("plain µs", { BenchFormat.microseconds($0.plain_seconds) }), ("plain GB/s", { BenchFormat.fixed($0.plain_gbps, 2) }),
-                    ("nonblocking GB/s", { $0.nonblocking_gbps.map { BenchFormat.fixed($0, 2) } ?? "-" }),
-                    ("path µs", { BenchFormat.microseconds($0.path_seconds) }), ("path GB/s", { BenchFormat.fixed($0.path_gbps, 2) }),
+                    ("plain µs", { BenchFormat.microseconds($0.plainSeconds) }), ("plain GB/s", { BenchFormat.fixed($0.plainGigabytesPerSecond, 2) }),
+                    ("nonblocking GB/s", { $0.nonblockingGigabytesPerSecond.map { BenchFormat.fixed($0, 2) } ?? "-" }),
+                    ("path µs", { BenchFormat.microseconds($0.pathSeconds) }), ("path GB/s", { BenchFormat.fixed($0.pathGigabytesPerSecond, 2) }),
                     ("path/plain", { BenchFormat.percent($0.ratio) }),
                 ])
             }

@@ -34,15 +34,20 @@ struct DiagnoseBLASCommand: ParsableCommand {
     var json = false
 
     struct Report: Codable {
-        let blas_core: String
-        let blas_threads: Int
-        let blas_config: String
-        let openblas_coretype: String?
-        let mpi_library: String
-        let cpu_flags: [String]
-        let sgemm_checks: [BLASSelfCheck.Result]
-        let sgemm_max_error: Double
+        let blasCore: String
+        let blasThreads: Int
+        let blasConfiguration: String
+        let openBLASCoreType: String?
+        let mpiLibrary: String
+        let cpuFlags: [String]
+        let sgemmChecks: [BLASSelfCheck.Result]
+        let sgemmMaximumError: Double
         let passed: Bool
+
+        /// The JSON names (snake_case, as printed).
+        enum CodingKeys: String, CodingKey {
+            case blasCore = "blas_core", blasThreads = "blas_threads", blasConfiguration = "blas_config", openBLASCoreType = "openblas_coretype", mpiLibrary = "mpi_library", cpuFlags = "cpu_flags", sgemmChecks = "sgemm_checks", sgemmMaximumError = "sgemm_max_error", passed
+        }
     }
 
     func run() throws {
@@ -53,19 +58,19 @@ struct DiagnoseBLASCommand: ParsableCommand {
         let worst = checks.map(\.maximumError).max() ?? 0
         let flags = BLASCoreSelection.cpuFlags().filter { $0.hasPrefix("avx") || $0 == "fma" }.sorted()
         let report = Report(
-            blas_core: BLASRuntime.coreName, blas_threads: BLASRuntime.threadCount, blas_config: BLASRuntime.configuration,
-            openblas_coretype: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
-            mpi_library: MPICommunicator.libraryVersion().split(separator: "\n").first.map(String.init) ?? "",
-            cpu_flags: flags, sgemm_checks: checks, sgemm_max_error: worst, passed: worst <= tolerance)
+            blasCore: BLASRuntime.coreName, blasThreads: BLASRuntime.threadCount, blasConfiguration: BLASRuntime.configuration,
+            openBLASCoreType: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"],
+            mpiLibrary: MPICommunicator.libraryVersion().split(separator: "\n").first.map(String.init) ?? "",
+            cpuFlags: flags, sgemmChecks: checks, sgemmMaximumError: worst, passed: worst <= tolerance)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
-            print("BLAS kernel     \(report.blas_core) × \(report.blas_threads) thread(s)")
-            print("BLAS build      \(report.blas_config)")
-            print("OPENBLAS_CORETYPE \(report.openblas_coretype ?? "(not set)")")
-            print("MPI library     \(report.mpi_library)")
+            print("BLAS kernel     \(report.blasCore) × \(report.blasThreads) thread(s)")
+            print("BLAS build      \(report.blasConfiguration)")
+            print("OPENBLAS_CORETYPE \(report.openBLASCoreType ?? "(not set)")")
+            print("MPI library     \(report.mpiLibrary)")
             print("CPU vector ISA  \(flags.joined(separator: " "))")
             print("sgemm check     \(checks.count) shapes, largest relative error \(worst) (tolerance \(tolerance)): \(report.passed ? "ok" : "FAILED")")
         }

@@ -29,8 +29,13 @@ struct DiagnoseReductionCommand: ParsableCommand {
         let mode: String
         let size: Int
         let ranks: Int
-        let identical_across_ranks: Bool
-        let max_relative_error: Double
+        let identicalAcrossRanks: Bool
+        let maximumRelativeError: Double
+
+        /// The JSON names (snake_case, as printed).
+        enum CodingKeys: String, CodingKey {
+            case mode, size, ranks, identicalAcrossRanks = "identical_across_ranks", maximumRelativeError = "max_relative_error"
+        }
     }
 
     func run() throws {
@@ -56,7 +61,7 @@ struct DiagnoseReductionCommand: ParsableCommand {
                     allIdentical = allIdentical && identical
                     if communicator.rank == 0 {
                         let line = Result(mode: mode.rawValue, size: count, ranks: communicator.worldSize,
-                                          identical_across_ranks: identical, max_relative_error: worst)
+                                          identicalAcrossRanks: identical, maximumRelativeError: worst)
                         print(String(decoding: try encoder.encode(line), as: UTF8.self))
                     }
                 }

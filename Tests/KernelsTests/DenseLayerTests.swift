@@ -62,8 +62,9 @@ final class DenseLayerTests: XCTestCase {
             var dw = [Float](repeating: .nan, count: outputs * inputs)
             var db = [Float](repeating: .nan, count: outputs)
             var dx = [Float](repeating: .nan, count: batch * inputs)
-            denseParameterGradients(outputGradient: dz, input: x, weightGradient: &dw, biasGradient: &db,
-                                    batchSize: batch, inputCount: inputs, outputCount: outputs)
+            denseWeightGradient(outputGradient: dz, input: x, weightGradient: &dw, batchSize: batch, inputCount: inputs,
+                                outputCount: outputs, outputRows: 0..<outputs)
+            denseBiasGradient(outputGradient: dz, biasGradient: &db, batchSize: batch, outputCount: outputs)
             denseInputGradient(outputGradient: dz, weights: w, inputGradient: &dx, reluOutput: x,
                                batchSize: batch, inputCount: inputs, outputCount: outputs)
             let reference = ReferenceKernels.denseBackward(
