@@ -76,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "lockstep",
             dependencies: [
-                "Job", "Training", "Benchmarks", "Reporting", "Determinism", "Collectives", "Kernels", "Models",
+                "Job", "Training", "Benchmarks", "Coordination", "Reporting", "Collectives", "Kernels", "Models",
                 "Datasets", "Schedules", "Optimizers", "Checkpoints",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -88,16 +88,21 @@ let package = Package(
         .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport"),
         .testTarget(name: "DeterminismTests", dependencies: ["Determinism", "TestSupport"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
-        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Collectives", "Reporting", "TestSupport"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "TestSupport"]),
-        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Reporting", "Kernels", "TestSupport"]),
-        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "TestSupport"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"]),
-        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Kernels", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "TestSupport"]),
+        .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Collectives", "Reporting", "Determinism"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Determinism", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Determinism", "TestSupport"]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Reporting", "Kernels", "Determinism", "TestSupport"]),
+        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "Reporting", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Reporting", "Determinism", "CZlib", "TestSupport"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Reporting", "Determinism", "TestSupport"]),
         .testTarget(
-            name: "IntegrationTests", dependencies: ["TestSupport", "Checkpoints", "lockstep"], exclude: ["Fixtures"]),
+            name: "TrainingTests",
+            dependencies: [
+                "Training", "Checkpoints", "Collectives", "Coordination", "Datasets", "Determinism", "Optimizers",
+                "Reporting", "Schedules", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "IntegrationTests", dependencies: ["TestSupport", "Checkpoints", "Datasets", "lockstep"], exclude: ["Fixtures"]),
         // The command line: its pieces through @testable import, and the built binary.
         .testTarget(
             name: "CommandLineTests", dependencies: ["TestSupport", "lockstep", "Job", "Training"], exclude: ["Snapshots"]),
