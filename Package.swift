@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Collectives", dependencies: ["CMPIShim", "Reporting"]),
         .target(name: "Coordination", dependencies: ["Collectives", "Reporting", "Determinism"]),
         .target(name: "Kernels", dependencies: ["Determinism", "COpenBLAS"]),
-        .target(name: "Models", dependencies: ["Kernels", "Determinism"]),
+        .target(name: "Models", dependencies: ["Kernels", "Determinism", "Reporting"]),
         .target(name: "Optimizers", dependencies: ["Reporting", "Kernels"]),
         .target(
             name: "Schedules",
@@ -90,7 +90,7 @@ let package = Package(
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Collectives", "Reporting", "Determinism"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Determinism", "TestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Determinism", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Determinism", "Reporting", "TestSupport"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Reporting", "Kernels", "Determinism", "TestSupport"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "Reporting", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Reporting", "Determinism", "CZlib", "TestSupport"]),

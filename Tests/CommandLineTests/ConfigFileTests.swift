@@ -1,7 +1,8 @@
 import Foundation
-@testable import lockstep
+import Reporting
 import TestSupport
 import XCTest
+@testable import lockstep
 
 /// `--config FILE.toml` and `--print-config`: the file's keys become options, the command line
 /// overrides them, unknown keys are refused with the nearest valid one, and the printed

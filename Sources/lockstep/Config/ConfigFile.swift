@@ -1,4 +1,5 @@
 import Foundation
+import Reporting
 import TOMLKit
 
 /// A TOML configuration file for a command, turned into the command-line tokens it stands for.

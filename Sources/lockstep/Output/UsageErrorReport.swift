@@ -1,5 +1,6 @@
 import Foundation
 import Job
+import Reporting
 
 /// A command-line mistake found by swift-argument-parser (unknown option, bad value, failed
 /// validation) as two lines: `error: what is wrong` and `hint: what to do`.

@@ -1,9 +1,10 @@
 import Foundation
 
-/// Levenshtein distance, to suggest the valid key nearest to a mistyped one.
-enum EditDistance {
+/// Levenshtein distance, to suggest the valid name nearest to a mistyped one (a config key, a
+/// layer name).
+public enum EditDistance {
     /// The number of single-character insertions, deletions and substitutions turning `a` into `b`.
-    static func distance(_ a: String, _ b: String) -> Int {
+    public static func distance(_ a: String, _ b: String) -> Int {
         let a = Array(a), b = Array(b)
         if a.isEmpty { return b.count }
         var previous = Array(0...b.count)
@@ -22,7 +23,7 @@ enum EditDistance {
     /// The candidate nearest to `word` (the first of equals, so callers pass them in a sensible
     /// order); `_` and `-` count as the same character, since TOML users often write `global_batch`.
     /// A candidate made of the initials of `word`'s parts wins (`learning-rate` → `lr`).
-    static func nearest(to word: String, among candidates: [String]) -> String? {
+    public static func nearest(to word: String, among candidates: [String]) -> String? {
         let normalized = word.replacingOccurrences(of: "_", with: "-").lowercased()
         let parts = normalized.split(separator: "-")
         if parts.count > 1, let initials = candidates.first(where: { $0 == String(parts.compactMap(\.first)) }) {
