@@ -12,13 +12,10 @@ public func reluForward(input x: UnsafePointer<Float>, output y: UnsafeMutablePo
     }
 }
 
-/// ReLU's gradient from its output: `dx = dy ⊙ (y > 0)` (`dx` may be `dy`).
+/// ReLU's gradient from its output, in place: `g = g ⊙ (y > 0)` (NaN in `y` gives 0).
 @inline(__always)
-public func reluBackward(
-    outputGradient dy: UnsafePointer<Float>, output y: UnsafePointer<Float>, inputGradient dx: UnsafeMutablePointer<Float>,
-    count: Int
-) {
-    for i in 0..<count { dx[i] = y[i] > 0 ? dy[i] : 0 }
+public func reluBackward(gradient g: UnsafeMutablePointer<Float>, output y: UnsafePointer<Float>, count: Int) {
+    maskByPositive(g, y, count: count)
 }
 
 /// GELU, tanh approximation (Hendrycks & Gimpel 2016; PyTorch `nn.GELU(approximate="tanh")`):

@@ -105,12 +105,13 @@ final class ActivationTests: XCTestCase {
 
     func testReLUForwardAndBackward() {
         let x: [Float] = [-2, -0.0, 0, 3, .nan]
-        var y = [Float](repeating: 9, count: 5), dx = y
+        var y = [Float](repeating: 9, count: 5)
         reluForward(input: x, output: &y, count: 5)
         XCTAssertEqual(Array(y.prefix(4)), [0, -0.0, 0, 3])
         XCTAssertTrue(y[4].isNaN)
-        reluBackward(outputGradient: [1, 1, 1, 1, 1], output: y, inputGradient: &dx, count: 5)
-        XCTAssertEqual(dx, [0, 0, 0, 1, 0])
+        var g: [Float] = [1, 1, 1, 1, 1]
+        reluBackward(gradient: &g, output: y, count: 5)
+        XCTAssertEqual(g, [0, 0, 0, 1, 0])
     }
 }
 

@@ -1,0 +1,373 @@
+import Determinism
+import Kernels
+
+/// A model built from a checked layer list (`ModelDescription.resolve`), over one flat parameter
+/// buffer and one `GradientBuffer`: the equivalent of a `torch.nn.Sequential` followed by a
+/// softmax cross-entropy loss.
+///
+/// Parameters are laid out layer after layer, weight then bias, each in PyTorch's layout (linear
+/// `[out, in]`, conv2d `[out, in, kh, kw]`) and named as `Sequential.state_dict()` names them
+/// (`0.weight`, `3.bias`: the index is the layer's position). For the `mlp` preset this is the
+/// very layout of `MLP`, and the stack computes the same bits (the tests prove it): the linear
+/// layers run the same GEMMs, and ReLU as a layer of its own gives what the fused kernel gives.
+///
+/// Every buffer is allocated once, for at most `maximumBatchSize` rows (backward scratch and the
+/// convolutions' kept patches for `maximumTrainingBatchSize`): no step allocates. Backward reports
+/// each layer's gradients as final from the last layer down (`MLP.BackwardEvent`), so the
+/// bucketed reduction overlaps as with the MLP.
+public final class LayerStack {
+    public let model: ModelDescription
+    public let layers: [ResolvedLayer]
+    /// Every parameter tensor with its name, shape and range in `parameters`, in buffer order.
+    public let tensors: [ParameterLayout.Tensor]
+    public let parameterCount: Int
+    public let inputShape: TensorShape
+    public let classCount: Int
+    public let maximumBatchSize: Int
+    public let maximumTrainingBatchSize: Int
+
+    /// Parameters `[parameterCount]`.
+    public let parameters: FloatBuffer
+    /// The gradients and the loss slot, overwritten by every `computeGradients`.
+    public let gradientBuffer: GradientBuffer
+    public var gradients: FloatBuffer { gradientBuffer.gradients }
+    /// The input batch `[maximumBatchSize, input elements]` (NCHW for images), filled by the caller.
+    public let input: FloatBuffer
+
+    /// Per layer: where its weight and bias start in `parameters` (nil without parameters).
+    private let weightOffsets: [Int?]
+    private let biasOffsets: [Int?]
+    /// Per layer: its own output buffer `[maximumBatchSize, output elements]`, or nil for
+    /// `flatten` (which reuses its input's).
+    private let outputBuffers: [FloatBuffer?]
+    /// Per layer, set by each forward pass: where its output is (its own buffer, or its input's).
+    private var outputs: [UnsafeMutablePointer<Float>]
+    /// Per conv2d layer: its geometry and its kept patches `[maximumTrainingBatchSize, K, P]`.
+    private let convolutions: [Int: (geometry: ConvolutionGeometry, columns: FloatBuffer)]
+    /// Per pooling layer: its geometry (and for max pooling, where each output came from).
+    private let poolings: [Int: (geometry: PoolingGeometry, argmax: UnsafeMutableBufferPointer<Int32>?)]
+    /// Per dropout layer: the mask of the last training forward.
+    private let dropoutMasks: [Int: FloatBuffer]
+    /// Backward scratch: two buffers of the largest gradient `[maximumTrainingBatchSize, widest]`,
+    /// and the input gradient of one sample's patches for the widest convolution.
+    private let scratch: (FloatBuffer, FloatBuffer)
+    private let columnGradient: FloatBuffer
+    /// The layers whose input gradient backward must compute: some earlier layer has parameters.
+    private let needsInputGradient: [Bool]
+
+    /// The largest weight-gradient block of a linear layer computed by one GEMM, in elements (as
+    /// `MLP.gradientBlockElements`, 512 KB): finished blocks are reported so that their reduction
+    /// starts while the rest is computed. Does not change the result.
+    public let gradientBlockElements = 1 << 17
+
+    /// What a training forward needs for dropout: the seed, the global step and the rows' sample
+    /// indices in the dataset (so that a sample's mask does not depend on the rank or world size).
+    public struct DropoutContext {
+        public let seed: UInt64
+        public let step: Int64
+        public let samples: UnsafeBufferPointer<Int32>
+
+        public init(seed: UInt64, step: Int64, samples: UnsafeBufferPointer<Int32>) {
+            self.seed = seed
+            self.step = step
+            self.samples = samples
+        }
+    }
+
+    /// - Parameters:
+    ///   - layers: `model.resolve(input:classes:)`.
+    ///   - maximumTrainingBatchSize: the most rows any `computeGradients` will use (nil:
+    ///     `maximumBatchSize`); sizes the backward scratch and the kept patches.
+    public init(
+        model: ModelDescription, layers: [ResolvedLayer], maximumBatchSize: Int, maximumTrainingBatchSize: Int? = nil
+    ) {
+        let trainingBatch = maximumTrainingBatchSize ?? maximumBatchSize
+        precondition(!layers.isEmpty && maximumBatchSize > 0 && trainingBatch > 0 && trainingBatch <= maximumBatchSize,
+                     "\(layers.count) layers, maximumBatchSize \(maximumBatchSize), training \(trainingBatch)")
+        self.model = model
+        self.layers = layers
+        inputShape = layers[0].input
+        guard case let .vector(classes) = layers[layers.count - 1].output else {
+            preconditionFailure("the last layer must output a vector of logits: \(layers[layers.count - 1].output)")
+        }
+        classCount = classes
+        self.maximumBatchSize = maximumBatchSize
+        self.maximumTrainingBatchSize = trainingBatch
+
+        var tensors: [ParameterLayout.Tensor] = []
+        var weightOffsets: [Int?] = [], biasOffsets: [Int?] = []
+        var offset = 0
+        for layer in layers {
+            guard let weight = layer.weightShape, let bias = layer.biasShape else {
+                weightOffsets.append(nil)
+                biasOffsets.append(nil)
+                continue
+            }
+            let weightCount = weight.reduce(1, *), biasCount = bias.reduce(1, *)
+            tensors.append(.init(name: layer.weightName, shape: weight, range: offset..<(offset + weightCount)))
+            weightOffsets.append(offset)
+            offset += weightCount
+            tensors.append(.init(name: layer.biasName, shape: bias, range: offset..<(offset + biasCount)))
+            biasOffsets.append(offset)
+            offset += biasCount
+        }
+        self.tensors = tensors
+        self.weightOffsets = weightOffsets
+        self.biasOffsets = biasOffsets
+        parameterCount = offset
+        parameters = FloatBuffer(count: offset)
+        gradientBuffer = GradientBuffer(parameterCount: offset)
+        input = FloatBuffer(count: maximumBatchSize * inputShape.elementCount)
+
+        var convolutions: [Int: (ConvolutionGeometry, FloatBuffer)] = [:]
+        var poolings: [Int: (PoolingGeometry, UnsafeMutableBufferPointer<Int32>?)] = [:]
+        var dropoutMasks: [Int: FloatBuffer] = [:]
+        var widestColumns = 1
+        for layer in layers {
+            switch (layer.spec, layer.input) {
+            case let (.conv2d(outputs, kh, kw, stride, padding), .image(channels, height, width)):
+                let geometry = ConvolutionGeometry(
+                    inputChannels: channels, inputHeight: height, inputWidth: width, outputChannels: outputs,
+                    kernelHeight: kh, kernelWidth: kw, stride: stride, padding: padding)
+                convolutions[layer.index] = (geometry, FloatBuffer(count: trainingBatch * geometry.patchSize * geometry.patchCount))
+                widestColumns = max(widestColumns, geometry.patchSize * geometry.patchCount)
+            case let (.maxPool2d(window, stride), .image(_, height, width)):
+                poolings[layer.index] = (
+                    PoolingGeometry(inputHeight: height, inputWidth: width, window: window, stride: stride),
+                    .allocate(capacity: maximumBatchSize * layer.output.elementCount))
+            case let (.avgPool2d(window, stride), .image(_, height, width)):
+                poolings[layer.index] = (PoolingGeometry(inputHeight: height, inputWidth: width, window: window, stride: stride), nil)
+            case (.dropout, _):
+                dropoutMasks[layer.index] = FloatBuffer(count: trainingBatch * layer.output.elementCount)
+            default: break
+            }
+        }
+        self.convolutions = convolutions
+        self.poolings = poolings
+        self.dropoutMasks = dropoutMasks
+        outputBuffers = layers.map { $0.spec == .flatten ? nil : FloatBuffer(count: maximumBatchSize * $0.output.elementCount) }
+        outputs = Array(repeating: UnsafeMutablePointer(input.baseAddress), count: layers.count)
+        var needs: [Bool] = []
+        var seenParameters = false
+        for layer in layers {
+            needs.append(seenParameters)
+            seenParameters = seenParameters || layer.spec.hasParameters
+        }
+        needsInputGradient = needs
+        let widest = layers.enumerated().map { index, layer in
+            max(layer.output.elementCount, needs[index] ? layer.input.elementCount : 0)
+        }.max()!
+        scratch = (FloatBuffer(count: trainingBatch * widest), FloatBuffer(count: trainingBatch * widest))
+        columnGradient = FloatBuffer(count: widestColumns)
+    }
+
+    deinit {
+        for (_, pooling) in poolings { pooling.argmax?.deallocate() }
+    }
+
+    /// He (Kaiming) normal initialisation, as `MLP.initialize`: for the k-th layer with parameters,
+    /// weights ~ N(0, 2 / fan_in) drawn in `Double` from `SeededGenerator(seed:stream: 0x1417, k)`
+    /// in buffer order and rounded to `Float`, biases 0. fan_in is the input features of a linear
+    /// layer, `C·kh·kw` of a convolution (PyTorch's `fan_in`).
+    public func initialize(seed: UInt64) {
+        var ordinal: UInt64 = 0
+        for (index, layer) in layers.enumerated() {
+            guard let weightOffset = weightOffsets[index], let biasOffset = biasOffsets[index], let shape = layer.weightShape else {
+                continue
+            }
+            var generator = SeededGenerator(seed: seed, stream: 0x1417, ordinal)
+            let fanIn = shape.dropFirst().reduce(1, *)
+            let standardDeviation = (2.0 / Double(fanIn)).squareRoot()
+            for i in weightOffset..<(weightOffset + shape.reduce(1, *)) {
+                parameters[i] = Float(generator.nextGaussian() * standardDeviation)
+            }
+            for i in biasOffset..<(biasOffset + shape[0]) { parameters[i] = 0 }
+            ordinal += 1
+        }
+    }
+
+    /// The `from` values `computeGradients` reports with `.gradientsReady`, in order.
+    public var gradientReadyPoints: [Int] {
+        layers.reversed().flatMap { layer -> [Int] in
+            guard let weightOffset = weightOffsets[layer.index], let shape = layer.weightShape else { return [] }
+            guard case .linear = layer.spec else { return [weightOffset] }
+            let rows = linearBlockRows(outputs: shape[0], inputs: shape[1])
+            return stride(from: shape[0] - rows, to: -rows, by: -rows).map { weightOffset + max(0, $0) * shape[1] }
+        }
+    }
+
+    /// Rows per weight-gradient block of a linear layer: its rows in the fewest equal blocks of
+    /// at most `gradientBlockElements` elements (as `MLP`).
+    private func linearBlockRows(outputs: Int, inputs: Int) -> Int {
+        let count = max(1, (outputs * inputs + gradientBlockElements - 1) / gradientBlockElements)
+        return (outputs + count - 1) / count
+    }
+
+    // MARK: - Forward
+
+    /// Runs the layers on the first `batchSize` rows of `input`; the logits end in the last
+    /// layer's output. Dropout is applied when `dropout` is given (training), else skipped.
+    private func forward(batchSize: Int, dropout: DropoutContext?) {
+        let p = parameters.baseAddress
+        var x = input.baseAddress
+        for (index, layer) in layers.enumerated() {
+            let y = outputBuffers[index]?.baseAddress ?? x
+            let inputCount = layer.input.elementCount, outputCount = layer.output.elementCount
+            switch layer.spec {
+            case .linear:
+                denseForward(
+                    input: x, weights: p + weightOffsets[index]!, bias: p + biasOffsets[index]!, output: y,
+                    batchSize: batchSize, inputCount: inputCount, outputCount: outputCount, activation: .identity)
+            case .conv2d:
+                let convolution = convolutions[index]!
+                if dropout != nil {  // training: keep every sample's patches for backward
+                    convolutionForward(
+                        input: x, weights: p + weightOffsets[index]!, bias: p + biasOffsets[index]!, output: y,
+                        columns: convolution.columns.baseAddress, batchSize: batchSize, geometry: convolution.geometry)
+                } else {  // evaluation: one sample's patches at a time
+                    for n in 0..<batchSize {
+                        convolutionForward(
+                            input: x + n * inputCount, weights: p + weightOffsets[index]!, bias: p + biasOffsets[index]!,
+                            output: y + n * outputCount, columns: convolution.columns.baseAddress, batchSize: 1,
+                            geometry: convolution.geometry)
+                    }
+                }
+            case .maxPool2d:
+                let pooling = poolings[index]!
+                maxPoolForward(
+                    input: x, output: y, argmax: pooling.argmax!.baseAddress!, planes: batchSize * channels(layer.input),
+                    geometry: pooling.geometry)
+            case .avgPool2d:
+                averagePoolForward(
+                    input: x, output: y, planes: batchSize * channels(layer.input), geometry: poolings[index]!.geometry)
+            case .flatten:
+                break
+            case .relu:
+                reluForward(input: x, output: y, count: batchSize * inputCount)
+            case .gelu:
+                GELU.forward(input: x, output: y, count: batchSize * inputCount)
+            case let .dropout(probability):
+                if let dropout {
+                    Dropout.forward(
+                        input: x, output: y, mask: dropoutMasks[index]!.baseAddress,
+                        samples: UnsafeBufferPointer(rebasing: dropout.samples[0..<batchSize]), featuresPerSample: inputCount,
+                        probability: Float(probability), seed: dropout.seed, step: dropout.step, layer: index)
+                } else {
+                    y.update(from: x, count: batchSize * inputCount)
+                }
+            }
+            outputs[index] = y
+            x = y
+        }
+    }
+
+    private func channels(_ shape: TensorShape) -> Int {
+        if case let .image(channels, _, _) = shape { return channels }
+        preconditionFailure("pooling a vector \(shape)")
+    }
+
+    /// Loss and accuracy counts of the first `batchSize` rows of `input` against `labels`
+    /// `[batchSize]`, in evaluation mode (no dropout).
+    public func evaluate(batchSize: Int, labels: UnsafePointer<Int32>) -> LossSummary {
+        precondition(batchSize > 0 && batchSize <= maximumBatchSize, "batch \(batchSize) of \(maximumBatchSize)")
+        forward(batchSize: batchSize, dropout: nil)
+        return softmaxCrossEntropy(
+            logits: outputs[layers.count - 1], labels: labels, batchSize: batchSize, classCount: classCount,
+            gradient: nil, gradientScale: 0)
+    }
+
+    // MARK: - Backward
+
+    /// Forward (training mode) and backward on the first `batchSize` rows of `input`: overwrites
+    /// `gradients` with `gradientScale × ∇ Σ_rows loss` and `gradientBuffer.loss` with
+    /// `gradientScale × Σ_rows loss`; returns the batch's loss sum and correct count. `observer`
+    /// hears `.lossComputed`, then `.gradientsReady(from:)` after each layer's (or linear block's)
+    /// gradients, from the last layer down, and `.betweenKernels`.
+    /// - Parameter dropout: the rows' sample indices, the seed and the step (any value when the
+    ///   model has no dropout).
+    public func computeGradients(
+        batchSize: Int, labels: UnsafePointer<Int32>, gradientScale: Float, dropout: DropoutContext,
+        observer: (MLP.BackwardEvent) throws -> Void
+    ) rethrows -> LossSummary {
+        precondition(batchSize > 0 && batchSize <= maximumTrainingBatchSize && dropout.samples.count >= batchSize,
+                     "training batch \(batchSize) of \(maximumTrainingBatchSize), \(dropout.samples.count) samples")
+        forward(batchSize: batchSize, dropout: dropout)
+        var dy = scratch.0.baseAddress
+        var spare = scratch.1.baseAddress
+        let last = layers.count - 1
+        let summary = softmaxCrossEntropy(
+            logits: outputs[last], labels: labels, batchSize: batchSize, classCount: classCount, gradient: dy,
+            gradientScale: gradientScale)
+        gradientBuffer.loss = Float(summary.lossSum) * gradientScale
+        try observer(.lossComputed(summary))
+
+        let p = parameters.baseAddress
+        let g = gradients.baseAddress
+        for index in stride(from: last, through: 0, by: -1) {
+            let layer = layers[index]
+            let x = index == 0 ? input.baseAddress : outputs[index - 1]
+            let inputCount = layer.input.elementCount, outputCount = layer.output.elementCount
+            let needsInput = needsInputGradient[index]
+            switch layer.spec {
+            case .linear:
+                let weight = weightOffsets[index]!
+                denseBiasGradient(outputGradient: dy, biasGradient: g + biasOffsets[index]!, batchSize: batchSize, outputCount: outputCount)
+                let blockRows = linearBlockRows(outputs: outputCount, inputs: inputCount)
+                var upper = outputCount
+                while upper > 0 {
+                    let lower = max(0, upper - blockRows)
+                    denseWeightGradient(
+                        outputGradient: dy, input: x, weightGradient: g + weight, batchSize: batchSize,
+                        inputCount: inputCount, outputCount: outputCount, outputRows: lower..<upper)
+                    try observer(.gradientsReady(from: weight + lower * inputCount))
+                    upper = lower
+                    if upper > 0 { try observer(.betweenKernels) }
+                }
+                guard needsInput else { break }
+                try observer(.betweenKernels)
+                denseInputGradient(
+                    outputGradient: dy, weights: p + weight, inputGradient: spare, reluOutput: nil, batchSize: batchSize,
+                    inputCount: inputCount, outputCount: outputCount)
+                try observer(.betweenKernels)
+                swap(&dy, &spare)
+            case .conv2d:
+                let convolution = convolutions[index]!
+                convolutionParameterGradients(
+                    outputGradient: dy, columns: convolution.columns.baseAddress, weightGradient: g + weightOffsets[index]!,
+                    biasGradient: g + biasOffsets[index]!, batchSize: batchSize, geometry: convolution.geometry)
+                try observer(.gradientsReady(from: weightOffsets[index]!))
+                guard needsInput else { break }
+                try observer(.betweenKernels)
+                convolutionInputGradient(
+                    outputGradient: dy, weights: p + weightOffsets[index]!, inputGradient: spare,
+                    columnGradient: columnGradient.baseAddress, batchSize: batchSize, geometry: convolution.geometry)
+                try observer(.betweenKernels)
+                swap(&dy, &spare)
+            case .maxPool2d:
+                guard needsInput else { break }
+                let pooling = poolings[index]!
+                maxPoolBackward(
+                    outputGradient: dy, argmax: pooling.argmax!.baseAddress!, inputGradient: spare,
+                    planes: batchSize * channels(layer.input), geometry: pooling.geometry)
+                swap(&dy, &spare)
+            case .avgPool2d:
+                guard needsInput else { break }
+                averagePoolBackward(
+                    outputGradient: dy, inputGradient: spare, planes: batchSize * channels(layer.input),
+                    geometry: poolings[index]!.geometry)
+                swap(&dy, &spare)
+            case .flatten:
+                break
+            case .relu:
+                if needsInput { reluBackward(gradient: dy, output: outputs[index], count: batchSize * outputCount) }
+            case .gelu:
+                if needsInput { GELU.backward(outputGradient: dy, input: x, inputGradient: dy, count: batchSize * outputCount) }
+            case .dropout:
+                if needsInput {
+                    Dropout.backward(outputGradient: dy, mask: dropoutMasks[index]!.baseAddress, inputGradient: dy, count: batchSize * outputCount)
+                }
+            }
+        }
+        return summary
+    }
+}
