@@ -29,7 +29,7 @@ from safetensors import safe_open
 from safetensors.numpy import load_file
 
 FORMAT_NAME = "lockstep-checkpoint"
-FORMAT_VERSION = "1"
+FORMAT_VERSIONS = ("1", "2")
 
 
 def load(path):
@@ -88,25 +88,33 @@ def checksums(path):
     }
 
 
-def layer_count(tensors):
-    """The number of dense layers: consecutive `layers.{i}.weight` from i = 0."""
-    count = 0
-    while f"layers.{count}.weight" in tensors:
-        count += 1
-    return count
+def dense_layers(tensors):
+    """The (weight, bias) names of the MLP's dense layers in order: version 1 named them
+    `layers.{i}.weight`; version 2 names every tensor as torch.nn.Sequential's state_dict does,
+    `{position}.weight`, so the dense layers are the 2-D weights in order of position."""
+    if "layers.0.weight" in tensors:
+        count = 0
+        while f"layers.{count}.weight" in tensors:
+            count += 1
+        return [(f"layers.{i}.weight", f"layers.{i}.bias") for i in range(count)]
+    positions = sorted(int(name.split(".")[0]) for name in tensors
+                       if name.endswith(".weight") and name.split(".")[0].isdigit())
+    if any(tensors[f"{p}.weight"].ndim != 2 for p in positions):
+        raise SystemExit("the numpy evaluation covers MLPs only (this checkpoint has convolutions)")
+    return [(f"{p}.weight", f"{p}.bias") for p in positions]
 
 
 def mlp_forward(tensors, inputs):
     """Logits [batch, classes] of the MLP stored in `tensors` for `inputs` [batch, features]:
-    `x @ layers.{i}.weight.T + layers.{i}.bias` ([out, in] weights), ReLU between layers.
-    The activation must match the trainer's (ReLU at the time of writing)."""
+    `x @ weight.T + bias` per dense layer ([out, in] weights), ReLU between layers.
+    The activation must match the trainer's (ReLU for the mlp preset)."""
     x = inputs.astype(np.float64)
-    count = layer_count(tensors)
-    for i in range(count):
-        weight = tensors[f"layers.{i}.weight"].astype(np.float64)
-        bias = tensors[f"layers.{i}.bias"].astype(np.float64)
+    layers = dense_layers(tensors)
+    for i, (weight_name, bias_name) in enumerate(layers):
+        weight = tensors[weight_name].astype(np.float64)
+        bias = tensors[bias_name].astype(np.float64)
         x = x @ weight.T + bias
-        if i < count - 1:
+        if i < len(layers) - 1:
             x = np.maximum(x, 0.0)
     return x
 
@@ -161,7 +169,7 @@ def main():
     problems = [
         f"{key}: stored {stored}, computed {computed}" for key, (stored, computed) in sums.items() if stored != computed
     ]
-    if metadata.get("format") != FORMAT_NAME or metadata.get("format_version") != FORMAT_VERSION:
+    if metadata.get("format") != FORMAT_NAME or metadata.get("format_version") not in FORMAT_VERSIONS:
         problems.append(f"format {metadata.get('format')!r} version {metadata.get('format_version')!r}")
 
     test = None

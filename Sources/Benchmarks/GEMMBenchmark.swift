@@ -4,11 +4,13 @@ import Models
 
 /// sgemm throughput on the model's own GEMM shapes: the compute roofline of a training step.
 ///
-/// A step runs, per layer, the forward GEMM `X · Wᵀ`, the weight-gradient GEMM `dZᵀ · X` and
-/// (except for the first layer) the input-gradient GEMM `dZ · W`: exactly the FLOPs of
-/// `ParameterLayout.trainingFLOPsPerSample`. Each shape can be timed on its own (hot in cache),
-/// and the roofline runs all of them in the step's order, one BLAS call per product (no row
-/// blocks), step after step: the step's speed if everything but the GEMMs were free.
+/// A step runs, per linear layer, the forward GEMM `X · Wᵀ`, the weight-gradient GEMM `dZᵀ · X`
+/// and (when an earlier layer has parameters) the input-gradient GEMM `dZ · W`; per convolution,
+/// the same three per sample over its patches (`W · cols`, `dY · colsᵀ`, `Wᵀ · dY`; see
+/// `Convolution.swift`). Each shape can be timed on its own (hot in cache), and the roofline runs
+/// all of them in the step's order, one BLAS call per product (no row blocks), step after step:
+/// the step's speed if everything but the GEMMs were free. Shapes are named by the layer's
+/// ordinal among the layers with parameters (`layer0.forward`, as for the MLP).
 public struct GEMMBenchmark {
     /// One GEMM `C[m, n] = op(A)[m, k] · op(B)[k, n]` of the model.
     public struct Shape: Codable, Equatable, Sendable {
@@ -16,7 +18,10 @@ public struct GEMMBenchmark {
         public let name: String
         public let m: Int, n: Int, k: Int
         public let transposeA: Bool, transposeB: Bool
-        public var flops: Int { 2 * m * n * k }
+        /// Calls per step: 1, or the batch for a convolution's per-sample GEMMs.
+        public var calls: Int = 1
+        /// FLOPs per step.
+        public var flops: Int { 2 * m * n * k * calls }
     }
 
     /// One shape's result (a JSON line with `"bench": "gemm"`).
@@ -24,6 +29,9 @@ public struct GEMMBenchmark {
         public var bench = "gemm"
         public let shape: String
         public let m: Int, n: Int, k: Int
+        /// Calls per step when more than one (a convolution's per-sample GEMMs), else absent.
+        public let calls: Int?
+        /// Seconds and GFLOP/s of one call.
         public let seconds: Double
         public let gflops: Double
     }
@@ -46,23 +54,39 @@ public struct GEMMBenchmark {
         }
     }
 
-    public let layout: ParameterLayout
+    /// How the roofline names the model: `784-512-256-10`, or the layer list.
+    public let modelName: String
     public let batchSize: Int
     public let shapes: [Shape]
     private let a: FloatBuffer, b: FloatBuffer, c: FloatBuffer
 
-    public init(layout: ParameterLayout, batchSize: Int) {
+    /// The GEMMs of a training step of `layers` (`ModelPlan.layers`) at `batchSize` rows.
+    public init(layers: [ResolvedLayer], modelName: String, batchSize: Int) {
         precondition(batchSize > 0, "batch \(batchSize)")
-        self.layout = layout
+        self.modelName = modelName
         self.batchSize = batchSize
         var shapes: [Shape] = []
-        for (index, layer) in layout.layers.enumerated() {
-            let (i, o) = (layer.inputCount, layer.outputCount)
-            shapes.append(Shape(name: "layer\(index).forward", m: batchSize, n: o, k: i, transposeA: false, transposeB: true))
-            shapes.append(Shape(name: "layer\(index).weight_gradient", m: o, n: i, k: batchSize, transposeA: true, transposeB: false))
-            if index > 0 {
-                shapes.append(Shape(name: "layer\(index).input_gradient", m: batchSize, n: i, k: o, transposeA: false, transposeB: false))
+        var ordinal = 0
+        for layer in layers where layer.spec.hasParameters {
+            let name = "layer\(ordinal)"
+            let needsInputGradient = ordinal > 0
+            switch (layer.spec, layer.input, layer.output) {
+            case let (.conv2d(outputs, kh, kw, _, _), .image(channels, _, _), .image(_, height, width)):
+                let (patch, patches) = (channels * kh * kw, height * width)
+                shapes.append(Shape(name: "\(name).forward", m: outputs, n: patches, k: patch, transposeA: false, transposeB: false, calls: batchSize))
+                shapes.append(Shape(name: "\(name).weight_gradient", m: outputs, n: patch, k: patches, transposeA: false, transposeB: true, calls: batchSize))
+                if needsInputGradient {
+                    shapes.append(Shape(name: "\(name).input_gradient", m: patch, n: patches, k: outputs, transposeA: true, transposeB: false, calls: batchSize))
+                }
+            default:
+                let (i, o) = (layer.input.elementCount, layer.output.elementCount)
+                shapes.append(Shape(name: "\(name).forward", m: batchSize, n: o, k: i, transposeA: false, transposeB: true))
+                shapes.append(Shape(name: "\(name).weight_gradient", m: o, n: i, k: batchSize, transposeA: true, transposeB: false))
+                if needsInputGradient {
+                    shapes.append(Shape(name: "\(name).input_gradient", m: batchSize, n: i, k: o, transposeA: false, transposeB: false))
+                }
             }
+            ordinal += 1
         }
         self.shapes = shapes
         let largest = shapes.map { max($0.m * $0.k, $0.k * $0.n, $0.m * $0.n) }.max() ?? 1
@@ -80,8 +104,8 @@ public struct GEMMBenchmark {
     public func measureShapes(repetitions: Int, batchSeconds: Double) -> [ShapeResult] {
         shapes.map { shape in
             let seconds = Timing.secondsPerCall(repetitions: repetitions, batchSeconds: batchSeconds) { run(shape) }
-            return ShapeResult(shape: shape.name, m: shape.m, n: shape.n, k: shape.k, seconds: seconds,
-                               gflops: Double(shape.flops) / seconds / 1e9)
+            return ShapeResult(shape: shape.name, m: shape.m, n: shape.n, k: shape.k, calls: shape.calls == 1 ? nil : shape.calls,
+                               seconds: seconds, gflops: Double(shape.flops / shape.calls) / seconds / 1e9)
         }
     }
 
@@ -90,7 +114,9 @@ public struct GEMMBenchmark {
     public func secondsPerStep(steps: Int) -> Double {
         let start = Timing.now()
         for _ in 0..<steps {
-            for shape in shapes { run(shape) }
+            for shape in shapes {
+                for _ in 0..<shape.calls { run(shape) }
+            }
         }
         return (Timing.now() - start) / Double(steps)
     }
@@ -104,12 +130,12 @@ public struct GEMMBenchmark {
 
     /// The roofline for a measured `secondsPerStep`.
     public func roofline(secondsPerStep seconds: Double) -> Roofline {
-        Roofline(model: layout.shapeDescription, batch: batchSize, flops: flopsPerStep, seconds: seconds,
+        Roofline(model: modelName, batch: batchSize, flops: flopsPerStep, seconds: seconds,
                  gflops: Double(flopsPerStep) / seconds / 1e9, blasCore: BLASRuntime.coreName,
                  blasThreads: BLASRuntime.threadCount)
     }
 
-    /// The step's GEMM FLOPs: `trainingFLOPsPerSample × batchSize`.
+    /// The step's GEMM FLOPs (for the MLP, `ParameterLayout.trainingFLOPsPerSample × batchSize`).
     public var flopsPerStep: Int { shapes.reduce(0) { $0 + $1.flops } }
 
     @inline(__always)

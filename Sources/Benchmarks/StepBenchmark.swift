@@ -72,23 +72,22 @@ public enum StepBenchmark {
     /// Runs `settings` on a training step built from `configuration` and `data` (the real
     /// `TrainingStep`: the same model, optimizer and reduction as `lockstep train`, the learning
     /// rate of the run's schedule). Collective.
-    /// - Throws: `ModelSizeError`, `SamplerError`, `ScheduleError` for settings that cannot run.
+    /// - Throws: `ModelDescriptionError`, `ModelSizeError`, `SamplerError`, `ScheduleError` for
+    ///   settings that cannot run.
     public static func run(
         configuration: TrainingConfiguration, data: TrainingData, communicator: Communicator, settings: Settings
     ) throws -> Result {
         FloatingPointEnvironment.enableFlushToZero()
-        let layerSizes = [data.training.featureCount] + configuration.hiddenSizes + [data.training.classCount]
-        try ModelSizeError.check(
-            layerSizes: layerSizes, optimizerBuffers: configuration.optimizer.stateBufferCount,
+        let plan = try ModelPlan(
+            configuration: configuration, samples: data.training,
             maximumBatch: max(configuration.globalBatchSize, configuration.evaluationBatchSize))
         let sampler = try DistributedSampler(
             sampleCount: data.training.count, globalBatchSize: configuration.globalBatchSize,
             worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed)
         let schedule = try ExponentialSchedule(
             configuration.scaledSchedule, stepsPerEpoch: sampler.stepsPerEpoch, totalUnits: configuration.epochs)
-        let layout = ParameterLayout(layerSizes: layerSizes)
         let trainingStep = TrainingStep(
-            configuration: configuration, communicator: communicator, layout: layout, training: data.training,
+            configuration: configuration, communicator: communicator, plan: plan, training: data.training,
             localBatchSize: sampler.localBatchSize, evaluationBatchSize: configuration.evaluationBatchSize)
         trainingStep.model.initialize(seed: configuration.seed)
         try StateAgreement(communicator: communicator).agree(
@@ -97,7 +96,7 @@ public enum StepBenchmark {
         let permutation = UnsafeMutableBufferPointer<Int32>.allocate(capacity: data.training.count)
         defer { permutation.deallocate() }
         let reduction = trainingStep.reduction
-        let gemm = GEMMBenchmark(layout: layout, batchSize: sampler.localBatchSize)
+        let gemm = GEMMBenchmark(layers: plan.layers, modelName: plan.name, batchSize: sampler.localBatchSize)
         var cursor = 0
         var epoch = -1
         var globalStep: Int64 = 0
@@ -119,7 +118,7 @@ public enum StepBenchmark {
         try runSteps(settings.warmupSteps)
         var rates: [Double] = [], stepSeconds: [Double] = [], achieved: [Double] = [], rooflines: [Double] = []
         var fractions: [Double] = [], waits: [Double] = [], progresses: [Double] = [], utilizations: [Double] = []
-        let flopsPerStep = Double(layout.trainingFLOPsPerSample * sampler.localBatchSize)
+        let flopsPerStep = Double(gemm.flopsPerStep)
         _ = gemm.secondsPerStep(steps: 1)
         for _ in 0..<settings.repetitions {
             // The roofline right before each repetition, for as many steps: both see the same noise.
@@ -144,7 +143,7 @@ public enum StepBenchmark {
             utilizations.append(-worst[3])
         }
         return Result(
-            model: layout.shapeDescription, ranks: communicator.worldSize,
+            model: plan.name, ranks: communicator.worldSize,
             globalBatch: configuration.globalBatchSize, localBatch: sampler.localBatchSize,
             reduction: configuration.reduction.rawValue, overlap: reduction.overlaps,
             bucketMegabytes: configuration.bucketMegabytes, buckets: reduction.plan.buckets.count,
@@ -154,7 +153,7 @@ public enum StepBenchmark {
             rooflineFraction: Timing.median(fractions), waitFraction: Timing.median(waits),
             progressFraction: Timing.median(progresses), cpuPerWall: Timing.median(utilizations),
             peakResidentBytes: try PeakMemory.maximumOverRanks(communicator),
-            memoryBudgetBytes: PeakMemory.budgetBytes(data: data, layout: layout),
+            memoryBudgetBytes: PeakMemory.budgetBytes(data: data, parameterCount: trainingStep.model.parameterCount),
             blasCore: BLASRuntime.coreName, blasThreads: BLASRuntime.threadCount)
     }
 }

@@ -101,7 +101,8 @@ public enum CheckpointError: ReportableError, Equatable, Sendable {
             "\(file) is not a Lockstep checkpoint: metadata \"format\" is "
                 + (found.map { "\"\(Self.abbreviated($0))\"" } ?? "missing") + ", expected \"\(CheckpointFormat.formatName)\""
         case let .unsupportedVersion(file, found):
-            "checkpoint \(file) has format version \"\(Self.abbreviated(found))\"; this build reads version \"\(CheckpointFormat.version)\""
+            "checkpoint \(file) has format version \"\(Self.abbreviated(found))\"; this build reads versions "
+                + CheckpointFormat.readableVersions.map { "\"\($0)\"" }.joined(separator: " and ")
         case let .missingMetadata(file, key): "checkpoint \(file) has no metadata \"\(key)\""
         case let .invalidMetadata(file, key, value, expected):
             "checkpoint \(file): metadata \"\(key)\" is \"\(Self.abbreviated(value))\", expected \(expected)"

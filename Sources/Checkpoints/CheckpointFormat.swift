@@ -1,6 +1,6 @@
 internal import CZlib
 
-/// The on-disk layout of a Lockstep checkpoint, version 1: a safetensors file
+/// The on-disk layout of a Lockstep checkpoint, versions 1 and 2 (the same layout): a safetensors file
 /// (https://github.com/huggingface/safetensors) that the standard `safetensors` Python package
 /// and numpy read as is.
 ///
@@ -23,7 +23,7 @@ internal import CZlib
 /// | key | value |
 /// |---|---|
 /// | `format` | `lockstep-checkpoint` |
-/// | `format_version` | `1` |
+/// | `format_version` | `2` (this build writes; it reads `1` too) |
 /// | `data_crc32` | CRC-32 (zlib `crc32`, the ISO-HDLC/PKZIP polynomial) of the whole data section, 8 lowercase hex digits |
 /// | `header_crc32` | CRC-32 of the canonical header digest input (below), 8 lowercase hex digits |
 ///
@@ -41,8 +41,12 @@ internal import CZlib
 public enum CheckpointFormat {
     /// The value of the `format` metadata key.
     public static let formatName = "lockstep-checkpoint"
-    /// The value of the `format_version` metadata key this build writes and reads.
-    public static let version = "1"
+    /// The value of the `format_version` metadata key this build writes.
+    public static let version = "2"
+    /// The versions this build reads. The layout of the file is the same in both; they differ in
+    /// what the trainer names its tensors (version 1: the MLP's `layers.{k}.*`; version 2:
+    /// `torch.nn.Sequential`'s `{position}.*`), which `Training` maps.
+    public static let readableVersions = ["1", "2"]
     /// The safetensors name of the only element type: little-endian IEEE-754 float32.
     public static let float32DataType = "F32"
     /// The key of the metadata object in the safetensors header.

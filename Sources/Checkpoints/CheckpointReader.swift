@@ -108,7 +108,9 @@ public enum CheckpointReader {
         guard let version = metadata.removeValue(forKey: CheckpointFormat.ReservedKey.formatVersion) else {
             throw CheckpointError.missingMetadata(file: file, key: CheckpointFormat.ReservedKey.formatVersion)
         }
-        guard version == CheckpointFormat.version else { throw CheckpointError.unsupportedVersion(file: file, found: version) }
+        guard CheckpointFormat.readableVersions.contains(version) else {
+            throw CheckpointError.unsupportedVersion(file: file, found: version)
+        }
         let storedHeaderCRC = try checksum(CheckpointFormat.ReservedKey.headerCRC32, in: &metadata, file: file)
         let storedDataCRC = try checksum(CheckpointFormat.ReservedKey.dataCRC32, in: &metadata, file: file)
 

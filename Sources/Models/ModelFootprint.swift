@@ -1,12 +1,11 @@
-/// The size of an MLP and the memory one rank needs to train it, from its layer widths alone:
-/// the one estimate of model size (the size check before allocation and the memory budget read
-/// it). Computed with overflow-checked arithmetic, so any widths can be asked about before
-/// anything is allocated.
+/// The size of a model and the memory one rank needs to train it, before anything is allocated:
+/// the one estimate of model size (the size check and the memory budget read it). From an MLP's
+/// layer widths (overflow-checked, so any widths can be asked about) or a checked layer list.
 public struct ModelFootprint: Equatable, Sendable {
-    /// Widths from input to output, e.g. `[784, 512, 256, 10]` (as `ParameterLayout.layerSizes`).
-    public let layerSizes: [Int]
-    /// `ParameterLayout(layerSizes:).parameterCount`: Σ (inputs × outputs + outputs).
+    /// The parameters of all layers.
     public let parameterCount: Int
+    /// Floats one sample occupies in the activations and backward scratch (`MLP`, `LayerStack`).
+    public let activationFloatsPerSample: Int
 
     /// Why a footprint could not be computed.
     public enum Overflow: Error, Equatable {
@@ -27,19 +26,41 @@ public struct ModelFootprint: Equatable, Sendable {
             guard !sumOverflow else { throw .total }
             parameters = sum
         }
-        self.layerSizes = layerSizes
         parameterCount = parameters
+        activationFloatsPerSample = layerSizes.reduce(0, +) + 2 * (layerSizes.max() ?? 0)
+    }
+
+    /// The footprint of a checked layer list (`ModelDescription.resolve`, which already refused
+    /// counts beyond what one collective carries): parameters, and per sample the input, every
+    /// layer's output, dropout masks, kept convolution patches and two backward buffers of the
+    /// widest gradient (`LayerStack`).
+    public init(layers: [ResolvedLayer]) {
+        parameterCount = layers.reduce(0) { $0 + $1.parameterCount }
+        var floats = layers.first?.input.elementCount ?? 0
+        var widest = 0
+        for layer in layers {
+            floats += layer.spec == .flatten ? 0 : layer.output.elementCount
+            widest = max(widest, layer.input.elementCount, layer.output.elementCount)
+            switch (layer.spec, layer.input, layer.output) {
+            case let (.conv2d(_, kh, kw, _, _), .image(channels, _, _), .image(_, height, width)):
+                floats += channels * kh * kw * height * width
+            case (.dropout, _, _):
+                floats += layer.output.elementCount
+            default: break
+            }
+        }
+        activationFloatsPerSample = floats + 2 * widest
     }
 
     /// Bytes of one copy of the parameters (`Float`).
     public var parameterBytes: Double { Double(parameterCount) * Double(MemoryLayout<Float>.stride) }
 
     /// Bytes one rank allocates to train with `optimizerBuffers` optimizer state buffers and at
-    /// most `batchSize` rows at once: parameters, gradients, the optimizer buffers, and the
-    /// activations and backward scratch of `MLP` (`batchSize × (Σ widths + 2 × widest)` floats).
-    /// In `Double`, so absurd sizes give a large number instead of an overflow.
+    /// most `batchSize` rows at once: parameters, gradients, the optimizer buffers, and
+    /// `batchSize × activationFloatsPerSample` floats. In `Double`, so absurd sizes give a large
+    /// number instead of an overflow.
     public func trainingBytes(optimizerBuffers: Int, batchSize: Int) -> Double {
-        let activations = Double(batchSize) * Double(layerSizes.reduce(0, +) + 2 * (layerSizes.max() ?? 0))
+        let activations = Double(batchSize) * Double(activationFloatsPerSample)
         return Double(2 + optimizerBuffers) * parameterBytes + activations * Double(MemoryLayout<Float>.stride)
     }
 }

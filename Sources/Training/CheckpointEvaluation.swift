@@ -45,18 +45,20 @@ public struct CheckpointEvaluation: Codable, Equatable, Sendable {
         precondition(batchSize >= 1, "evaluation batch \(batchSize)")
         FloatingPointEnvironment.enableFlushToZero()  // as in training, so the figures match the epoch's
         let bytes = try communicator.runOnRankZero { try CheckpointReader.readBytes(from: URL(fileURLWithPath: path)) }
-        let (stored, layout) = try CollectiveFailure.collectively { () throws -> (TrainingCheckpoint, ParameterLayout) in
-            let checkpoint = try CheckpointReader.decode(bytes, source: path).checkpoint
-            let stored = try TrainingCheckpoint(decoding: checkpoint)
-            let layout = ParameterLayout(
-                layerSizes: [test.featureCount] + stored.configuration.hiddenSizes + [test.classCount])
-            let parameters = checkpoint.tensors.filter { !$0.name.hasPrefix(TrainingCheckpoint.optimizerPrefix) }
-            try Checkpoint(tensors: parameters, source: path)
-                .validateTensors(expected: layout.tensors.map { (name: $0.name, shape: $0.shape) })
-            return (stored, layout)
+        let (stored, plan) = try CollectiveFailure.collectively { () throws -> (TrainingCheckpoint, ModelPlan) in
+            let decoded = try CheckpointReader.decode(bytes, source: path)
+            let stored = try TrainingCheckpoint(decoding: decoded.checkpoint, formatVersion: decoded.layout.formatVersion)
+            let plan = try ModelPlan(configuration: stored.configuration, samples: test, maximumBatch: batchSize)
+            let parameters = stored.tensors.filter { !$0.name.hasPrefix(TrainingCheckpoint.optimizerPrefix) }
+            let expected = plan.layers.flatMap { layer in
+                [layer.weightShape.map { (name: layer.weightName, shape: $0) }, layer.biasShape.map { (name: layer.biasName, shape: $0) }]
+                    .compactMap { $0 }
+            }
+            try Checkpoint(tensors: parameters, source: path).validateTensors(expected: expected)
+            return (stored, plan)
         }
-        let model = MLP(layout: layout, maximumBatchSize: batchSize)
-        for tensor in layout.tensors {
+        let model = LayerStack(model: plan.description, layers: plan.layers, maximumBatchSize: batchSize)
+        for tensor in model.tensors {
             let values = stored.tensors.first { $0.name == tensor.name }!.values
             _ = values.withUnsafeBufferPointer { model.parameters.slice(tensor.range).update(fromContentsOf: $0) }
         }

@@ -4,43 +4,54 @@ import Reporting
 
 /// A model too large to train: more parameters than one MPI collective can carry, or more
 /// memory than this machine has. Checked before anything is allocated, so an absurd `--hidden`
-/// is a usage error instead of a failed allocation.
+/// or layer list is a usage error instead of a failed allocation.
 public struct ModelSizeError: ReportableError, Equatable {
-    public let layerSizes: [Int]
+    /// The model as the message names it: `784-512-256-10`, or a layer list.
+    public let model: String
     public let reason: String
+    /// The option to change: `--hidden` for the `mlp` preset, else `--model`.
+    public let flag: String
 
     public var exitStatus: ExitStatus { .usage }
-    public var description: String {
-        "the model \(layerSizes.map(String.init).joined(separator: "-")) is too large: \(reason)"
-    }
-    public var hint: String? { "choose smaller --hidden widths" }
+    public var description: String { "the model \(model) is too large: \(reason)" }
+    public var hint: String? { flag == "--hidden" ? "choose smaller --hidden widths" : "choose a smaller \(flag)" }
 
-    /// Throws when the parameter count (with its trailing loss slot) exceeds MPI's `Int32`
-    /// element count, or when what one rank allocates (`ModelFootprint.trainingBytes`: parameters,
-    /// gradients, `optimizerBuffers` optimizer buffers, activations and scratch for
-    /// `maximumBatch` rows) exceeds the machine's physical memory.
+    /// The `mlp` preset's check, from its widths: throws when one layer's weights or the
+    /// parameter count (with its trailing loss slot) exceed MPI's `Int32` element count, or when
+    /// what one rank allocates exceeds the machine's physical memory (`checkMemory`).
     public static func check(layerSizes: [Int], optimizerBuffers: Int, maximumBatch: Int) throws {
+        let model = layerSizes.map(String.init).joined(separator: "-")
         let footprint: ModelFootprint
         do { footprint = try ModelFootprint(layerSizes: layerSizes) } catch {
             switch error {
             case let .layer(inputs, outputs):
-                throw ModelSizeError(layerSizes: layerSizes, reason: "one layer has \(inputs) × \(outputs) weights")
+                throw ModelSizeError(model: model, reason: "one layer has \(inputs) × \(outputs) weights", flag: "--hidden")
             case .total:
-                throw ModelSizeError(layerSizes: layerSizes, reason: "its parameter count overflows")
+                throw ModelSizeError(model: model, reason: "its parameter count overflows", flag: "--hidden")
             }
         }
         let parameters = footprint.parameterCount
         guard parameters < Int(Int32.max) else {
             throw ModelSizeError(
-                layerSizes: layerSizes,
-                reason: "\(parameters) parameters, more than the \(Int32.max) elements one MPI collective can carry")
+                model: model, reason: "\(parameters) parameters, more than the \(Int32.max) elements one MPI collective can carry",
+                flag: "--hidden")
         }
+        try checkMemory(footprint, model: model, flag: "--hidden", optimizerBuffers: optimizerBuffers, maximumBatch: maximumBatch)
+    }
+
+    /// Throws when what one rank allocates (`ModelFootprint.trainingBytes`: parameters, gradients,
+    /// `optimizerBuffers` optimizer buffers, activations and scratch for `maximumBatch` rows)
+    /// exceeds the machine's physical memory.
+    public static func checkMemory(
+        _ footprint: ModelFootprint, model: String, flag: String, optimizerBuffers: Int, maximumBatch: Int
+    ) throws {
         let bytes = footprint.trainingBytes(optimizerBuffers: optimizerBuffers, batchSize: maximumBatch)
         let available = Double(ProcessInfo.processInfo.physicalMemory)
         guard bytes < available else {
             throw ModelSizeError(
-                layerSizes: layerSizes,
-                reason: String(format: "one rank needs about %.1f GB, this machine has %.1f GB", bytes / 1e9, available / 1e9))
+                model: model,
+                reason: String(format: "one rank needs about %.1f GB, this machine has %.1f GB", bytes / 1e9, available / 1e9),
+                flag: flag)
         }
     }
 }

@@ -1,7 +1,6 @@
 import Collectives
 import Foundation
 import Logging
-import Models
 
 /// Peak resident memory ("high-water mark") of this process and the budget a run should fit in.
 public enum PeakMemory {
@@ -20,10 +19,9 @@ public enum PeakMemory {
 
     /// The per-rank budget of issue 6: the dataset's bytes as `UInt8` (pixels and labels, training
     /// and test) + 4 × the parameter bytes (parameters, gradients, momentum, one spare) + 40 MB.
-    public static func budgetBytes(data: TrainingData, layout: ParameterLayout) -> Int {
+    public static func budgetBytes(data: TrainingData, parameterCount: Int) -> Int {
         let datasetBytes = [data.training, data.test].reduce(0) { $0 + $1.pixels.count + $1.labels.count }
-        let parameterBytes = (try? ModelFootprint(layerSizes: layout.layerSizes).parameterBytes) ?? 0
-        return datasetBytes + Int(4 * parameterBytes) + 40_000_000
+        return datasetBytes + 4 * parameterCount * MemoryLayout<Float>.stride + 40_000_000
     }
 
     /// "peak resident memory 97.1 MB per rank (max over 2 ranks; budget 104.2 MB)".
@@ -35,9 +33,9 @@ public enum PeakMemory {
 
     /// Logs `summary` on rank 0 after a run. Collective.
     public static func report(
-        _ communicator: Communicator, data: TrainingData, layout: ParameterLayout, logger: Logger
+        _ communicator: Communicator, data: TrainingData, parameterCount: Int, logger: Logger
     ) throws {
         let peak = try maximumOverRanks(communicator)
-        logger.info("\(summary(peakBytes: peak, budgetBytes: budgetBytes(data: data, layout: layout), worldSize: communicator.worldSize))")
+        logger.info("\(summary(peakBytes: peak, budgetBytes: budgetBytes(data: data, parameterCount: parameterCount), worldSize: communicator.worldSize))")
     }
 }

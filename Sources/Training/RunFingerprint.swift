@@ -6,13 +6,14 @@ import Reporting
 /// it across ranks: `field → canonical value`.
 enum RunFingerprint {
     /// The configuration's fields (less those that may differ between ranks: paths), the model's
-    /// layer sizes, the data's sizes and label checksums, the tool version and the world size.
+    /// layer list and input shape, the data's sizes and label checksums, the tool version and the world size.
     static func fields(
-        configuration: TrainingConfiguration, layout: ParameterLayout, data: TrainingData, worldSize: Int
+        configuration: TrainingConfiguration, model: LayerStack, data: TrainingData, worldSize: Int
     ) -> [String: String] {
         var fields = ConfigurationDifference.fields(of: configuration)
         for excluded in TrainingConfiguration.rankLocalFields { fields.removeValue(forKey: excluded) }
-        fields["model.layerSizes"] = layout.shapeDescription
+        fields["model.layers"] = model.model.description
+        fields["model.input"] = model.inputShape.description
         fields["data.trainingSamples"] = String(data.training.count)
         fields["data.testSamples"] = String(data.test.count)
         fields["data.imageSize"] = "\(data.training.rows)x\(data.training.columns)"

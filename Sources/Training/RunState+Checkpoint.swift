@@ -42,11 +42,11 @@ extension RunState {
 
     /// The current state as a checkpoint's contents.
     func makeTrainingCheckpoint() -> TrainingCheckpoint {
-        var tensors = layout.tensors.map { tensor in
+        var tensors = model.tensors.map { tensor in
             CheckpointTensor(name: tensor.name, shape: tensor.shape, copying: UnsafeBufferPointer(model.parameters.slice(tensor.range)))
         }
         for (state, buffer) in optimizer.stateBuffers {
-            tensors += layout.tensors.map { tensor in
+            tensors += model.tensors.map { tensor in
                 CheckpointTensor(
                     name: TrainingCheckpoint.optimizerTensorName(state: state, parameter: tensor.name), shape: tensor.shape,
                     copying: UnsafeBufferPointer(buffer.slice(tensor.range)))
@@ -59,7 +59,7 @@ extension RunState {
             learningRate: .init(globalStep: globalStep, value: schedule.lr(at: globalStep)),
             randomState: randomState(epoch: epoch),
             epochProgress: .init(trainLossSum: epochLossSum, appliedSteps: epochAppliedSteps, gradientNorms: gradientNorms),
-            data: .init(data), metrics: metricsHistory, tensors: tensors)
+            data: .init(data), metrics: metricsHistory, model: model.model.description, tensors: tensors)
     }
 
     /// The random state at the start of (or inside) `epoch`: the seed, the data order's stream,

@@ -17,10 +17,10 @@ extension RunState {
         ["verifyEvery", "stallTimeout", "evaluationBatchSize", "overlap", "bucketMegabytes"])
 
     /// Fields that can never change on resume, even with `--allow-config-change`: the tensor
-    /// shapes (`--hidden`), the optimizer's state buffers (`--optimizer`, `--amsgrad`) and the
+    /// shapes (`--model`, `--hidden`), the optimizer's state buffers (`--optimizer`, `--amsgrad`) and the
     /// position in the data (the seed's data order, the batches and steps per epoch).
     static let fixedFields: Set<String> = [
-        "hiddenSizes", "optimizer.kind", "optimizer.amsgrad", "seed", "globalBatchSize", "limitTrain",
+        "model", "hiddenSizes", "optimizer.kind", "optimizer.amsgrad", "seed", "globalBatchSize", "limitTrain",
     ]
 
     // MARK: - Checking and restoring
@@ -30,8 +30,9 @@ extension RunState {
     /// - Returns: warnings for the log (world size or configuration changes).
     /// - Throws: `CheckpointError` (format, metadata, tensors) or `ResumeError`.
     func restore(_ bytes: [UInt8], source file: String, allowConfigurationChange: Bool) throws -> [String] {
-        let checkpoint = try CheckpointReader.decode(bytes, source: file).checkpoint
-        let stored = try TrainingCheckpoint(decoding: checkpoint)
+        let decoded = try CheckpointReader.decode(bytes, source: file)
+        let stored = try TrainingCheckpoint(decoding: decoded.checkpoint, formatVersion: decoded.layout.formatVersion)
+        let checkpoint = Checkpoint(tensors: stored.tensors, metadata: decoded.checkpoint.metadata, source: file)
         var notes: [String] = []
 
         // What is trained: the configuration, the data, the tensors.
@@ -39,7 +40,7 @@ extension RunState {
         notes += changes.map { "configuration changed on resume: \($0)" }
         let deliberate = changes.contains { !Self.freeFields.contains($0.field) }
         try checkData(stored.data, file: file)
-        let parameterTensors = layout.tensors.map { (name: $0.name, shape: $0.shape) }
+        let parameterTensors = model.tensors.map { (name: $0.name, shape: $0.shape) }
         try checkpoint.validateTensors(expected: TrainingCheckpoint.expectedTensors(
             parameters: parameterTensors, optimizerStates: optimizer.stateBuffers.map(\.name)))
 
@@ -83,11 +84,11 @@ extension RunState {
         }
 
         // Everything checked: restore.
-        for tensor in layout.tensors {
+        for tensor in model.tensors {
             copy(checkpoint.tensor(named: tensor.name)!, into: model.parameters.slice(tensor.range))
         }
         for (name, buffer) in optimizer.stateBuffers {
-            for tensor in layout.tensors {
+            for tensor in model.tensors {
                 let stateTensor = checkpoint.tensor(named: TrainingCheckpoint.optimizerTensorName(state: name, parameter: tensor.name))!
                 copy(stateTensor, into: buffer.slice(tensor.range))
             }

@@ -13,8 +13,7 @@ import Schedules
 final class RunState {
     let configuration: TrainingConfiguration
     let data: TrainingData
-    let layout: ParameterLayout
-    let model: MLP
+    let model: LayerStack
     let optimizer: any Optimizer
     let schedule: ExponentialSchedule
     let sampler: DistributedSampler
@@ -46,7 +45,6 @@ final class RunState {
     ) {
         self.configuration = configuration
         self.data = data
-        layout = step.model.layout
         model = step.model
         optimizer = step.optimizer
         self.schedule = schedule

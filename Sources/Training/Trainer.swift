@@ -34,6 +34,8 @@ public final class Trainer {
     public let schedule: ExponentialSchedule
     let step: TrainingStep
     let state: RunState
+    /// `784-512-256-10` for the `mlp` preset, else the layer list.
+    let modelName: String
 
     /// The epoch's sample order `[training samples]`, refreshed once per epoch.
     let permutation: UnsafeMutableBufferPointer<Int32>
@@ -69,10 +71,10 @@ public final class Trainer {
         self.data = data
         self.logger = logger
         self.checkpointing = checkpointing
-        let layerSizes = [data.training.featureCount] + configuration.hiddenSizes + [data.training.classCount]
-        try ModelSizeError.check(
-            layerSizes: layerSizes, optimizerBuffers: configuration.optimizer.stateBufferCount,
+        let plan = try ModelPlan(
+            configuration: configuration, samples: data.training,
             maximumBatch: max(configuration.globalBatchSize, configuration.evaluationBatchSize))
+        modelName = plan.name
         sampler = try DistributedSampler(
             sampleCount: data.training.count, globalBatchSize: configuration.globalBatchSize,
             worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed)
@@ -82,7 +84,7 @@ public final class Trainer {
             configuration.scaledSchedule, stepsPerEpoch: sampler.stepsPerEpoch, totalUnits: totalUnits)
 
         step = TrainingStep(
-            configuration: configuration, communicator: communicator, layout: ParameterLayout(layerSizes: layerSizes),
+            configuration: configuration, communicator: communicator, plan: plan,
             training: data.training, localBatchSize: sampler.localBatchSize,
             evaluationBatchSize: configuration.evaluationBatchSize)
         state = RunState(
@@ -105,7 +107,8 @@ public final class Trainer {
         evaluationLabels.deallocate()
     }
 
-    public var layout: ParameterLayout { state.layout }
+    /// The trained model's parameter count.
+    public var parameterCount: Int { step.model.parameterCount }
     public var stepsPerEpoch: Int { sampler.stepsPerEpoch }
     public var localBatchSize: Int { sampler.localBatchSize }
     /// Optimizer steps attempted so far, skipped ones included: the schedule's clock.
@@ -126,7 +129,7 @@ public final class Trainer {
     private func runWithFlushToZero() throws -> TrainingSummary {
         watchdog.enter(.startup, step: state.globalStep)
         var fingerprint = RunFingerprint.fields(
-            configuration: configuration, layout: layout, data: data, worldSize: communicator.worldSize)
+            configuration: configuration, model: step.model, data: data, worldSize: communicator.worldSize)
         fingerprint.merge(checkpointing.fingerprintFields) { $1 }
         try FingerprintAgreement.check(fingerprint, communicator: communicator, flagName: TrainingConfiguration.flagName)
         try prepareState()
@@ -276,9 +279,9 @@ public final class Trainer {
     // MARK: - Output
 
     private func logStart() {
-        let count = layout.parameterCount.formatted()
+        let count = parameterCount.formatted()
         logger.info("""
-            lockstep: \(communicator.worldSize) rank\(communicator.worldSize == 1 ? "" : "s"), model \(layout.shapeDescription) (\(count) parameters), \
+            lockstep: \(communicator.worldSize) rank\(communicator.worldSize == 1 ? "" : "s"), model \(modelName) (\(count) parameters), \
             global batch \(configuration.globalBatchSize) (\(sampler.localBatchSize) per rank), \
             \(stepsPerEpoch) steps/epoch, BLAS \(BLASRuntime.coreName) × \(BLASRuntime.threadCount) thread\
             \(BLASRuntime.threadCount == 1 ? "" : "s"), reduction \(configuration.reduction.rawValue), \

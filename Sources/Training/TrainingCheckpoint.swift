@@ -33,6 +33,8 @@ struct TrainingCheckpoint: Equatable {
         static let epochProgress = "epoch_progress"
         static let data = "data"
         static let metrics = "metrics"
+        /// The layer list (version 2), in its canonical text: what `torch.nn.Sequential` to build.
+        static let model = "model"
     }
 
     /// The prefix of the optimizer state tensors.
@@ -139,6 +141,9 @@ struct TrainingCheckpoint: Equatable {
     var data: DataFingerprint
     /// One line per finished epoch, as written to `--metrics`.
     var metrics: [EpochMetrics]
+    /// The model's layer list, canonical text (nil when read from a version-1 file, which held
+    /// the `mlp` preset of `configuration.hiddenSizes`).
+    var model: String?
     /// Parameters, then optimizer state.
     var tensors: [CheckpointTensor]
 
@@ -159,6 +164,7 @@ struct TrainingCheckpoint: Equatable {
         try checkpoint.setMetadata(json: epochProgress, forKey: Key.epochProgress)
         try checkpoint.setMetadata(json: data, forKey: Key.data)
         try checkpoint.setMetadata(json: metrics, forKey: Key.metrics)
+        if let model { checkpoint.metadata[Key.model] = model }
         return checkpoint
     }
 
@@ -181,7 +187,9 @@ struct TrainingCheckpoint: Equatable {
 extension TrainingCheckpoint {
     /// Reads every metadata value of `checkpoint` (tensors are checked against the model later).
     /// - Throws: `CheckpointError.missingMetadata` or `.invalidMetadata` naming the key.
-    init(decoding checkpoint: Checkpoint) throws {
+    /// - Parameter formatVersion: the file's `format_version`: version 1's tensor names are
+    ///   mapped to version 2's (`version2Name`).
+    init(decoding checkpoint: Checkpoint, formatVersion: String) throws {
         lockstepVersion = try checkpoint.metadataValue(String.self, forKey: Key.lockstepVersion)
         configuration = try checkpoint.metadataValue(TrainingConfiguration.self, forKey: Key.configuration)
         worldSize = try checkpoint.metadataValue(Int.self, forKey: Key.worldSize)
@@ -192,6 +200,23 @@ extension TrainingCheckpoint {
         epochProgress = try checkpoint.metadataValue(EpochProgress.self, forKey: Key.epochProgress)
         data = try checkpoint.metadataValue(DataFingerprint.self, forKey: Key.data)
         metrics = try checkpoint.metadataValue([EpochMetrics].self, forKey: Key.metrics)
-        tensors = checkpoint.tensors
+        model = checkpoint.metadata[Key.model]
+        tensors = formatVersion == "1"
+            ? checkpoint.tensors.map { CheckpointTensor(name: Self.version2Name(ofVersion1: $0.name), shape: $0.shape, values: $0.values) }
+            : checkpoint.tensors
+    }
+}
+
+extension TrainingCheckpoint {
+    /// Version 1 held only the MLP and named the k-th linear layer's tensors `layers.{k}.weight` and
+    /// `layers.{k}.bias`; version 2 names tensors as `torch.nn.Sequential` does, by position in the
+    /// layer list, where the `mlp` preset is `flatten, linear, relu, linear, …`: the k-th linear
+    /// layer is at position 2k + 1. Optimizer tensors (`optimizer.<state>.<name>`) follow their
+    /// parameter. Other names are kept.
+    static func version2Name(ofVersion1 name: String) -> String {
+        var parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard let at = parts.firstIndex(of: "layers"), at + 2 < parts.count, let k = Int(parts[at + 1]) else { return name }
+        parts.replaceSubrange(at...(at + 1), with: [String(2 * k + 1)])
+        return parts.joined(separator: ".")
     }
 }

@@ -1,6 +1,7 @@
 import Collectives
 import Datasets
 import Foundation
+import Models
 import Optimizers
 import Schedules
 
@@ -16,7 +17,11 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var limitTest: Int?
 
     // MARK: Model
-    /// Hidden layer widths, input to output (the input is 784 pixels, the output 10 classes).
+    /// The model (`--model`): nil for the `mlp` preset (the default; so a configuration of an
+    /// MLP, and every checkpoint written before layer lists existed, has no such field), `cnn`,
+    /// or a layer list (`conv2d(16,5) relu maxpool2d(2) flatten linear(10)`) in its canonical text.
+    public var model: String?
+    /// Hidden layer widths of the `mlp` preset, input to output (`--hidden`).
     public var hiddenSizes: [Int]
     /// Seeds the initial weights and every epoch's data order.
     public var seed: UInt64
@@ -71,8 +76,20 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     /// The hidden widths of the default model, 784-512-256-10.
     public static var defaultHiddenSizes: [Int] { defaults.hiddenSizes }
 
+    /// The layer list this configuration trains on data of `classes` classes: the `mlp` preset
+    /// from `hiddenSizes`, the `cnn` preset, or the list in `model`.
+    /// - Throws: `ModelDescriptionError` for a list that does not parse.
+    public func modelDescription(classes: Int) throws(ModelDescriptionError) -> ModelDescription {
+        switch model {
+        case nil, "mlp": .mlp(hidden: hiddenSizes, classes: classes)
+        case "cnn": .cnn(classes: classes)
+        case let text?: try ModelDescription.parse(text)
+        }
+    }
+
     public init(
-        dataDirectory: String, limitTrain: Int? = nil, limitTest: Int? = nil, hiddenSizes: [Int] = [512, 256],
+        dataDirectory: String, limitTrain: Int? = nil, limitTest: Int? = nil, model: String? = nil,
+        hiddenSizes: [Int] = [512, 256],
         seed: UInt64 = 0, epochs: Int = 10, globalBatchSize: Int = 128,
         optimizer: OptimizerConfiguration = OptimizerConfiguration(),
         schedule: ScheduleConfiguration = ScheduleConfiguration(), clipGradientNorm: Double? = nil,
@@ -85,6 +102,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         self.dataDirectory = dataDirectory
         self.limitTrain = limitTrain
         self.limitTest = limitTest
+        self.model = model
         self.hiddenSizes = hiddenSizes
         self.seed = seed
         self.epochs = epochs
@@ -128,7 +146,7 @@ extension TrainingConfiguration {
     /// (every flag exists and sets its field), so it cannot drift from the options.
     public static let flagNames: [String: String] = [
         "dataDirectory": "--data-dir", "limitTrain": "--limit-train", "limitTest": "--limit-test",
-        "hiddenSizes": "--hidden", "seed": "--seed", "epochs": "--epochs", "globalBatchSize": "--global-batch",
+        "model": "--model", "hiddenSizes": "--hidden", "seed": "--seed", "epochs": "--epochs", "globalBatchSize": "--global-batch",
         "optimizer.kind": "--optimizer", "optimizer.momentum": "--momentum", "optimizer.dampening": "--dampening",
         "optimizer.nesterov": "--nesterov", "optimizer.weightDecay": "--weight-decay", "optimizer.beta1": "--beta1",
         "optimizer.beta2": "--beta2", "optimizer.epsilon": "--eps", "optimizer.amsgrad": "--amsgrad",

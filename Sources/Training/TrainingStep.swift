@@ -12,7 +12,7 @@ import Optimizers
 /// The step holds the math only: counters, the schedule, the non-finite policy and logging belong
 /// to the loop (`Trainer`), which calls `run` once per global step. Nothing in `run` allocates.
 public final class TrainingStep {
-    public let model: MLP
+    public let model: LayerStack
     public let optimizer: any Optimizer
     public let reduction: GradientReduction
     /// The training set the samples index.
@@ -20,6 +20,8 @@ public final class TrainingStep {
     public let globalBatchSize: Int
     /// `--clip-grad-norm`: the largest global L2 norm of the reduced gradient (nil: no clipping).
     public let maximumGradientNorm: Double?
+    /// Seeds dropout's masks (with the step and each sample's index).
+    public let seed: UInt64
     /// Watchers of each step (stall watchdog, fault injection), called in order.
     public var observers: [any StepObserver] = []
     /// Labels of the current batch `[localBatchSize]`.
@@ -38,16 +40,16 @@ public final class TrainingStep {
     /// Allocates the model (for `max(localBatchSize, evaluationBatchSize)` rows, backward scratch
     /// for `localBatchSize`), the optimizer state and the reduction over the model's gradient buffer.
     /// - Parameters:
-    ///   - layout: the model; its size must have been checked (`ModelSizeError.check`).
+    ///   - plan: the model, checked (`ModelPlan`).
     ///   - localBatchSize: the most samples one `run` gets.
     public init(
-        configuration: TrainingConfiguration, communicator: Communicator, layout: ParameterLayout,
+        configuration: TrainingConfiguration, communicator: Communicator, plan: ModelPlan,
         training: LabeledImages, localBatchSize: Int, evaluationBatchSize: Int = 0
     ) {
-        model = MLP(
-            layout: layout, maximumBatchSize: max(localBatchSize, evaluationBatchSize),
+        model = LayerStack(
+            model: plan.description, layers: plan.layers, maximumBatchSize: max(localBatchSize, evaluationBatchSize),
             maximumTrainingBatchSize: localBatchSize)
-        optimizer = makeOptimizer(configuration.optimizer, parameterCount: layout.parameterCount)
+        optimizer = makeOptimizer(configuration.optimizer, parameterCount: model.parameterCount)
         reduction = GradientReduction(
             communicator: communicator, mode: configuration.reduction, overlap: configuration.overlap,
             buffer: model.gradientBuffer.storage.buffer, readyPoints: model.gradientReadyPoints,
@@ -55,6 +57,7 @@ public final class TrainingStep {
         self.training = training
         globalBatchSize = configuration.globalBatchSize
         maximumGradientNorm = configuration.clipGradientNorm
+        seed = configuration.seed
         labels = .allocate(capacity: localBatchSize)
     }
 
@@ -70,7 +73,8 @@ public final class TrainingStep {
         // The reduction's buckets start during backward (overlap); the loss slot is in the first.
         reduction.beginStep()
         _ = try model.computeGradients(
-            batchSize: samples.count, labels: labels.baseAddress!, gradientScale: 1 / Float(globalBatchSize)
+            batchSize: samples.count, labels: labels.baseAddress!, gradientScale: 1 / Float(globalBatchSize),
+            dropout: .init(seed: seed, step: step, samples: samples)
         ) { event in
             switch event {
             case .lossComputed:

@@ -66,8 +66,13 @@ extension BenchCommand {
 
         func run() throws {
             BenchCommand.runJob(performance) { communicator in
-                let layout = ParameterLayout(layerSizes: [FashionMNIST.featureCount] + model.hidden.widths + [FashionMNIST.classCount])
-                let benchmark = GEMMBenchmark(layout: layout, batchSize: batch)
+                let configuration = TrainingConfiguration(
+                    dataDirectory: "", model: try model.configurationModel(), hiddenSizes: model.hidden.widths)
+                let plan = try ModelPlan(
+                    configuration: configuration,
+                    sampleShape: .image(channels: 1, height: FashionMNIST.imageSide, width: FashionMNIST.imageSide),
+                    classes: FashionMNIST.classCount, maximumBatch: batch)
+                let benchmark = GEMMBenchmark(layers: plan.layers, modelName: plan.name, batchSize: batch)
                 let shapes = benchmark.measureShapes(repetitions: common.repetitions, batchSeconds: 0.02)
                 let roofline = benchmark.roofline(repetitions: common.repetitions, steps: 20)
                 let output = BenchOutput(forceJSON: common.json, rank: communicator.rank)
@@ -124,7 +129,7 @@ extension BenchCommand {
             BenchCommand.runJob(performance) { communicator in
                 let configuration = TrainingConfiguration(
                     dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: 1,
-                    hiddenSizes: model.hidden.widths, seed: model.seed, epochs: 1_000_000, globalBatchSize: globalBatch,
+                    model: try model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: 1_000_000, globalBatchSize: globalBatch,
                     reduction: distribution.reduction, verifyEvery: 0, bucketMegabytes: distribution.bucketMegabytes,
                     overlap: distribution.overlap)
                 let trainingData = try synthetic.map { TrainingData.synthetic(trainingCount: $0, testCount: 1) }

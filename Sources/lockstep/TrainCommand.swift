@@ -35,7 +35,7 @@ struct TrainCommand: ParsableCommand {
     func trainingConfiguration() throws -> TrainingConfiguration {
         TrainingConfiguration(
             dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: data.limitTest,
-            hiddenSizes: model.hidden.widths, seed: model.seed, epochs: training.epochs, globalBatchSize: training.globalBatch,
+            model: try model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: training.epochs, globalBatchSize: training.globalBatch,
             optimizer: try optimizer.configuration(), schedule: try schedule.configuration(),
             clipGradientNorm: optimizer.clipGradientNorm, learningRateScaling: schedule.learningRateScaling,
             learningRateReferenceBatch: schedule.learningRateReferenceBatch,
@@ -104,7 +104,7 @@ struct TrainCommand: ParsableCommand {
                 liveLine?.clear()  // the error message starts on a line of its own
                 throw error
             }
-            try PeakMemory.report(communicator, data: data, layout: trainer.layout, logger: logger)
+            try PeakMemory.report(communicator, data: data, parameterCount: trainer.parameterCount, logger: logger)
         }, epilogue: {
             guard isLeader else { return }
             if output.plots { drawPlots(runDirectory, metrics: configuration.metricsPath ?? runDirectory.metricsPath, logger: logger) }

@@ -22,11 +22,12 @@ final class CheckpointFormatTests: XCTestCase {
 
     /// The writer's exact bytes for a tiny checkpoint. Checksums from Python:
     /// `format(zlib.crc32(struct.pack("<2f", 1.0, -2.0)), "08x")` == "c3872656", and the header
-    /// digest of scripts/checkpoint_interop.py (`header_digest_input`) gives "e148fddf".
+    /// digest of scripts/checkpoint_interop.py (`header_digest_input`) gives "97adc4e2" (and
+    /// "e148fddf" with format_version "1", the value this test held before version 2).
     func testWriterBytesForATinyCheckpoint() {
         let checkpoint = Checkpoint(
             tensors: [CheckpointTensor(name: "w", shape: [2], values: [1, -2])], metadata: ["step": "35"])
-        let header = #"{"__metadata__":{"data_crc32":"c3872656","format":"lockstep-checkpoint","format_version":"1","header_crc32":"e148fddf","step":"35"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
+        let header = #"{"__metadata__":{"data_crc32":"c3872656","format":"lockstep-checkpoint","format_version":"2","header_crc32":"97adc4e2","step":"35"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
         XCTAssertEqual(header.utf8.count, 185)
         let expected: [UInt8] = [192, 0, 0, 0, 0, 0, 0, 0] + Array(header.utf8) + Array(repeating: 0x20, count: 7)
             + [0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x00, 0xC0]  // 1.0, -2.0 little-endian

@@ -115,7 +115,7 @@ final class CheckpointReaderRefusalTests: XCTestCase {
         assertRefused(craft("{}"), .wrongFormat(file: file, found: nil))
         assertRefused(craft("{" + metadata(format: "pt") + "}"), .wrongFormat(file: file, found: "pt"))
         assertRefused(craft("{" + metadata(version: nil) + "}"), .missingMetadata(file: file, key: "format_version"))
-        assertRefused(craft("{" + metadata(version: "2") + "}"), .unsupportedVersion(file: file, found: "2"))
+        assertRefused(craft("{" + metadata(version: "3") + "}"), .unsupportedVersion(file: file, found: "3"))
     }
 
     func testMissingOrMisspelledChecksums() {

@@ -11,7 +11,7 @@ final class FlagNameTests: XCTestCase {
     /// flag needs beside it).
     static let probes: [String: [String]] = [
         "dataDirectory": ["--data-dir", "/x"], "limitTrain": ["--limit-train", "5"], "limitTest": ["--limit-test", "5"],
-        "hiddenSizes": ["--hidden", "7"], "seed": ["--seed", "3"], "epochs": ["--epochs", "2"],
+        "model": ["--model", "cnn"], "hiddenSizes": ["--hidden", "7"], "seed": ["--seed", "3"], "epochs": ["--epochs", "2"],
         "globalBatchSize": ["--global-batch", "64"], "optimizer.kind": ["--optimizer", "adam"],
         "optimizer.momentum": ["--momentum", "0.5"], "optimizer.dampening": ["--dampening", "0.1"],
         "optimizer.nesterov": ["--nesterov"], "optimizer.weightDecay": ["--weight-decay", "0.01"],

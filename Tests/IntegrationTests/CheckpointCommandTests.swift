@@ -36,7 +36,7 @@ final class CheckpointCommandTests: XCTestCase {
         XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
         let lines = result.standardOutput.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         XCTAssertEqual(lines.first, "checkpoint \(url.path)")
-        XCTAssertTrue(lines.count > 1 && lines[1].hasPrefix("format lockstep-checkpoint version 1; "), result.standardOutput)
+        XCTAssertTrue(lines.count > 1 && lines[1].hasPrefix("format lockstep-checkpoint version 2; "), result.standardOutput)
         let text = result.standardOutput
         // JSON-encoded values are pretty-printed, numbers exactly as stored.
         XCTAssertTrue(text.contains("  config:\n    {\n      \"epochs\" : 10,\n      \"seed\" : 42\n    }\n"), text)
@@ -63,7 +63,7 @@ final class CheckpointCommandTests: XCTestCase {
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
         XCTAssertEqual(object["file"] as? String, url.path)
         XCTAssertEqual(object["format"] as? String, "lockstep-checkpoint")
-        XCTAssertEqual(object["format_version"] as? String, "1")
+        XCTAssertEqual(object["format_version"] as? String, "2")
         let metadata = try XCTUnwrap(object["metadata"] as? [String: String])
         XCTAssertEqual(metadata["global_step"], "1200")
         XCTAssertEqual(metadata["config"], #"{"epochs":10,"seed":42}"#)

@@ -73,12 +73,12 @@ final class ResumeRefusalCommandTests: XCTestCase {
             ("flipped", { $0[$0.count - 5] ^= 0x01 }, "is corrupt: the data section's CRC-32 is "),
             ("magic", { self.replace("lockstep-checkpoint", with: "lockstep-checkpoinX", in: &$0) },
              "is not a Lockstep checkpoint: metadata \"format\" is \"lockstep-checkpoinX\", expected \"lockstep-checkpoint\""),
-            ("version", { self.replace("\"format_version\":\"1\"", with: "\"format_version\":\"9\"", in: &$0) },
-             "has format version \"9\"; this build reads version \"1\""),
+            ("version", { self.replace("\"format_version\":\"2\"", with: "\"format_version\":\"9\"", in: &$0) },
+             "has format version \"9\"; this build reads versions \"1\" and \"2\""),
             ("header-size", { bytes in withUnsafeBytes(of: (UInt64(1) << 60).littleEndian) { bytes.replaceSubrange(0..<8, with: $0) } },
              "claims a 1152921504606846976-byte header, but only \(size - 8) bytes follow the header length"),
             ("offsets", { self.replace("\"data_offsets\":[203560,203600]", with: "\"data_offsets\":[903560,903600]", in: &$0) },
-             "tensor \"optimizer.momentum_buffer.layers.1.bias\" starts at data byte 903560, expected 203560 (the data section has a hole)"),
+             "tensor \"optimizer.momentum_buffer.3.bias\" starts at data byte 903560, expected 203560 (the data section has a hole)"),
         ]
         for (name, change, message) in cases {
             let url = try damaged(name, change)
@@ -125,14 +125,14 @@ final class ResumeRefusalCommandTests: XCTestCase {
 
     func testTensorsThatDoNotMatchTheModelAreRefused() throws {
         var checkpoint = try CheckpointReader.read(from: source)
-        let index = try XCTUnwrap(checkpoint.tensors.firstIndex { $0.name == "layers.0.bias" })
-        checkpoint.tensors[index] = CheckpointTensor(name: "layers.0.bias", shape: [31], values: Array(repeating: 0, count: 31))
+        let index = try XCTUnwrap(checkpoint.tensors.firstIndex { $0.name == "1.bias" })
+        checkpoint.tensors[index] = CheckpointTensor(name: "1.bias", shape: [31], values: Array(repeating: 0, count: 31))
         let url = directory.appendingPathComponent("shapes.safetensors")
         try CheckpointWriter.write(checkpoint, to: url)
         let result = try resume(url)
         XCTAssertEqual(result.exitCode, 65, result.combinedOutput)
         XCTAssertTrue(result.standardError.hasPrefix(
-            "error: checkpoint \(url.path) does not match the model: shape mismatch layers.0.bias (model [32], checkpoint [31])\n"),
+            "error: checkpoint \(url.path) does not match the model: shape mismatch 1.bias (model [32], checkpoint [31])\n"),
             result.combinedOutput)
     }
 

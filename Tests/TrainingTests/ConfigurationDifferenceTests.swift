@@ -37,7 +37,7 @@ final class ConfigurationDifferenceTests: XCTestCase {
 
     func testEveryFixedAndFreeFieldExistsAndHasAFlag() {
         let fields = ConfigurationDifference.fields(of: TrainingConfiguration(
-            dataDirectory: "d", limitTrain: 1, limitTest: 1, metricsPath: "m"))
+            dataDirectory: "d", limitTrain: 1, limitTest: 1, model: "cnn", metricsPath: "m"))
         for field in RunState.fixedFields.union(RunState.freeFields) {
             XCTAssertNotNil(fields[field], "\(field) is a configuration field")
             XCTAssertNotNil(TrainingConfiguration.flagName(forField: field), "\(field) has a flag")

@@ -135,14 +135,14 @@ final class ResumeRefusalTests: XCTestCase {
 
     func testTensorsThatDoNotFitTheModelAreRefused() throws {
         let url = try modified { checkpoint in
-            let index = checkpoint.tensors.firstIndex { $0.name == "layers.1.bias" }!
-            checkpoint.tensors[index] = CheckpointTensor(name: "layers.1.bias", shape: [2], values: [0, 0])
-            checkpoint.tensors.removeAll { $0.name == "optimizer.exp_avg_sq.layers.0.bias" }
+            let index = checkpoint.tensors.firstIndex { $0.name == "3.bias" }!
+            checkpoint.tensors[index] = CheckpointTensor(name: "3.bias", shape: [2], values: [0, 0])
+            checkpoint.tensors.removeAll { $0.name == "optimizer.exp_avg_sq.1.bias" }
         }
         let failure = try XCTUnwrap(refusal(resuming: url))
         XCTAssertEqual(failure.description, """
-            checkpoint \(url.path) does not match the model: missing "optimizer.exp_avg_sq.layers.0.bias"; \
-            shape mismatch layers.1.bias (model [3], checkpoint [2])
+            checkpoint \(url.path) does not match the model: missing "optimizer.exp_avg_sq.1.bias"; \
+            shape mismatch 3.bias (model [3], checkpoint [2])
             """)
         XCTAssertEqual(failure.exitStatus, .data)
     }

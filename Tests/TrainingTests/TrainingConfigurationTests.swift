@@ -8,7 +8,7 @@ final class TrainingConfigurationTests: XCTestCase {
     /// A configuration with every optional field set, so every key appears in its encoding.
     private var everything: TrainingConfiguration {
         TrainingConfiguration(
-            dataDirectory: "/data", limitTrain: 10, limitTest: 10,
+            dataDirectory: "/data", limitTrain: 10, limitTest: 10, model: "cnn",
             schedule: ScheduleConfiguration(
                 learningRate: 0.1, gamma: 0.9, halfLife: 3, finalLearningRate: 0.01, warmupStartLearningRate: 0.001,
                 minimumLearningRate: 0.001, staircase: 2),

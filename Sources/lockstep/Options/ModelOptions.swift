@@ -1,13 +1,30 @@
 import ArgumentParser
+import Models
 import Training
 
 /// `lockstep train`: the network and its initialisation.
 struct ModelOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Hidden layer widths in units (neurons), comma-separated, input side first; ReLU between layers; none for a linear model.", valueName: "w1,w2,…"))
+    @Option(help: ArgumentHelp(
+        "The model: mlp (the default: --hidden's widths), cnn (conv2d(32,3,padding=1) relu maxpool2d(2) conv2d(64,3,padding=1) relu maxpool2d(2) flatten linear(128) relu linear(10)), or a layer list in quotes, e.g. \"conv2d(16,5) relu maxpool2d(2) flatten linear(10)\" (README \"Models\").",
+        valueName: "mlp|cnn|layers"))
+    var model: String = "mlp"
+
+    @Option(help: ArgumentHelp("Hidden layer widths of --model mlp in units (neurons), comma-separated, input side first; ReLU between layers; none for a linear model.", valueName: "w1,w2,…"))
     var hidden: LayerWidths = LayerWidths(TrainingConfiguration.defaults.hiddenSizes)
 
     @Option(help: ArgumentHelp("Seed for the initial weights (He normal) and every epoch's data order.", valueName: "n"))
     var seed: UInt64 = TrainingConfiguration.defaults.seed
+
+    /// `--model` as the configuration stores it: nil for `mlp`, the canonical layer list for a
+    /// list (so that spellings of one model compare equal), `cnn` as given.
+    /// - Throws: `ModelDescriptionError` for a list that does not parse.
+    func configurationModel() throws -> String? {
+        switch model.lowercased() {
+        case "mlp": return nil
+        case "cnn": return "cnn"
+        default: return try ModelDescription.parse(model).description
+        }
+    }
 }
 
 /// A comma-separated list of positive layer widths, e.g. `512,256`; empty for no hidden layer.

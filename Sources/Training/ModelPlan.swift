@@ -1,0 +1,47 @@
+import Datasets
+import Models
+
+/// The model a configuration trains on its data, checked before anything is allocated.
+public struct ModelPlan: Sendable {
+    public let description: ModelDescription
+    public let layers: [ResolvedLayer]
+    /// How the start-up log and size errors name it: `784-512-256-10` for the `mlp` preset (as
+    /// always), else the layer list.
+    public let name: String
+
+    /// Resolves `configuration`'s model on `data`'s samples and checks its size: the `mlp`
+    /// preset exactly as before layer lists (`ModelSizeError.check(layerSizes:)`), any other by
+    /// its shapes (`ModelDescriptionError`) and its memory (`ModelSizeError`).
+    /// - Parameter samples: data whose image size and class count the model must fit.
+    public init(configuration: TrainingConfiguration, samples: LabeledImages, maximumBatch: Int) throws {
+        try self.init(
+            configuration: configuration, sampleShape: samples.sampleShape, classes: samples.classCount,
+            maximumBatch: maximumBatch)
+    }
+
+    /// - Parameters:
+    ///   - sampleShape: one sample's shape (`[1, 28, 28]` for Fashion-MNIST).
+    ///   - classes: the number of classes: the last layer's width.
+    public init(configuration: TrainingConfiguration, sampleShape: TensorShape, classes: Int, maximumBatch: Int) throws {
+        let optimizerBuffers = configuration.optimizer.stateBufferCount
+        let layerSizes = [sampleShape.elementCount] + configuration.hiddenSizes + [classes]
+        if configuration.model == nil {
+            try ModelSizeError.check(layerSizes: layerSizes, optimizerBuffers: optimizerBuffers, maximumBatch: maximumBatch)
+        }
+        description = try configuration.modelDescription(classes: classes)
+        layers = try description.resolve(input: sampleShape, classes: classes)
+        if configuration.model == nil {
+            name = layerSizes.map(String.init).joined(separator: "-")
+        } else {
+            name = description.description
+            try ModelSizeError.checkMemory(
+                ModelFootprint(layers: layers), model: name, flag: "--model", optimizerBuffers: optimizerBuffers,
+                maximumBatch: maximumBatch)
+        }
+    }
+}
+
+extension LabeledImages {
+    /// One sample's shape: a one-channel image `[1, rows, columns]`.
+    public var sampleShape: TensorShape { .image(channels: 1, height: rows, width: columns) }
+}
