@@ -6,7 +6,15 @@ import Foundation
 /// ReLU: `y = max(0, x)`, NaN-propagating (as the fused dense kernel).
 @inline(__always)
 public func reluForward(input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count {
+    typealias Lanes = SIMD16<Float>
+    let width = Lanes.scalarCount, vectorCount = count / width
+    let source = UnsafeRawPointer(x), target = UnsafeMutableRawPointer(y)
+    for v in 0..<vectorCount {
+        let offset = v * width * MemoryLayout<Float>.stride
+        let values = source.loadUnaligned(fromByteOffset: offset, as: Lanes.self)
+        target.storeBytes(of: values.replacing(with: 0, where: values .< 0), toByteOffset: offset, as: Lanes.self)
+    }
+    for i in (vectorCount * width)..<count {
         let v = x[i]
         y[i] = v < 0 ? 0 : v
     }

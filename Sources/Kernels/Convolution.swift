@@ -59,28 +59,44 @@ public struct ConvolutionGeometry: Equatable, Sendable, CustomStringConvertible 
     }
 }
 
+/// The output columns `x` of a kernel column `j` that read inside the input: `0 ≤ x·s − p + j < W`.
+@inline(__always)
+func validColumns(_ g: ConvolutionGeometry, _ j: Int) -> Range<Int> {
+    // x ≥ (p − j) / s, rounded up; x ≤ (W − 1 + p − j) / s, rounded down.
+    let low = max(0, (g.padding - j + g.stride - 1) / g.stride)
+    let highNumerator = g.inputWidth - 1 + g.padding - j
+    let high = highNumerator < 0 ? 0 : min(g.outputWidth, highNumerator / g.stride + 1)
+    return low..<max(low, high)
+}
+
 /// One sample's patches: `cols[k, q]` = X[c, oh·s − p + i, ow·s − p + j] (0 outside the input),
 /// with k = (c·kh + i)·kw + j and q = oh·OW + ow. `x` `[C, H, W]`, `columns` `[K, P]` (overwritten).
+/// Each output row copies the run of columns that falls inside the input (contiguous for
+/// stride 1) and zeroes the padding around it: no test per element.
 @inline(__always)
 public func im2col(input x: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry) {
-    let (oh, ow, h, w) = (g.outputHeight, g.outputWidth, g.inputHeight, g.inputWidth)
+    let (oh, ow, h, w, s) = (g.outputHeight, g.outputWidth, g.inputHeight, g.inputWidth, g.stride)
     var row = columns
     for c in 0..<g.inputChannels {
         let plane = x + c * h * w
         for i in 0..<g.kernelHeight {
             for j in 0..<g.kernelWidth {
+                let valid = validColumns(g, j)
                 for y in 0..<oh {
-                    let sourceRow = y * g.stride - g.padding + i
+                    let sourceRow = y * s - g.padding + i
                     let out = row + y * ow
-                    guard sourceRow >= 0 && sourceRow < h else {
+                    guard sourceRow >= 0 && sourceRow < h, !valid.isEmpty else {
                         out.update(repeating: 0, count: ow)
                         continue
                     }
-                    let source = plane + sourceRow * w
-                    for xIndex in 0..<ow {
-                        let sourceColumn = xIndex * g.stride - g.padding + j
-                        out[xIndex] = sourceColumn >= 0 && sourceColumn < w ? source[sourceColumn] : 0
+                    out.update(repeating: 0, count: valid.lowerBound)
+                    let source = plane + sourceRow * w - g.padding + j
+                    if s == 1 {
+                        (out + valid.lowerBound).update(from: source + valid.lowerBound, count: valid.count)
+                    } else {
+                        for xIndex in valid { out[xIndex] = source[xIndex * s] }
                     }
+                    (out + valid.upperBound).update(repeating: 0, count: ow - valid.upperBound)
                 }
                 row += oh * ow
             }
@@ -92,21 +108,23 @@ public func im2col(input x: UnsafePointer<Float>, columns: UnsafeMutablePointer<
 /// from. `dx` `[C, H, W]` is overwritten (zeroed, then accumulated in a fixed order).
 @inline(__always)
 public func col2im(columns: UnsafePointer<Float>, inputGradient dx: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry) {
-    let (oh, ow, h, w) = (g.outputHeight, g.outputWidth, g.inputHeight, g.inputWidth)
+    let (oh, ow, h, w, s) = (g.outputHeight, g.outputWidth, g.inputHeight, g.inputWidth, g.stride)
     dx.update(repeating: 0, count: g.inputSize)
     var row = columns
     for c in 0..<g.inputChannels {
         let plane = dx + c * h * w
         for i in 0..<g.kernelHeight {
             for j in 0..<g.kernelWidth {
+                let valid = validColumns(g, j)
                 for y in 0..<oh {
-                    let targetRow = y * g.stride - g.padding + i
+                    let targetRow = y * s - g.padding + i
                     guard targetRow >= 0 && targetRow < h else { continue }
                     let source = row + y * ow
-                    let target = plane + targetRow * w
-                    for xIndex in 0..<ow {
-                        let targetColumn = xIndex * g.stride - g.padding + j
-                        if targetColumn >= 0 && targetColumn < w { target[targetColumn] += source[xIndex] }
+                    let target = plane + targetRow * w - g.padding + j
+                    if s == 1 {
+                        for xIndex in valid { target[xIndex] += source[xIndex] }
+                    } else {
+                        for xIndex in valid { target[xIndex * s] += source[xIndex] }
                     }
                 }
                 row += oh * ow
@@ -156,13 +174,22 @@ public func convolutionParameterGradients(
     }
     db.update(repeating: 0, count: o)
     for n in 0..<batchSize {
-        for channel in 0..<o {
-            let plane = dy + n * g.outputSize + channel * p
-            var sum: Float = 0
-            for q in 0..<p { sum += plane[q] }
-            db[channel] += sum
-        }
+        for channel in 0..<o { db[channel] += sum(dy + n * g.outputSize + channel * p, count: p) }
     }
+}
+
+/// `Σ values[0..<count]` in sixteen interleaved partial sums (added pairwise at the end), then the
+/// remainder in order: a fixed order, so the same bits on every run and rank, at vector speed.
+@inline(__always)
+func sum(_ values: UnsafePointer<Float>, count: Int) -> Float {
+    typealias Lanes = SIMD16<Float>
+    let width = Lanes.scalarCount, vectorCount = count / width
+    let raw = UnsafeRawPointer(values)
+    var lanes = Lanes(repeating: 0)
+    for v in 0..<vectorCount { lanes += raw.loadUnaligned(fromByteOffset: v * width * MemoryLayout<Float>.stride, as: Lanes.self) }
+    var total = lanes.sum()
+    for i in (vectorCount * width)..<count { total += values[i] }
+    return total
 }
 
 /// Input gradient: `dcols = Wᵀ · dY[n]` `[K, P]`, then `col2im` into `dX[n]` `[C, H, W]`

@@ -37,12 +37,29 @@ public func maxPoolForward(
     planes: Int, geometry g: PoolingGeometry
 ) {
     let (oh, ow, w) = (g.outputHeight, g.outputWidth, g.inputWidth)
+    if g.window == 2 && g.stride == 2 {
+        maxPool2x2(input: x, output: y, argmax: argmax, planes: planes, geometry: g)
+        return
+    }
     for plane in 0..<planes {
         let input = x + plane * g.inputPlaneSize
         let output = y + plane * g.outputPlaneSize
         let indices = argmax + plane * g.outputPlaneSize
         for row in 0..<oh {
             for column in 0..<ow {
+                if g.window == 2 {  // the common 2×2 window, without the general loop
+                    let top = (row * g.stride) * w + column * g.stride, bottom = top + w
+                    let a = input[top], b = input[top + 1], c = input[bottom], d = input[bottom + 1]
+                    if !(a.isNaN || b.isNaN || c.isNaN || d.isNaN) {
+                        var best = a, bestIndex = top
+                        if b > best { best = b; bestIndex = top + 1 }
+                        if c > best { best = c; bestIndex = bottom }
+                        if d > best { best = d; bestIndex = bottom + 1 }
+                        output[row * ow + column] = best
+                        indices[row * ow + column] = Int32(bestIndex)
+                        continue
+                    }
+                }
                 var best = -Float.infinity
                 var bestIndex = (row * g.stride) * w + column * g.stride
                 search: for i in 0..<g.window {
@@ -62,6 +79,95 @@ public func maxPoolForward(
                 }
                 output[row * ow + column] = best
                 indices[row * ow + column] = Int32(bestIndex)
+            }
+        }
+    }
+}
+
+/// `maxPoolForward` for the common 2×2 window with stride 2, eight outputs at a time: the even
+/// and odd columns of two input rows, compared in the window's row order (a, b, then c, d) with
+/// `>`, as the general loop (four at a time for rows of 4 to 7 outputs). A group holding a NaN
+/// goes element by element, returning the first NaN of each window, as the general loop does.
+@inline(__always)
+private func maxPool2x2(
+    input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
+    planes: Int, geometry g: PoolingGeometry
+) {
+    typealias Wide = SIMD16<Float>
+    let (oh, ow, w) = (g.outputHeight, g.outputWidth, g.inputWidth)
+    let lane = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+    for plane in 0..<planes {
+        let input = x + plane * g.inputPlaneSize
+        let output = y + plane * g.outputPlaneSize
+        let indices = argmax + plane * g.outputPlaneSize
+        for row in 0..<oh {
+            let top = 2 * row * w
+            /// Output columns `columns` of this row, one window at a time.
+            func scalar(_ columns: Range<Int>) {
+                for column in columns {
+                    let a = top + 2 * column
+                    var bestIndex = a
+                    func consider(_ index: Int) {
+                        guard !input[bestIndex].isNaN else { return }
+                        if input[index].isNaN || input[index] > input[bestIndex] { bestIndex = index }
+                    }
+                    consider(a + 1)
+                    consider(a + w)
+                    consider(a + w + 1)
+                    output[row * ow + column] = input[bestIndex]
+                    indices[row * ow + column] = Int32(bestIndex)
+                }
+            }
+            /// Output columns `column..<column + 8`: the even and odd lanes of 16 inputs per row.
+            func eight(_ column: Int) {
+                let upper = UnsafeRawPointer(input + top + 2 * column).loadUnaligned(as: SIMD16<Float>.self)
+                let lower = UnsafeRawPointer(input + top + w + 2 * column).loadUnaligned(as: SIMD16<Float>.self)
+                guard !(any(upper .!= upper) || any(lower .!= lower)) else { return scalar(column..<(column + 8)) }
+                var best = upper.evenHalf
+                var corner = SIMD8<Int32>(repeating: 0)
+                var larger = upper.oddHalf .> best
+                best.replace(with: upper.oddHalf, where: larger)
+                corner.replace(with: 1, where: larger)
+                larger = lower.evenHalf .> best
+                best.replace(with: lower.evenHalf, where: larger)
+                corner.replace(with: Int32(w), where: larger)
+                larger = lower.oddHalf .> best
+                best.replace(with: lower.oddHalf, where: larger)
+                corner.replace(with: Int32(w + 1), where: larger)
+                UnsafeMutableRawPointer(output + row * ow + column).storeBytes(of: best, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(indices + row * ow + column).storeBytes(
+                    of: SIMD8<Int32>(repeating: Int32(top + 2 * column)) &+ lane &+ corner, as: SIMD8<Int32>.self)
+            }
+            /// Output columns `column..<column + 4`, as `eight`.
+            func four(_ column: Int) {
+                let upper = UnsafeRawPointer(input + top + 2 * column).loadUnaligned(as: SIMD8<Float>.self)
+                let lower = UnsafeRawPointer(input + top + w + 2 * column).loadUnaligned(as: SIMD8<Float>.self)
+                guard !(any(upper .!= upper) || any(lower .!= lower)) else { return scalar(column..<(column + 4)) }
+                var best = upper.evenHalf
+                var corner = SIMD4<Int32>(repeating: 0)
+                var larger = upper.oddHalf .> best
+                best.replace(with: upper.oddHalf, where: larger)
+                corner.replace(with: 1, where: larger)
+                larger = lower.evenHalf .> best
+                best.replace(with: lower.evenHalf, where: larger)
+                corner.replace(with: Int32(w), where: larger)
+                larger = lower.oddHalf .> best
+                best.replace(with: lower.oddHalf, where: larger)
+                corner.replace(with: Int32(w + 1), where: larger)
+                UnsafeMutableRawPointer(output + row * ow + column).storeBytes(of: best, as: SIMD4<Float>.self)
+                UnsafeMutableRawPointer(indices + row * ow + column).storeBytes(
+                    of: SIMD4<Int32>(repeating: Int32(top + 2 * column)) &+ lane.lowHalf &+ corner, as: SIMD4<Int32>.self)
+            }
+            // Whole groups, then one more group ending at the row's end (overlapping the last
+            // whole group: those outputs are computed again, identically).
+            if ow >= 8 {
+                for column in stride(from: 0, through: ow - 8, by: 8) { eight(column) }
+                if ow % 8 != 0 { eight(ow - 8) }
+            } else if ow >= 4 {
+                four(0)
+                if ow > 4 { four(ow - 4) }
+            } else {
+                scalar(0..<ow)
             }
         }
     }

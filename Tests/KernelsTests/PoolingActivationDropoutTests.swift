@@ -16,6 +16,9 @@ final class PoolingTests: XCTestCase {
         PoolingGeometry(inputHeight: 7, inputWidth: 7, window: 3, stride: 2),  // overlapping windows
         PoolingGeometry(inputHeight: 7, inputWidth: 7, window: 3, stride: 3),  // floor: the last row is dropped
         PoolingGeometry(inputHeight: 6, inputWidth: 5, window: 1, stride: 1),
+        PoolingGeometry(inputHeight: 6, inputWidth: 37, window: 2, stride: 2),  // 2×2: groups of eight, then an overlapping one
+        PoolingGeometry(inputHeight: 4, inputWidth: 14, window: 2, stride: 2),  // 2×2: seven outputs a row, two groups of four
+        PoolingGeometry(inputHeight: 4, inputWidth: 9, window: 2, stride: 2),  // 2×2: four outputs a row
     ]
 
     func testMaxAndAveragePoolingMatchTheDefinition() {
@@ -77,6 +80,25 @@ final class PoolingTests: XCTestCase {
         maxPoolForward(input: [1, .nan, 3, 2], output: &y, argmax: &argmax, planes: 1, geometry: g)
         XCTAssertTrue(y[0].isNaN)
         XCTAssertEqual(argmax, [1])
+        // Inside a group of eight windows (the vector path): the NaN window gives its first NaN,
+        // the others their maxima; ties keep the first of the window's row order.
+        let wide = PoolingGeometry(inputHeight: 2, inputWidth: 16, window: 2, stride: 2)
+        var x = [Float](repeating: 1, count: 32)
+        x[5] = .nan   // window 2 (columns 4, 5), top row
+        x[16 + 4] = .nan
+        x[16 + 9] = 7  // window 4, bottom right
+        var out = [Float](repeating: 0, count: 8), indices = [Int32](repeating: -1, count: 8)
+        maxPoolForward(input: x, output: &out, argmax: &indices, planes: 1, geometry: wide)
+        XCTAssertTrue(out[2].isNaN)
+        XCTAssertEqual(indices[2], 5)
+        XCTAssertEqual(out[4], 7)
+        XCTAssertEqual(indices[4], 25)
+        XCTAssertEqual(indices[0], 0, "a tie keeps the window's first element")
+        x[5] = 1
+        x[16 + 4] = 1
+        maxPoolForward(input: x, output: &out, argmax: &indices, planes: 1, geometry: wide)
+        XCTAssertEqual(out, [1, 1, 1, 1, 7, 1, 1, 1])
+        XCTAssertEqual(indices, [0, 2, 4, 6, 25, 10, 12, 14])
     }
 }
 
