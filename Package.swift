@@ -105,6 +105,6 @@ let package = Package(
             name: "IntegrationTests", dependencies: ["TestSupport", "Checkpoints", "Datasets", "lockstep"], exclude: ["Fixtures"]),
         // The command line: its pieces through @testable import, and the built binary.
         .testTarget(
-            name: "CommandLineTests", dependencies: ["TestSupport", "lockstep", "Job", "Training"], exclude: ["Snapshots"]),
+            name: "CommandLineTests", dependencies: ["TestSupport", "lockstep", "Job", "Training", "Models"], exclude: ["Snapshots"]),
     ]
 )

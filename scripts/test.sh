@@ -4,7 +4,8 @@
 #   scripts/test.sh [extra `swift test` arguments, e.g. --filter SchedulesTests]
 # Besides what the main job needs (scripts/setup.sh), the tests use iproute2 (simulated cluster
 # hosts in network namespaces), matplotlib (plots) and the safetensors and numpy Python packages
-# (checkpoint interoperability); this script installs them when missing.
+# (checkpoint interoperability) and PyTorch (checkpoints loaded as torch.nn.Sequential); this script
+# installs them when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,9 @@ scripts/apt_install.sh iproute2
 scripts/setup_plotting.sh
 python3 -c "import safetensors, numpy" >/dev/null 2>&1 ||
   PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet safetensors numpy
+# PyTorch (the CPU wheel, about a minute) loads checkpoints into torch.nn.Sequential in the tests.
+python3 -c "import torch" >/dev/null 2>&1 ||
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet torch==2.13.0
 
 swift build -c release --product lockstep
 # Multi-rank tests launch this binary under mpirun; a release build keeps them quick.

@@ -3,6 +3,7 @@ import Reporting
 import TestSupport
 import XCTest
 @testable import lockstep
+import Models
 
 /// `--config FILE.toml` and `--print-config`: the file's keys become options, the command line
 /// overrides them, unknown keys are refused with the nearest valid one, and the printed
@@ -29,6 +30,28 @@ final class ConfigFileTests: XCTestCase {
             "--no-amsgrad", "--epochs=3", "--hidden=128,64", "--lr=0.05", "--nesterov", "--optimizer=sgd",
             "--no-plots", "--seed=18446744073709551615",
         ])
+    }
+
+    /// The layer list as `[model] layers = [...]` or `model = [...]`: both are `--model` with the
+    /// layers joined by commas, which the layer-list parser reads as separators between layers.
+    func testTheModelTableAndArrayBecomeTheModelOption() throws {
+        let expected = ["--model=conv2d(16,5),relu,maxpool2d(2),flatten,linear(10)"]
+        let table = try ConfigFile(text: """
+            [model]
+            layers = ["conv2d(16,5)", "relu", "maxpool2d(2)", "flatten", "linear(10)"]
+            """, path: "m.toml", catalog: catalog)
+        XCTAssertEqual(table.arguments, expected)
+        let array = try ConfigFile(
+            text: #"model = ["conv2d(16,5)", "relu", "maxpool2d(2)", "flatten", "linear(10)"]"#, path: "m.toml", catalog: catalog)
+        XCTAssertEqual(array.arguments, expected)
+        XCTAssertEqual(try ModelDescription.parse("conv2d(16,5),relu,maxpool2d(2),flatten,linear(10)").description,
+                       "conv2d(16,5) relu maxpool2d(2) flatten linear(10)")
+        XCTAssertThrowsError(try ConfigFile(text: "[model]
+layers = [\"relu\"]
+width = 3
+", path: "m.toml", catalog: catalog)) {
+            XCTAssertEqual($0 as? ConfigFileError, .section(path: "m.toml", line: 1, key: "model"))
+        }
     }
 
     func testUnknownKeyNamesTheNearestValidKey() {

@@ -8,7 +8,8 @@ import TOMLKit
 /// takes on the command line: `lr = 0.05` is `--lr=0.05`, `hidden = "512,256"` (or `[512, 256]`,
 /// whose elements are joined with commas) is `--hidden=512,256`. A flag takes a boolean:
 /// `nesterov = true` is `--nesterov`, `plots = false` is `--no-plots`. The values are then checked
-/// by swift-argument-parser exactly like typed ones.
+/// by swift-argument-parser exactly like typed ones. One table is read: `[model]` with
+/// `layers = ["conv2d(16,5)", "relu", …]` is `--model` with that layer list.
 struct ConfigFile {
     /// One key of the file and the tokens it became.
     struct Setting: Equatable {
@@ -46,7 +47,14 @@ struct ConfigFile {
         var settings: [Setting] = []
         for key in table.keys.sorted() {
             let line = Self.line(of: key, in: text)
-            let value = table[key]!.tomlValue
+            var value = table[key]!.tomlValue
+            // `[model]` with `layers = [...]`: the layer list as a table (the same as `model = [...]`).
+            if key == "model", value.type == .table, let section = value.table {
+                guard section.keys.sorted() == ["layers"], let layers = section["layers"] else {
+                    throw .section(path: path, line: line, key: key)
+                }
+                value = layers.tomlValue
+            }
             if value.type == .table { throw .section(path: path, line: line, key: key) }
             guard let entry = catalog.entry(forKey: key) else {
                 let nearest = EditDistance.nearest(to: key, among: catalog.configurableEntries.map(\.key))

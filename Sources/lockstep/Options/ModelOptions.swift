@@ -15,6 +15,13 @@ struct ModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seed for the initial weights (He normal) and every epoch's data order.", valueName: "n"))
     var seed: UInt64 = TrainingConfiguration.defaults.seed
 
+    func validate() throws {
+        if model.lowercased() != "mlp", hidden.widths != TrainingConfiguration.defaults.hiddenSizes {
+            throw ValidationError(
+                "--hidden sets the widths of --model mlp; --model \(model) has its own layers\nhint: drop --hidden, or give the widths in the layer list")
+        }
+    }
+
     /// `--model` as the configuration stores it: nil for `mlp`, the canonical layer list for a
     /// list (so that spellings of one model compare equal), `cnn` as given.
     /// - Throws: `ModelDescriptionError` for a list that does not parse.
