@@ -46,10 +46,7 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertEqual(array.arguments, expected)
         XCTAssertEqual(try ModelDescription.parse("conv2d(16,5),relu,maxpool2d(2),flatten,linear(10)").description,
                        "conv2d(16,5) relu maxpool2d(2) flatten linear(10)")
-        XCTAssertThrowsError(try ConfigFile(text: "[model]
-layers = [\"relu\"]
-width = 3
-", path: "m.toml", catalog: catalog)) {
+        XCTAssertThrowsError(try ConfigFile(text: "[model]\nlayers = [\"relu\"]\nwidth = 3\n", path: "m.toml", catalog: catalog)) {
             XCTAssertEqual($0 as? ConfigFileError, .section(path: "m.toml", line: 1, key: "model"))
         }
     }
