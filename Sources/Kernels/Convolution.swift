@@ -133,14 +133,14 @@ public func col2im(columns: UnsafePointer<Float>, inputGradient dx: UnsafeMutabl
     }
 }
 
-/// Forward: `Y[n] = W · cols[n] + b` for every sample: one im2col and one `[O, K] · [K, P]` GEMM
-/// per sample, written straight into NCHW. `columns` `[N, K, P]` keeps every sample's patches for
-/// `convolutionBackward`.
+/// Forward: `Y[n] = W · cols[n] + b` for every sample, then `activation` (ReLU fused into the
+/// bias pass, as `denseForward`): one im2col and one `[O, K] · [K, P]` GEMM per sample, written
+/// straight into NCHW. `columns` `[N, K, P]` keeps every sample's patches for the backward pass.
 @inline(__always)
 public func convolutionForward(
     input x: UnsafePointer<Float>, weights w: UnsafePointer<Float>, bias: UnsafePointer<Float>,
     output y: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>, batchSize: Int,
-    geometry g: ConvolutionGeometry
+    geometry g: ConvolutionGeometry, activation: Activation = .identity
 ) {
     let (k, p, o) = (g.patchSize, g.patchCount, g.outputChannels)
     for n in 0..<batchSize {
@@ -153,7 +153,15 @@ public func convolutionForward(
         for channel in 0..<o {
             let plane = out + channel * p
             let value = bias[channel]
-            for q in 0..<p { plane[q] += value }
+            switch activation {
+            case .identity:
+                for q in 0..<p { plane[q] += value }
+            case .relu:
+                for q in 0..<p {
+                    let v = plane[q] + value
+                    plane[q] = v < 0 ? 0 : v
+                }
+            }
         }
     }
 }

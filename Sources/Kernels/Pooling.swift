@@ -175,16 +175,27 @@ private func maxPool2x2(
 
 /// The max-pooling gradient: each `dY` goes to the input position its output came from
 /// (accumulated when windows overlap). `dx` `[planes, H, W]` is overwritten.
+///
+/// With `reluOutput` (the pooled values, when the pooling's input is a ReLU's output) the ReLU's
+/// derivative is fused in: a gradient is sent only where the pooled value is > 0. Only the
+/// positions a window took receive a gradient, and there the ReLU's output is the pooled value,
+/// so this equals the ReLU's backward pass run afterwards.
 @inline(__always)
 public func maxPoolBackward(
     outputGradient dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, inputGradient dx: UnsafeMutablePointer<Float>,
-    planes: Int, geometry g: PoolingGeometry
+    planes: Int, geometry g: PoolingGeometry, reluOutput: UnsafePointer<Float>? = nil
 ) {
     dx.update(repeating: 0, count: planes * g.inputPlaneSize)
     for plane in 0..<planes {
         let target = dx + plane * g.inputPlaneSize
         let offset = plane * g.outputPlaneSize
-        for q in 0..<g.outputPlaneSize { target[Int(argmax[offset + q])] += dy[offset + q] }
+        if let reluOutput {
+            for q in 0..<g.outputPlaneSize where reluOutput[offset + q] > 0 {
+                target[Int(argmax[offset + q])] += dy[offset + q]
+            }
+        } else {
+            for q in 0..<g.outputPlaneSize { target[Int(argmax[offset + q])] += dy[offset + q] }
+        }
     }
 }
 

@@ -9,7 +9,8 @@ import Kernels
 /// `[out, in]`, conv2d `[out, in, kh, kw]`) and named as `Sequential.state_dict()` names them
 /// (`0.weight`, `3.bias`: the index is the layer's position). For the `mlp` preset this is the
 /// very layout of `MLP`, and the stack computes the same bits (the tests prove it): the linear
-/// layers run the same GEMMs, and ReLU as a layer of its own gives what the fused kernel gives.
+/// layers run the same GEMMs and, as the MLP, apply a following ReLU in their bias pass. A ReLU
+/// before a max pooling has its derivative applied by the pooling's backward pass.
 ///
 /// Every buffer is allocated once, for at most `maximumBatchSize` rows (backward scratch and the
 /// convolutions' kept patches for `maximumTrainingBatchSize`): no step allocates. Backward reports
@@ -54,6 +55,12 @@ public final class LayerStack {
     private let columnGradient: FloatBuffer
     /// The layers whose input gradient backward must compute: some earlier layer has parameters.
     private let needsInputGradient: [Bool]
+    /// Per layer: a linear or conv2d layer followed by `relu`, which it applies in its own bias
+    /// pass (the `relu` layer then shares its output buffer and does nothing in forward).
+    private let appliesNextReLU: [Bool]
+    /// Per layer: a `relu` followed by `maxpool2d`, whose backward applies the ReLU's derivative
+    /// (`maxPoolBackward(reluOutput:)`), so the ReLU's own backward pass is skipped.
+    private let reluInPoolBackward: [Bool]
 
     /// The largest weight-gradient block of a linear layer computed by one GEMM, in elements (as
     /// `MLP.gradientBlockElements`, 512 KB): finished blocks are reported so that their reduction
@@ -145,7 +152,19 @@ public final class LayerStack {
         self.convolutions = convolutions
         self.poolings = poolings
         self.dropoutMasks = dropoutMasks
-        outputBuffers = layers.map { $0.spec == .flatten ? nil : FloatBuffer(count: maximumBatchSize * $0.output.elementCount) }
+        let applies = layers.indices.map { index in
+            layers[index].spec.hasParameters && index + 1 < layers.count && layers[index + 1].spec == .relu
+        }
+        appliesNextReLU = applies
+        reluInPoolBackward = layers.indices.map { index in
+            guard layers[index].spec == .relu, index + 1 < layers.count, case .maxPool2d = layers[index + 1].spec else { return false }
+            return true
+        }
+        outputBuffers = layers.indices.map { index in
+            let layer = layers[index]
+            let sharesInput = layer.spec == .flatten || (layer.spec == .relu && index > 0 && applies[index - 1])
+            return sharesInput ? nil : FloatBuffer(count: maximumBatchSize * layer.output.elementCount)
+        }
         outputs = Array(repeating: UnsafeMutablePointer(input.baseAddress), count: layers.count)
         var needs: [Bool] = []
         var seenParameters = false
@@ -217,19 +236,22 @@ public final class LayerStack {
             case .linear:
                 denseForward(
                     input: x, weights: p + weightOffsets[index]!, bias: p + biasOffsets[index]!, output: y,
-                    batchSize: batchSize, inputCount: inputCount, outputCount: outputCount, activation: .identity)
+                    batchSize: batchSize, inputCount: inputCount, outputCount: outputCount,
+                    activation: appliesNextReLU[index] ? .relu : .identity)
             case .conv2d:
                 let convolution = convolutions[index]!
+                let activation: Activation = appliesNextReLU[index] ? .relu : .identity
                 if dropout != nil {  // training: keep every sample's patches for backward
                     convolutionForward(
                         input: x, weights: p + weightOffsets[index]!, bias: p + biasOffsets[index]!, output: y,
-                        columns: convolution.columns.baseAddress, batchSize: batchSize, geometry: convolution.geometry)
+                        columns: convolution.columns.baseAddress, batchSize: batchSize, geometry: convolution.geometry,
+                        activation: activation)
                 } else {  // evaluation: one sample's patches at a time
                     for n in 0..<batchSize {
                         convolutionForward(
                             input: x + n * inputCount, weights: p + weightOffsets[index]!, bias: p + biasOffsets[index]!,
                             output: y + n * outputCount, columns: convolution.columns.baseAddress, batchSize: 1,
-                            geometry: convolution.geometry)
+                            geometry: convolution.geometry, activation: activation)
                     }
                 }
             case .maxPool2d:
@@ -243,7 +265,7 @@ public final class LayerStack {
             case .flatten:
                 break
             case .relu:
-                reluForward(input: x, output: y, count: batchSize * inputCount)
+                if index == 0 || !appliesNextReLU[index - 1] { reluForward(input: x, output: y, count: batchSize * inputCount) }
             case .gelu:
                 GELU.forward(input: x, output: y, count: batchSize * inputCount)
             case let .dropout(probability):
@@ -348,7 +370,8 @@ public final class LayerStack {
                 let pooling = poolings[index]!
                 maxPoolBackward(
                     outputGradient: dy, argmax: pooling.argmax!.baseAddress!, inputGradient: spare,
-                    planes: batchSize * channels(layer.input), geometry: pooling.geometry)
+                    planes: batchSize * channels(layer.input), geometry: pooling.geometry,
+                    reluOutput: index > 0 && reluInPoolBackward[index - 1] ? UnsafePointer(outputs[index]) : nil)
                 swap(&dy, &spare)
             case .avgPool2d:
                 guard needsInput else { break }
@@ -359,7 +382,9 @@ public final class LayerStack {
             case .flatten:
                 break
             case .relu:
-                if needsInput { reluBackward(gradient: dy, output: outputs[index], count: batchSize * outputCount) }
+                if needsInput && !reluInPoolBackward[index] {
+                    reluBackward(gradient: dy, output: outputs[index], count: batchSize * outputCount)
+                }
             case .gelu:
                 if needsInput { GELU.backward(outputGradient: dy, input: x, inputGradient: dy, count: batchSize * outputCount) }
             case .dropout:

@@ -74,6 +74,26 @@ final class PoolingTests: XCTestCase {
         }
     }
 
+    /// The ReLU's derivative applied inside max pooling's backward pass equals the ReLU's own
+    /// backward pass after it (pooling a ReLU's output, with zeros, negatives clipped to 0 and NaN).
+    func testMaxPoolBackwardWithTheReLUFusedEqualsBoth() {
+        for g in Self.geometries {
+            let planes = 2
+            var x = random(planes * g.inputPlaneSize, seed: 77)
+            x[3] = .nan
+            var relu = x
+            reluForward(input: x, output: &relu, count: x.count)
+            var y = [Float](repeating: 0, count: planes * g.outputPlaneSize), argmax = [Int32](repeating: 0, count: y.count)
+            maxPoolForward(input: relu, output: &y, argmax: &argmax, planes: planes, geometry: g)
+            let dy = random(y.count, seed: 78)
+            var separate = [Float](repeating: .nan, count: x.count), fused = separate
+            maxPoolBackward(outputGradient: dy, argmax: argmax, inputGradient: &separate, planes: planes, geometry: g)
+            reluBackward(gradient: &separate, output: relu, count: x.count)
+            maxPoolBackward(outputGradient: dy, argmax: argmax, inputGradient: &fused, planes: planes, geometry: g, reluOutput: y)
+            XCTAssertEqual(fused.map(\.bitPattern), separate.map(\.bitPattern), "\(g)")
+        }
+    }
+
     func testMaxPoolingPropagatesNaN() {
         let g = PoolingGeometry(inputHeight: 2, inputWidth: 2, window: 2, stride: 2)
         var y: [Float] = [0], argmax: [Int32] = [0]

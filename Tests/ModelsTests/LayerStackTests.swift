@@ -62,7 +62,7 @@ final class LayerStackTests: XCTestCase {
     func testAStackOfEveryLayerMatchesCentralDifferences() throws {
         let batch = 3
         let stack = try self.stack(
-            "conv2d(3,3,padding=1) gelu maxpool2d(2) conv2d(4,2x3,stride=2,padding=1) relu avgpool2d(2,stride=1) flatten dropout(0.3) linear(6) gelu linear(4)",
+            "conv2d(3,3,padding=1) relu maxpool2d(2) conv2d(4,2x3,stride=2,padding=1) gelu avgpool2d(2,stride=1) flatten dropout(0.3) linear(6) relu linear(4)",
             input: .image(channels: 2, height: 9, width: 8), classes: 4, batch: batch)
         stack.initialize(seed: 5)
         for i in 0..<stack.parameterCount where stack.tensors.contains(where: { $0.name.hasSuffix("bias") && $0.range.contains(i) }) {
