@@ -8,8 +8,10 @@
 //   Collectives                 `Communicator` (MPI, single process, in-process ranks for tests),
 //                               bucketed gradient reduction driven by ready ranges
 //   Coordination                rank agreement, lockstep verification, outcome agreement, watchdog
-//   Kernels                     float buffers, BLAS wrappers, dense layers, loss; naive references
-//   Models                      `ParameterLayout`, `GradientBuffer`, `ModelFootprint`, `MLP`
+//   Kernels                     float buffers, BLAS wrappers, dense/conv/pool/activation/dropout
+//                               kernels, loss; naive references
+//   Models                      layer lists and shape checks, `LayerStack`, `GradientBuffer`,
+//                               `ModelFootprint` (`MLP`: the reference the stack is tested against)
 //   Optimizers, Schedules       pure update rules; learning-rate schedules and their scaling
 //   Datasets, Checkpoints       file formats with precise errors; the distributed sampler
 //   Training                    configuration, TrainingStep, RunState (checkpoint, resume), Trainer loop

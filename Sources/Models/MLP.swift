@@ -4,6 +4,10 @@ import Kernels
 /// A multilayer perceptron with ReLU hidden layers and a softmax cross-entropy head, over one flat
 /// parameter buffer and one flat gradient buffer laid out by `ParameterLayout`.
 ///
+/// Training uses `LayerStack` since layer lists exist (issue 13); this is the model it replaced,
+/// kept as an independent reference: the `mlp` preset must compute its very bits (ModelsTests'
+/// `LayerStackTests`). Its `BackwardEvent` is the event type both models report.
+///
 /// All buffers are allocated once, for at most `maximumBatchSize` rows: training and evaluation
 /// steps never allocate. Callers write a batch into `input` (`[batch, inputCount]`, row-major) and
 /// call `computeGradients` or `evaluate`.
