@@ -67,7 +67,7 @@ extension BenchCommand {
         func run() throws {
             BenchCommand.runJob(performance) { communicator in
                 let configuration = TrainingConfiguration(
-                    dataDirectory: "", model: try model.configurationModel(), hiddenSizes: model.hidden.widths)
+                    dataDirectory: "", model: model.configurationModel(), hiddenSizes: model.hidden.widths)
                 let plan = try ModelPlan(
                     configuration: configuration,
                     sampleShape: .image(channels: 1, height: FashionMNIST.imageSide, width: FashionMNIST.imageSide),
@@ -129,7 +129,7 @@ extension BenchCommand {
             BenchCommand.runJob(performance) { communicator in
                 let configuration = TrainingConfiguration(
                     dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: 1,
-                    model: try model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: 1_000_000, globalBatchSize: globalBatch,
+                    model: model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: 1_000_000, globalBatchSize: globalBatch,
                     reduction: distribution.reduction, verifyEvery: 0, bucketMegabytes: distribution.bucketMegabytes,
                     overlap: distribution.overlap)
                 let trainingData = try synthetic.map { TrainingData.synthetic(trainingCount: $0, testCount: 1) }

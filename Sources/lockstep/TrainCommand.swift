@@ -35,7 +35,7 @@ struct TrainCommand: ParsableCommand {
     func trainingConfiguration() throws -> TrainingConfiguration {
         TrainingConfiguration(
             dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: data.limitTest,
-            model: try model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: training.epochs, globalBatchSize: training.globalBatch,
+            model: model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: training.epochs, globalBatchSize: training.globalBatch,
             optimizer: try optimizer.configuration(), schedule: try schedule.configuration(),
             clipGradientNorm: optimizer.clipGradientNorm, learningRateScaling: schedule.learningRateScaling,
             learningRateReferenceBatch: schedule.learningRateReferenceBatch,

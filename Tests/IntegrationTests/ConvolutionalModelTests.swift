@@ -57,6 +57,22 @@ final class ConvolutionalModelTests: XCTestCase {
         XCTAssertEqual(report["layers"] as? String, "conv2d(32,3,padding=1) relu maxpool2d(2) conv2d(64,3,padding=1) relu maxpool2d(2) flatten linear(128) relu linear(10)")
     }
 
+    /// A layer list that cannot be built ends the job with exit 64 and one message naming the
+    /// layer, at any number of ranks, before anything is written.
+    func testABadLayerListIsRefusedOnceWithItsLayer() throws {
+        let run = directory.appendingPathComponent("refused")
+        let twoRanks = try ProcessRunner.mpirun(
+            ranks: 2, ["train", "--model", "conv2d(8,3) relu maxpol2d(2) flatten linear(10)", "--run-dir", run.path])
+        XCTAssertEqual(twoRanks.exitCode, 64, twoRanks.combinedOutput)
+        let lines = twoRanks.standardError.split(separator: "\n").filter { $0.contains("unknown layer") }
+        XCTAssertEqual(lines, ["error: layer 3 maxpol2d(2): unknown layer"], twoRanks.combinedOutput)
+        let shape = try ProcessRunner.lockstep(
+            ["train", "--model", "conv2d(32,5,stride=4) relu maxpool2d(3) conv2d(64,3) flatten linear(10)", "--run-dir", run.path])
+        XCTAssertEqual(shape.exitCode, 64, shape.combinedOutput)
+        XCTAssertEqual(shape.standardError, "error: layer 4 conv2d(64,3): input 32×2×2 is smaller than the 3×3 kernel (padding 0)\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.path), "nothing written")
+    }
+
     func testPyTorchLoadsTheVersion1FixtureAsTheMLPItWas() throws {
         let fixture = CheckpointFormatVersion1Tests.fixture.path
         let torch = try ProcessRunner.run(

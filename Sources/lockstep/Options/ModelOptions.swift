@@ -23,13 +23,14 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// `--model` as the configuration stores it: nil for `mlp`, the canonical layer list for a
-    /// list (so that spellings of one model compare equal), `cnn` as given.
-    /// - Throws: `ModelDescriptionError` for a list that does not parse.
-    func configurationModel() throws -> String? {
+    /// list (so that spellings of one model compare equal), `cnn` as given. A list that does not
+    /// parse is kept as given: building the model refuses it later, once for the whole job
+    /// (every rank finds the same error, and rank 0 reports it).
+    func configurationModel() -> String? {
         switch model.lowercased() {
         case "mlp": return nil
         case "cnn": return "cnn"
-        default: return try ModelDescription.parse(model).description
+        default: return (try? ModelDescription.parse(model))?.description ?? model
         }
     }
 }
