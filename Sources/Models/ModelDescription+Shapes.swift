@@ -43,6 +43,9 @@ extension ModelDescription {
             case (.linear, .image):
                 throw fail("is an image: put flatten before linear (as nn.Linear needs nn.Flatten)")
             case let (.conv2d(outputs, kh, kw, stride, padding), .image(channels, height, width)):
+                guard padding <= Int(Int32.max) else {
+                    throw .tooLarge(reason: "layer \(index + 1) \(spec)'s padding \(padding) exceeds \(Int32.max)")
+                }
                 guard height + 2 * padding >= kh, width + 2 * padding >= kw else {
                     throw fail("is smaller than the \(kh)×\(kw) kernel (padding \(padding))")
                 }

@@ -169,7 +169,8 @@ public struct ModelDescription: Equatable, Hashable, Sendable, CustomStringConve
         /// `3` (square) or `2x3` (height × width; `×` too).
         func kernel(_ name: String, at index: Int) throws(ModelDescriptionError) -> (Int, Int) {
             let text = value(name, at: index)!
-            let parts = text.lowercased().split(whereSeparator: { $0 == "x" || $0 == "×" }).map { Int($0) }
+            let parts = text.lowercased().split(omittingEmptySubsequences: false, whereSeparator: { $0 == "x" || $0 == "×" })
+                .map { Int($0) }
             guard (1...2).contains(parts.count), parts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
                 throw .badArguments(position: position, text: self.text, reason: "\(name) must be K or KHxKW with positive sizes, got '\(text)'")
             }

@@ -84,6 +84,7 @@ final class ModelDescriptionTests: XCTestCase {
         let syntax = "\nhint: write layers like: conv2d(16,5) relu maxpool2d(2) flatten linear(10)"
         XCTAssertEqual(error("conv2d(16) flatten linear(10)"), "layer 1 conv2d(16): missing kernel (it takes outputs, kernel, stride, padding)" + syntax)
         XCTAssertEqual(error("conv2d(16,0) flatten linear(10)"), "layer 1 conv2d(16,0): kernel must be K or KHxKW with positive sizes, got '0'" + syntax)
+        XCTAssertEqual(error("conv2d(16,3x) flatten linear(10)"), "layer 1 conv2d(16,3x): kernel must be K or KHxKW with positive sizes, got '3x'" + syntax)
         XCTAssertEqual(error("conv2d(16,3,pad=1) flatten linear(10)"), "layer 1 conv2d(16,3,pad=1): no argument 'pad' (it takes outputs, kernel, stride, padding)" + syntax)
         XCTAssertEqual(error("flatten linear(-3)"), "layer 2 linear(-3): outputs must be an integer ≥ 1, got '-3'" + syntax)
         XCTAssertEqual(error("flatten dropout(1) linear(10)"), "layer 2 dropout(1): p must be a probability in [0, 1), got '1'" + syntax)
@@ -104,6 +105,9 @@ final class ModelDescriptionTests: XCTestCase {
         XCTAssertEqual(error("conv2d(100000,3,padding=2000) flatten linear(10)"), """
             the model is too large: layer 1 conv2d(100000,3,padding=2000)'s output 100000×4026×4026 would need \
             6.5 TB per sample or copy (1620867600000 floats; one MPI collective carries at most 2147483647)
+            """ + hint)
+        XCTAssertEqual(error("conv2d(8,3,padding=4611686018427387904) flatten linear(10)"), """
+            the model is too large: layer 1 conv2d(8,3,padding=4611686018427387904)'s padding 4611686018427387904 exceeds 2147483647
             """ + hint)
         XCTAssertEqual(error("flatten linear(46000) linear(46000) linear(10)"), """
             the model is too large: more than the 2147483647 parameters one MPI collective can carry, from layer 3 linear(46000) on
