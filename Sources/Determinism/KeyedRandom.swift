@@ -9,10 +9,27 @@ public struct KeyedRandom: Sendable, Equatable {
     /// The folded key.
     public let key: UInt64
 
-    public init(_ words: UInt64...) {
-        var hash: UInt64 = 0x6A09_E667_F3BC_C908  // √2's fraction: a non-zero start
-        for word in words { hash = SplitMix64.mix(hash &+ word &* 0x9E37_79B9_7F4A_7C15) }
+    public init(_ words: UInt64...) { self.init(words: words) }
+
+    public init(words: [UInt64]) {
+        var hash = Self.start
+        for word in words { hash = Self.fold(hash, word) }
         key = hash
+    }
+
+    /// The same key as `init(words: [a, b, c, d, e])`, without an array (for loops that must not
+    /// allocate, such as dropout's, once per sample and step).
+    @inline(__always)
+    public init(words a: UInt64, _ b: UInt64, _ c: UInt64, _ d: UInt64, _ e: UInt64) {
+        key = Self.fold(Self.fold(Self.fold(Self.fold(Self.fold(Self.start, a), b), c), d), e)
+    }
+
+    /// √2's fraction: a non-zero start.
+    private static let start: UInt64 = 0x6A09_E667_F3BC_C908
+
+    @inline(__always)
+    private static func fold(_ hash: UInt64, _ word: UInt64) -> UInt64 {
+        SplitMix64.mix(hash &+ word &* 0x9E37_79B9_7F4A_7C15)
     }
 
     /// 64 random bits for `counter` under this key.

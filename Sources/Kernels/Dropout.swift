@@ -12,7 +12,7 @@ public enum Dropout {
     /// The key of one sample's mask.
     @inline(__always)
     public static func key(seed: UInt64, step: Int64, sample: Int32, layer: Int) -> KeyedRandom {
-        KeyedRandom(0xD809, seed, UInt64(bitPattern: step), UInt64(UInt32(bitPattern: sample)), UInt64(layer))
+        KeyedRandom(words: 0xD809, seed, UInt64(bitPattern: step), UInt64(UInt32(bitPattern: sample)), UInt64(layer))
     }
 
     /// Forward in training: `y = x · mask`, with `mask[i]` 0 or `1 / (1 − p)`, stored for the

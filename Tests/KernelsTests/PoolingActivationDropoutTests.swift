@@ -201,6 +201,9 @@ final class DropoutTests: XCTestCase {
     }
 
     func testKeyedRandomIsAPureFunctionOfItsKey() {
+        // The five-word key dropout uses (no array) is the same as the general one.
+        XCTAssertEqual(KeyedRandom(words: 1, 2, 3, 4, 5), KeyedRandom(words: [1, 2, 3, 4, 5]))
+        XCTAssertNotEqual(KeyedRandom(words: 1, 2, 3, 4, 5), KeyedRandom(words: [1, 2, 3, 4]))
         XCTAssertEqual(KeyedRandom(1, 2, 3).bits(7), KeyedRandom(1, 2, 3).bits(7))
         XCTAssertNotEqual(KeyedRandom(1, 2, 3).bits(7), KeyedRandom(1, 3, 2).bits(7), "order matters")
         XCTAssertNotEqual(KeyedRandom(1, 2, 3).bits(7), KeyedRandom(1, 2, 3).bits(8))
