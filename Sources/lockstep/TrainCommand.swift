@@ -11,7 +11,7 @@ import Training
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train the MLP on Fashion-MNIST, data-parallel over the ranks of the job.",
+        abstract: "Train a model (--model) on Fashion-MNIST, data-parallel over the ranks of the job.",
         discussion: """
             Run it under mpirun for several ranks: mpirun -np 2 lockstep train --epochs 10. Rank 0 \
             shows each epoch's progress and one line per epoch and, at the end, "lockstep verified: N \
