@@ -73,9 +73,14 @@ def main():
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    with safe_open(args.path, framework="pt") as handle:
-        metadata = handle.metadata()
-        state = {name: handle.get_tensor(name) for name in handle.keys() if not name.startswith("optimizer.")}
+    try:
+        with safe_open(args.path, framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            state = {name: handle.get_tensor(name) for name in handle.keys() if not name.startswith("optimizer.")}
+    except Exception as error:  # a missing, truncated or foreign file: one line, not a traceback
+        raise SystemExit(f"error: cannot read {args.path} as a safetensors checkpoint: {error}")
+    if "model" not in metadata and "configuration" not in metadata:
+        raise SystemExit(f"error: {args.path} is not a lockstep checkpoint (no \"model\" or \"configuration\" metadata)")
     if metadata.get("format_version") == "1":
         state = {re.sub(r"^layers\.(\d+)\.", lambda m: f"{2 * int(m.group(1)) + 1}.", k): v for k, v in state.items()}
     layers = layer_list(metadata)

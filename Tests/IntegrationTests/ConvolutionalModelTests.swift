@@ -81,6 +81,14 @@ final class ConvolutionalModelTests: XCTestCase {
         let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(torch.standardOutput.utf8)) as? [String: Any])
         XCTAssertEqual(report["correct"] as? Int, 198, "0.66 of 300, as the build that wrote it evaluated it")
         XCTAssertEqual(report["test_loss"] as? Double ?? 0, 0.972698, accuracy: 1e-6)
+        // A truncated file: one error line, no traceback.
+        let truncated = directory.appendingPathComponent("truncated.safetensors")
+        try Data(try Data(contentsOf: CheckpointFormatVersion1Tests.fixture).prefix(1000)).write(to: truncated)
+        let refused = try ProcessRunner.run("/usr/bin/env", ["python3", TorchSequentialScript.path, truncated.path], timeout: 300)
+        XCTAssertEqual(refused.exitCode, 1, refused.combinedOutput)
+        XCTAssertTrue(refused.standardError.hasPrefix("error: cannot read \(truncated.path) as a safetensors checkpoint: "),
+                      refused.combinedOutput)
+        XCTAssertFalse(refused.combinedOutput.contains("Traceback"), refused.combinedOutput)
     }
 }
 
