@@ -1,12 +1,12 @@
 // 2-D convolution over NCHW Float buffers, as GEMMs over im2col columns (PyTorch's `nn.Conv2d`
-// with groups 1 and dilation 1: cross-correlation, zero padding on every side).
+// with groups 1 and dilation 1: cross-correlation, zero padding on every side): the geometry and
+// the patch kernels; `ConvolutionBlock` runs the GEMMs, one sample at a time.
 //
 // Legend: N batch, C input channels, H×W input size, O output channels, kh×kw kernel, s stride,
 // p padding, OH×OW output size, K = C·kh·kw (rows of the columns), P = OH·OW (their count).
 //   X [N, C, H, W] input            W [O, C, kh, kw] weights (= [O, K] row-major)
 //   b [O] bias                      Y [N, O, OH, OW] output (= [N, O, P])
-//   cols [N, K, P]: the input's patches, kept from forward for the weight gradient
-//   dY [N, O, P]   gradient of the loss with respect to Y
+//   cols [K, P]: one sample's patches      dY [N, O, P]: gradient of the loss with respect to Y
 
 /// The shape of one convolution: everything its kernels need, checked once.
 public struct ConvolutionGeometry: Equatable, Sendable, CustomStringConvertible {
@@ -59,44 +59,132 @@ public struct ConvolutionGeometry: Equatable, Sendable, CustomStringConvertible 
     }
 }
 
-/// The output columns `x` of a kernel column `j` that read inside the input: `0 ≤ x·s − p + j < W`.
+extension ConvolutionGeometry {
+    /// `H + 2p` and `W + 2p`: the input inside its zero border (`padInput`).
+    public var paddedHeight: Int { inputHeight + 2 * padding }
+    public var paddedWidth: Int { inputWidth + 2 * padding }
+    /// Floats past the end of a buffer that the 16-wide row kernels of `im2col` and `col2im` may
+    /// read, and write back unchanged or overwrite before use: the slack of `columnsSize` and
+    /// `paddedInputSize`.
+    public static let rowSlack = 16
+    /// Floats of one sample's patches `[K, P]`, with the row kernels' slack.
+    public var columnsSize: Int { patchSize * patchCount + Self.rowSlack }
+    /// Floats of one sample's padded input `[C, H + 2p, W + 2p]`, with the row kernels' slack:
+    /// the scratch `im2col` and `col2im` need.
+    public var paddedInputSize: Int { inputChannels * paddedHeight * paddedWidth + Self.rowSlack }
+}
+
+/// `x` `[C, H, W]` into `padded` `[C, H + 2p, W + 2p]` with a zero border of `p` on every side
+/// (a plain copy without padding).
 @inline(__always)
-func validColumns(_ g: ConvolutionGeometry, _ j: Int) -> Range<Int> {
-    // x ≥ (p − j) / s, rounded up; x ≤ (W − 1 + p − j) / s, rounded down.
-    let low = max(0, (g.padding - j + g.stride - 1) / g.stride)
-    let highNumerator = g.inputWidth - 1 + g.padding - j
-    let high = highNumerator < 0 ? 0 : min(g.outputWidth, highNumerator / g.stride + 1)
-    return low..<max(low, high)
+func padInput(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry) {
+    let (h, w, p, wp) = (g.inputHeight, g.inputWidth, g.padding, g.paddedWidth)
+    guard p > 0 else { return copyFloats(from: x, to: padded, count: g.inputSize) }
+    var target = padded
+    for c in 0..<g.inputChannels {
+        target.update(repeating: 0, count: p * wp)  // top border
+        target += p * wp
+        var source = x + c * h * w
+        for _ in 0..<h {
+            for i in 0..<p { target[i] = 0; target[p + w + i] = 0 }
+            copyFloats(from: source, to: target + p, count: w)
+            source += w
+            target += wp
+        }
+        target.update(repeating: 0, count: p * wp)  // bottom border
+        target += p * wp
+    }
+}
+
+/// `target[0..<count] = source[0..<count]` in 16-wide vectors; may read 15 floats past
+/// `source + count` and write anything to 15 floats past `target + count` (rows written in
+/// increasing order overwrite that spill; buffers end with `rowSlack`).
+@inline(__always)
+func copyRow(from source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+    let s = UnsafeRawPointer(source), t = UnsafeMutableRawPointer(target)
+    var bytes = 0
+    while bytes < count * MemoryLayout<Float>.stride {
+        (t + bytes).storeBytes(of: (s + bytes).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+        bytes += MemoryLayout<SIMD16<Float>>.stride
+    }
+}
+
+/// Adds rows of `count` floats in 16-wide vectors, the last one masked: `add` may read 15 floats
+/// past both rows and writes back the values it read there unchanged.
+struct RowAdder {
+    let fullVectors: Int
+    let tail: SIMDMask<SIMD16<Int32>>
+    let hasTail: Bool
+
+    init(count: Int) {
+        fullVectors = count / 16
+        let remainder = Int32(count % 16)
+        hasTail = remainder != 0
+        tail = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) .< SIMD16<Int32>(repeating: remainder)
+    }
+
+    /// `target[i] += source[i]` for `i < count`.
+    @inline(__always)
+    func add(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>) {
+        typealias Lanes = SIMD16<Float>
+        let s = UnsafeRawPointer(source), t = UnsafeMutableRawPointer(target)
+        var bytes = 0
+        for _ in 0..<fullVectors {
+            (t + bytes).storeBytes(of: (t + bytes).loadUnaligned(as: Lanes.self) + (s + bytes).loadUnaligned(as: Lanes.self), as: Lanes.self)
+            bytes += MemoryLayout<Lanes>.stride
+        }
+        guard hasTail else { return }
+        let old = (t + bytes).loadUnaligned(as: Lanes.self)
+        (t + bytes).storeBytes(of: old.replacing(with: old + (s + bytes).loadUnaligned(as: Lanes.self), where: tail), as: Lanes.self)
+    }
+}
+
+/// `target[0..<count] = source[0..<count]` in 16-, 8- and 4-wide vectors (the last vector
+/// overlapping the previous one instead of a scalar tail), never past either end.
+@inline(__always)
+func copyFloats(from source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+    let s = UnsafeRawPointer(source), t = UnsafeMutableRawPointer(target)
+    @inline(__always) func copy<V: SIMD>(_: V.Type, _ offset: Int) where V.Scalar == Float {
+        let bytes = offset * MemoryLayout<Float>.stride
+        (t + bytes).storeBytes(of: (s + bytes).loadUnaligned(as: V.self), as: V.self)
+    }
+    if count >= 16 {
+        for offset in stride(from: 0, to: count - 15, by: 16) { copy(SIMD16<Float>.self, offset) }
+        if count % 16 != 0 { copy(SIMD16<Float>.self, count - 16) }
+    } else if count >= 8 {
+        copy(SIMD8<Float>.self, 0)
+        if count > 8 { copy(SIMD8<Float>.self, count - 8) }
+    } else if count >= 4 {
+        copy(SIMD4<Float>.self, 0)
+        if count > 4 { copy(SIMD4<Float>.self, count - 4) }
+    } else {
+        for i in 0..<count { target[i] = source[i] }
+    }
 }
 
 /// One sample's patches: `cols[k, q]` = X[c, oh·s − p + i, ow·s − p + j] (0 outside the input),
-/// with k = (c·kh + i)·kw + j and q = oh·OW + ow. `x` `[C, H, W]`, `columns` `[K, P]` (overwritten).
-/// Each output row copies the run of columns that falls inside the input (contiguous for
-/// stride 1) and zeroes the padding around it: no test per element.
+/// with k = (c·kh + i)·kw + j and q = oh·OW + ow. `x` `[C, H, W]`; `columns` `[columnsSize]`
+/// (overwritten) and `padded` `[paddedInputSize]` scratch. The input is first copied inside its
+/// zero border, so that every row of `cols` is a plain copy (contiguous for stride 1).
 @inline(__always)
-public func im2col(input x: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry) {
-    let (oh, ow, h, w, s) = (g.outputHeight, g.outputWidth, g.inputHeight, g.inputWidth, g.stride)
+public func im2col(
+    input x: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>,
+    geometry g: ConvolutionGeometry
+) {
+    let (oh, ow, hp, wp, s) = (g.outputHeight, g.outputWidth, g.paddedHeight, g.paddedWidth, g.stride)
+    padInput(x, into: padded, geometry: g)
     var row = columns
     for c in 0..<g.inputChannels {
-        let plane = x + c * h * w
+        let plane = padded + c * hp * wp
         for i in 0..<g.kernelHeight {
             for j in 0..<g.kernelWidth {
-                let valid = validColumns(g, j)
                 for y in 0..<oh {
-                    let sourceRow = y * s - g.padding + i
-                    let out = row + y * ow
-                    guard sourceRow >= 0 && sourceRow < h, !valid.isEmpty else {
-                        out.update(repeating: 0, count: ow)
-                        continue
-                    }
-                    out.update(repeating: 0, count: valid.lowerBound)
-                    let source = plane + sourceRow * w - g.padding + j
+                    let from = plane + (y * s + i) * wp + j
                     if s == 1 {
-                        (out + valid.lowerBound).update(from: source + valid.lowerBound, count: valid.count)
+                        copyRow(from: from, to: row + y * ow, count: ow)
                     } else {
-                        for xIndex in valid { out[xIndex] = source[xIndex * s] }
+                        for x in 0..<ow { row[y * ow + x] = from[x * s] }
                     }
-                    (out + valid.upperBound).update(repeating: 0, count: ow - valid.upperBound)
                 }
                 row += oh * ow
             }
@@ -105,84 +193,37 @@ public func im2col(input x: UnsafePointer<Float>, columns: UnsafeMutablePointer<
 }
 
 /// The adjoint of `im2col`: adds each `columns[k, q]` back to the input position it was read
-/// from. `dx` `[C, H, W]` is overwritten (zeroed, then accumulated in a fixed order).
+/// from, in a fixed order, into a zeroed padded copy whose inside is then copied out. `columns`
+/// `[columnsSize]`; `dx` `[C, H, W]` is overwritten; `padded` `[paddedInputSize]` is scratch.
 @inline(__always)
-public func col2im(columns: UnsafePointer<Float>, inputGradient dx: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry) {
-    let (oh, ow, h, w, s) = (g.outputHeight, g.outputWidth, g.inputHeight, g.inputWidth, g.stride)
-    dx.update(repeating: 0, count: g.inputSize)
+public func col2im(
+    columns: UnsafePointer<Float>, inputGradient dx: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>,
+    geometry g: ConvolutionGeometry
+) {
+    let (oh, ow, hp, wp, s) = (g.outputHeight, g.outputWidth, g.paddedHeight, g.paddedWidth, g.stride)
+    padded.update(repeating: 0, count: g.inputChannels * hp * wp)
+    let rowAdder = RowAdder(count: ow)
     var row = columns
     for c in 0..<g.inputChannels {
-        let plane = dx + c * h * w
+        let plane = padded + c * hp * wp
         for i in 0..<g.kernelHeight {
             for j in 0..<g.kernelWidth {
-                let valid = validColumns(g, j)
                 for y in 0..<oh {
-                    let targetRow = y * s - g.padding + i
-                    guard targetRow >= 0 && targetRow < h else { continue }
-                    let source = row + y * ow
-                    let target = plane + targetRow * w - g.padding + j
+                    let to = plane + (y * s + i) * wp + j
                     if s == 1 {
-                        for xIndex in valid { target[xIndex] += source[xIndex] }
+                        rowAdder.add(row + y * ow, to: to)
                     } else {
-                        for xIndex in valid { target[xIndex * s] += source[xIndex] }
+                        for x in 0..<ow { to[x * s] += row[y * ow + x] }
                     }
                 }
                 row += oh * ow
             }
         }
     }
-}
-
-/// Forward: `Y[n] = W · cols[n] + b` for every sample, then `activation` (ReLU fused into the
-/// bias pass, as `denseForward`): one im2col and one `[O, K] · [K, P]` GEMM per sample, written
-/// straight into NCHW. `columns` `[N, K, P]` keeps every sample's patches for the backward pass.
-@inline(__always)
-public func convolutionForward(
-    input x: UnsafePointer<Float>, weights w: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-    output y: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>, batchSize: Int,
-    geometry g: ConvolutionGeometry, activation: Activation = .identity
-) {
-    let (k, p, o) = (g.patchSize, g.patchCount, g.outputChannels)
-    for n in 0..<batchSize {
-        let cols = columns + n * k * p
-        im2col(input: x + n * g.inputSize, columns: cols, geometry: g)
-        let out = y + n * g.outputSize
-        // Y[n][O, P] = W[O, K] · cols[K, P]
-        sgemm(transposeA: false, transposeB: false, m: o, n: p, k: k,
-              alpha: 1, a: w, lda: k, b: cols, ldb: p, beta: 0, c: out, ldc: p)
-        for channel in 0..<o {
-            let plane = out + channel * p
-            let value = bias[channel]
-            switch activation {
-            case .identity:
-                for q in 0..<p { plane[q] += value }
-            case .relu:
-                for q in 0..<p {
-                    let v = plane[q] + value
-                    plane[q] = v < 0 ? 0 : v
-                }
-            }
-        }
-    }
-}
-
-/// Weight and bias gradients: `dW = Σ_n dY[n] · cols[n]ᵀ` `[O, K]` (samples accumulated in
-/// order by GEMMs with β = 1 after the first) and `db[o] = Σ_n Σ_q dY[n, o, q]` (overwritten).
-@inline(__always)
-public func convolutionParameterGradients(
-    outputGradient dy: UnsafePointer<Float>, columns: UnsafePointer<Float>, weightGradient dw: UnsafeMutablePointer<Float>,
-    biasGradient db: UnsafeMutablePointer<Float>, batchSize: Int, geometry g: ConvolutionGeometry
-) {
-    let (k, p, o) = (g.patchSize, g.patchCount, g.outputChannels)
-    for n in 0..<batchSize {
-        // dW[O, K] (+)= dY[n][O, P] · cols[n][K, P]ᵀ
-        sgemm(transposeA: false, transposeB: true, m: o, n: k, k: p,
-              alpha: 1, a: dy + n * g.outputSize, lda: p, b: columns + n * k * p, ldb: p,
-              beta: n == 0 ? 0 : 1, c: dw, ldc: k)
-    }
-    db.update(repeating: 0, count: o)
-    for n in 0..<batchSize {
-        for channel in 0..<o { db[channel] += sum(dy + n * g.outputSize + channel * p, count: p) }
+    let (h, w, p) = (g.inputHeight, g.inputWidth, g.padding)
+    if p == 0 { return copyFloats(from: padded, to: dx, count: g.inputSize) }
+    for c in 0..<g.inputChannels {
+        for y in 0..<h { copyFloats(from: padded + (c * hp + y + p) * wp + p, to: dx + (c * h + y) * w, count: w) }
     }
 }
 
@@ -198,20 +239,4 @@ func sum(_ values: UnsafePointer<Float>, count: Int) -> Float {
     var total = lanes.sum()
     for i in (vectorCount * width)..<count { total += values[i] }
     return total
-}
-
-/// Input gradient: `dcols = Wᵀ · dY[n]` `[K, P]`, then `col2im` into `dX[n]` `[C, H, W]`
-/// (overwritten). `columnGradient` is scratch of `[K, P]` floats.
-@inline(__always)
-public func convolutionInputGradient(
-    outputGradient dy: UnsafePointer<Float>, weights w: UnsafePointer<Float>, inputGradient dx: UnsafeMutablePointer<Float>,
-    columnGradient: UnsafeMutablePointer<Float>, batchSize: Int, geometry g: ConvolutionGeometry
-) {
-    let (k, p, o) = (g.patchSize, g.patchCount, g.outputChannels)
-    for n in 0..<batchSize {
-        // dcols[K, P] = W[O, K]ᵀ · dY[n][O, P]
-        sgemm(transposeA: true, transposeB: false, m: k, n: p, k: o,
-              alpha: 1, a: w, lda: k, b: dy + n * g.outputSize, ldb: p, beta: 0, c: columnGradient, ldc: p)
-        col2im(columns: columnGradient, inputGradient: dx + n * g.inputSize, geometry: g)
-    }
 }

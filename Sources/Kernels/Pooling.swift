@@ -31,15 +31,29 @@ public struct PoolingGeometry: Equatable, Sendable {
 /// Max pooling: each output is the largest value of its window (the first NaN when the window
 /// holds one, so a non-finite value is not hidden); `argmax` `[planes, OH, OW]` records where it
 /// came from (an index into its input plane) for `maxPoolBackward`.
+///
+/// With `bias` (one value per plane) the pooled values are `x + bias[plane]`, and with `relu`
+/// also clipped at 0 (`v < 0 ? 0 : v`, NaN kept): the bias and ReLU of the layers before, fused
+/// in, comparing the very values those layers would have written.
 @inline(__always)
 public func maxPoolForward(
     input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
-    planes: Int, geometry g: PoolingGeometry
+    planes: Int, geometry g: PoolingGeometry, bias: UnsafePointer<Float>? = nil, relu: Bool = false
 ) {
     let (oh, ow, w) = (g.outputHeight, g.outputWidth, g.inputWidth)
     if g.window == 2 && g.stride == 2 {
-        maxPool2x2(input: x, output: y, argmax: argmax, planes: planes, geometry: g)
+        maxPool2x2(input: x, output: y, argmax: argmax, planes: planes, geometry: g, bias: bias, relu: relu)
         return
+    }
+    if bias != nil || relu {  // the general window: apply the bias and ReLU to each plane first
+        for plane in 0..<planes {
+            let values = UnsafeMutablePointer(mutating: x) + plane * g.inputPlaneSize
+            let b = bias?[plane] ?? 0
+            for q in 0..<g.inputPlaneSize {
+                let v = bias == nil ? values[q] : values[q] + b
+                values[q] = relu && v < 0 ? 0 : v
+            }
+        }
     }
     for plane in 0..<planes {
         let input = x + plane * g.inputPlaneSize
@@ -91,7 +105,7 @@ public func maxPoolForward(
 @inline(__always)
 private func maxPool2x2(
     input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
-    planes: Int, geometry g: PoolingGeometry
+    planes: Int, geometry g: PoolingGeometry, bias: UnsafePointer<Float>?, relu: Bool
 ) {
     typealias Wide = SIMD16<Float>
     let (oh, ow, w) = (g.outputHeight, g.outputWidth, g.inputWidth)
@@ -100,6 +114,21 @@ private func maxPool2x2(
         let input = x + plane * g.inputPlaneSize
         let output = y + plane * g.outputPlaneSize
         let indices = argmax + plane * g.outputPlaneSize
+        let b = bias?[plane] ?? 0
+        /// The value the layers before would have written: `x + b`, clipped at 0 with the ReLU.
+        @inline(__always) func value(_ index: Int) -> Float {
+            let v = bias == nil ? input[index] : input[index] + b
+            return relu && v < 0 ? 0 : v
+        }
+        let bias16 = SIMD16<Float>(repeating: b), bias8 = SIMD8<Float>(repeating: b)
+        @inline(__always) func values(_ v: SIMD16<Float>) -> SIMD16<Float> {
+            let shifted = bias == nil ? v : v + bias16, zero = SIMD16<Float>()
+            return relu ? shifted.replacing(with: zero, where: shifted .< zero) : shifted
+        }
+        @inline(__always) func values(_ v: SIMD8<Float>) -> SIMD8<Float> {
+            let shifted = bias == nil ? v : v + bias8, zero = SIMD8<Float>()
+            return relu ? shifted.replacing(with: zero, where: shifted .< zero) : shifted
+        }
         for row in 0..<oh {
             let top = 2 * row * w
             /// Output columns `columns` of this row, one window at a time.
@@ -108,20 +137,20 @@ private func maxPool2x2(
                     let a = top + 2 * column
                     var bestIndex = a
                     func consider(_ index: Int) {
-                        guard !input[bestIndex].isNaN else { return }
-                        if input[index].isNaN || input[index] > input[bestIndex] { bestIndex = index }
+                        guard !value(bestIndex).isNaN else { return }
+                        if value(index).isNaN || value(index) > value(bestIndex) { bestIndex = index }
                     }
                     consider(a + 1)
                     consider(a + w)
                     consider(a + w + 1)
-                    output[row * ow + column] = input[bestIndex]
+                    output[row * ow + column] = value(bestIndex)
                     indices[row * ow + column] = Int32(bestIndex)
                 }
             }
             /// Output columns `column..<column + 8`: the even and odd lanes of 16 inputs per row.
             func eight(_ column: Int) {
-                let upper = UnsafeRawPointer(input + top + 2 * column).loadUnaligned(as: SIMD16<Float>.self)
-                let lower = UnsafeRawPointer(input + top + w + 2 * column).loadUnaligned(as: SIMD16<Float>.self)
+                let upper = values(UnsafeRawPointer(input + top + 2 * column).loadUnaligned(as: SIMD16<Float>.self))
+                let lower = values(UnsafeRawPointer(input + top + w + 2 * column).loadUnaligned(as: SIMD16<Float>.self))
                 guard !(any(upper .!= upper) || any(lower .!= lower)) else { return scalar(column..<(column + 8)) }
                 var best = upper.evenHalf
                 var corner = SIMD8<Int32>(repeating: 0)
@@ -140,8 +169,8 @@ private func maxPool2x2(
             }
             /// Output columns `column..<column + 4`, as `eight`.
             func four(_ column: Int) {
-                let upper = UnsafeRawPointer(input + top + 2 * column).loadUnaligned(as: SIMD8<Float>.self)
-                let lower = UnsafeRawPointer(input + top + w + 2 * column).loadUnaligned(as: SIMD8<Float>.self)
+                let upper = values(UnsafeRawPointer(input + top + 2 * column).loadUnaligned(as: SIMD8<Float>.self))
+                let lower = values(UnsafeRawPointer(input + top + w + 2 * column).loadUnaligned(as: SIMD8<Float>.self))
                 guard !(any(upper .!= upper) || any(lower .!= lower)) else { return scalar(column..<(column + 4)) }
                 var best = upper.evenHalf
                 var corner = SIMD4<Int32>(repeating: 0)

@@ -43,16 +43,19 @@ public final class LayerStack {
     private let outputBuffers: [FloatBuffer?]
     /// Per layer, set by each forward pass: where its output is (its own buffer, or its input's).
     private var outputs: [UnsafeMutablePointer<Float>]
-    /// Per conv2d layer: its geometry and its kept patches `[maximumTrainingBatchSize, K, P]`.
-    private let convolutions: [Int: (geometry: ConvolutionGeometry, columns: FloatBuffer)]
+    /// Per conv2d layer: the block it runs (with the following ReLU and max pooling fused in
+    /// when present) and the layer whose output buffer it writes (the last one it covers).
+    private let blocks: [Int: (block: ConvolutionBlock, outputLayer: Int)]
+    /// Per layer: its work is done by the convolution block before it (a fused ReLU or pooling).
+    private let absorbed: [Bool]
     /// Per pooling layer: its geometry (and for max pooling, where each output came from).
     private let poolings: [Int: (geometry: PoolingGeometry, argmax: UnsafeMutableBufferPointer<Int32>?)]
     /// Per dropout layer: the mask of the last training forward.
     private let dropoutMasks: [Int: FloatBuffer]
     /// Backward scratch: two buffers of the largest gradient `[maximumTrainingBatchSize, widest]`,
-    /// and the input gradient of one sample's patches for the widest convolution.
+    /// and the per-sample scratch of the largest convolution block.
     private let scratch: (FloatBuffer, FloatBuffer)
-    private let columnGradient: FloatBuffer
+    private let blockScratch: FloatBuffer
     /// The layers whose input gradient backward must compute: some earlier layer has parameters.
     private let needsInputGradient: [Bool]
     /// Per layer: a linear or conv2d layer followed by `relu`, which it applies in its own bias
@@ -126,18 +129,10 @@ public final class LayerStack {
         gradientBuffer = GradientBuffer(parameterCount: offset)
         input = FloatBuffer(count: maximumBatchSize * inputShape.elementCount)
 
-        var convolutions: [Int: (ConvolutionGeometry, FloatBuffer)] = [:]
         var poolings: [Int: (PoolingGeometry, UnsafeMutableBufferPointer<Int32>?)] = [:]
         var dropoutMasks: [Int: FloatBuffer] = [:]
-        var widestColumns = 1
         for layer in layers {
             switch (layer.spec, layer.input) {
-            case let (.conv2d(outputs, kh, kw, stride, padding), .image(channels, height, width)):
-                let geometry = ConvolutionGeometry(
-                    inputChannels: channels, inputHeight: height, inputWidth: width, outputChannels: outputs,
-                    kernelHeight: kh, kernelWidth: kw, stride: stride, padding: padding)
-                convolutions[layer.index] = (geometry, FloatBuffer(count: trainingBatch * geometry.patchSize * geometry.patchCount))
-                widestColumns = max(widestColumns, geometry.patchSize * geometry.patchCount)
             case let (.maxPool2d(window, stride), .image(_, height, width)):
                 poolings[layer.index] = (
                     PoolingGeometry(inputHeight: height, inputWidth: width, window: window, stride: stride),
@@ -149,7 +144,15 @@ public final class LayerStack {
             default: break
             }
         }
-        self.convolutions = convolutions
+        let fusion = LayerFusion(layers: layers)
+        var blocks: [Int: (ConvolutionBlock, Int)] = [:]
+        for (index, fused) in fusion.convolutions {
+            let pooling = fused.poolingLayer.map { poolings[$0]!.0 }
+            blocks[index] = (ConvolutionBlock(convolution: fused.geometry, relu: fused.reluLayer != nil, pooling: pooling),
+                             fused.lastLayer)
+        }
+        self.blocks = blocks
+        absorbed = fusion.absorbed
         self.poolings = poolings
         self.dropoutMasks = dropoutMasks
         let applies = layers.indices.map { index in
@@ -163,7 +166,11 @@ public final class LayerStack {
         outputBuffers = layers.indices.map { index in
             let layer = layers[index]
             let sharesInput = layer.spec == .flatten || (layer.spec == .relu && index > 0 && applies[index - 1])
-            return sharesInput ? nil : FloatBuffer(count: maximumBatchSize * layer.output.elementCount)
+            // A convolution with a fused pooling writes only the pooling's output.
+            let pooledConvolution = blocks[index].map { $0.1 != index } ?? false
+            let fusedReLU = layer.spec == .relu && fusion.absorbed[index]
+            if sharesInput || pooledConvolution || fusedReLU { return nil }
+            return FloatBuffer(count: maximumBatchSize * layer.output.elementCount)
         }
         outputs = Array(repeating: UnsafeMutablePointer(input.baseAddress), count: layers.count)
         var needs: [Bool] = []
@@ -177,7 +184,7 @@ public final class LayerStack {
             max(layer.output.elementCount, needs[index] ? layer.input.elementCount : 0)
         }.max()!
         scratch = (FloatBuffer(count: trainingBatch * widest), FloatBuffer(count: trainingBatch * widest))
-        columnGradient = FloatBuffer(count: widestColumns)
+        blockScratch = FloatBuffer(count: blocks.values.map { $0.0.scratchSize }.max() ?? 0)
     }
 
     deinit {
@@ -230,7 +237,16 @@ public final class LayerStack {
         let p = parameters.baseAddress
         var x = input.baseAddress
         for (index, layer) in layers.enumerated() {
-            let y = outputBuffers[index]?.baseAddress ?? x
+            if absorbed[index] {  // done by the convolution block before it
+                outputs[index] = x
+                continue
+            }
+            let y: UnsafeMutablePointer<Float>
+            if let (_, outputLayer) = blocks[index] {
+                y = outputBuffers[outputLayer]!.baseAddress
+            } else {
+                y = outputBuffers[index]?.baseAddress ?? x
+            }
             let inputCount = layer.input.elementCount, outputCount = layer.output.elementCount
             switch layer.spec {
             case .linear:
@@ -239,21 +255,11 @@ public final class LayerStack {
                     batchSize: batchSize, inputCount: inputCount, outputCount: outputCount,
                     activation: appliesNextReLU[index] ? .relu : .identity)
             case .conv2d:
-                let convolution = convolutions[index]!
-                let activation: Activation = appliesNextReLU[index] ? .relu : .identity
-                if dropout != nil {  // training: keep every sample's patches for backward
-                    convolutionForward(
-                        input: x, weights: p + weightOffsets[index]!, bias: p + biasOffsets[index]!, output: y,
-                        columns: convolution.columns.baseAddress, batchSize: batchSize, geometry: convolution.geometry,
-                        activation: activation)
-                } else {  // evaluation: one sample's patches at a time
-                    for n in 0..<batchSize {
-                        convolutionForward(
-                            input: x + n * inputCount, weights: p + weightOffsets[index]!, bias: p + biasOffsets[index]!,
-                            output: y + n * outputCount, columns: convolution.columns.baseAddress, batchSize: 1,
-                            geometry: convolution.geometry, activation: activation)
-                    }
-                }
+                let (block, outputLayer) = blocks[index]!
+                block.forward(
+                    input: x, weights: p + weightOffsets[index]!, bias: p + biasOffsets[index]!, output: y,
+                    argmax: poolings[outputLayer]?.argmax?.baseAddress, scratch: .init(blockScratch.baseAddress, for: block),
+                    batchSize: batchSize)
             case .maxPool2d:
                 let pooling = poolings[index]!
                 maxPoolForward(
@@ -325,7 +331,7 @@ public final class LayerStack {
 
         let p = parameters.baseAddress
         let g = gradients.baseAddress
-        for index in stride(from: last, through: 0, by: -1) {
+        for index in stride(from: last, through: 0, by: -1) where !absorbed[index] {
             let layer = layers[index]
             let x = index == 0 ? input.baseAddress : outputs[index - 1]
             let inputCount = layer.input.elementCount, outputCount = layer.output.elementCount
@@ -353,18 +359,15 @@ public final class LayerStack {
                 try observer(.betweenKernels)
                 swap(&dy, &spare)
             case .conv2d:
-                let convolution = convolutions[index]!
-                convolutionParameterGradients(
-                    outputGradient: dy, columns: convolution.columns.baseAddress, weightGradient: g + weightOffsets[index]!,
-                    biasGradient: g + biasOffsets[index]!, batchSize: batchSize, geometry: convolution.geometry)
+                let (block, outputLayer) = blocks[index]!
+                try block.backward(
+                    outputGradient: dy, output: outputs[outputLayer], argmax: poolings[outputLayer]?.argmax?.baseAddress,
+                    input: x, weights: p + weightOffsets[index]!, weightGradient: g + weightOffsets[index]!,
+                    biasGradient: g + biasOffsets[index]!, inputGradient: needsInput ? spare : nil,
+                    scratch: .init(blockScratch.baseAddress, for: block), batchSize: batchSize
+                ) { try observer(.betweenKernels) }
                 try observer(.gradientsReady(from: weightOffsets[index]!))
-                guard needsInput else { break }
-                try observer(.betweenKernels)
-                convolutionInputGradient(
-                    outputGradient: dy, weights: p + weightOffsets[index]!, inputGradient: spare,
-                    columnGradient: columnGradient.baseAddress, batchSize: batchSize, geometry: convolution.geometry)
-                try observer(.betweenKernels)
-                swap(&dy, &spare)
+                if needsInput { swap(&dy, &spare) }
             case .maxPool2d:
                 guard needsInput else { break }
                 let pooling = poolings[index]!

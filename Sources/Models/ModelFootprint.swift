@@ -31,21 +31,26 @@ public struct ModelFootprint: Equatable, Sendable {
     }
 
     /// The footprint of a checked layer list (`ModelDescription.resolve`, which already refused
-    /// counts beyond what one collective carries): parameters, and per sample the input, every
-    /// layer's output, dropout masks, kept convolution patches and two backward buffers of the
-    /// widest gradient (`LayerStack`).
+    /// counts beyond what one collective carries): parameters, and per sample the input, the
+    /// outputs `LayerStack` keeps (not those of `flatten`, of a ReLU applied by the layer before,
+    /// or of a convolution whose pooling is fused in: `LayerFusion`), max pooling's indices,
+    /// dropout masks and two backward buffers of the widest gradient. A convolution's patches
+    /// are per-sample scratch (`ConvolutionBlock`), not per-sample storage.
     public init(layers: [ResolvedLayer]) {
         parameterCount = layers.reduce(0) { $0 + $1.parameterCount }
+        let fusion = LayerFusion(layers: layers)
         var floats = layers.first?.input.elementCount ?? 0
         var widest = 0
-        for layer in layers {
-            floats += layer.spec == .flatten ? 0 : layer.output.elementCount
-            widest = max(widest, layer.input.elementCount, layer.output.elementCount)
-            switch (layer.spec, layer.input, layer.output) {
-            case let (.conv2d(_, kh, kw, _, _), .image(channels, _, _), .image(_, height, width)):
-                floats += channels * kh * kw * height * width
-            case (.dropout, _, _):
-                floats += layer.output.elementCount
+        for (index, layer) in layers.enumerated() {
+            let output = layer.output.elementCount
+            widest = max(widest, layer.input.elementCount, output)
+            let reluOfPrevious = layer.spec == .relu && index > 0 && layers[index - 1].spec.hasParameters
+            let pooledConvolution = fusion.convolutions[index].map { $0.poolingLayer != nil } ?? false
+            if layer.spec != .flatten && !reluOfPrevious && !pooledConvolution && !(layer.spec == .relu && fusion.absorbed[index]) {
+                floats += output
+            }
+            switch layer.spec {
+            case .maxPool2d, .dropout: floats += output  // indices (Int32, as wide as a Float), or the mask
             default: break
             }
         }

@@ -33,20 +33,23 @@ final class ConvolutionTests: XCTestCase {
         return (0..<count).map { _ in Float(generator.nextGaussian()) }
     }
 
-    /// Runs the fast forward and backward on `geometry`; returns Y, dW, db, dX (as Double).
+    /// Runs the fast forward and backward (`ConvolutionBlock` without ReLU or pooling) on
+    /// `geometry`; returns Y, dW, db, dX (as Double).
     private func fast(
         _ g: ConvolutionGeometry, batch: Int, x: [Float], w: [Float], b: [Float], dy: [Float]
     ) -> (y: [Double], dw: [Double], db: [Double], dx: [Double]) {
+        let block = ConvolutionBlock(convolution: g, relu: false, pooling: nil)
         var y = [Float](repeating: .nan, count: batch * g.outputSize)
-        var columns = [Float](repeating: .nan, count: batch * g.patchSize * g.patchCount)
         var dw = [Float](repeating: .nan, count: g.weightCount), db = [Float](repeating: .nan, count: g.outputChannels)
         var dx = [Float](repeating: .nan, count: batch * g.inputSize)
-        var columnGradient = [Float](repeating: .nan, count: g.patchSize * g.patchCount)
-        convolutionForward(input: x, weights: w, bias: b, output: &y, columns: &columns, batchSize: batch, geometry: g)
-        convolutionParameterGradients(
-            outputGradient: dy, columns: columns, weightGradient: &dw, biasGradient: &db, batchSize: batch, geometry: g)
-        convolutionInputGradient(
-            outputGradient: dy, weights: w, inputGradient: &dx, columnGradient: &columnGradient, batchSize: batch, geometry: g)
+        var scratch = [Float](repeating: .nan, count: block.scratchSize)
+        scratch.withUnsafeMutableBufferPointer { scratch in
+            let buffers = ConvolutionBlock.Scratch(scratch.baseAddress!, for: block)
+            block.forward(input: x, weights: w, bias: b, output: &y, argmax: nil, scratch: buffers, batchSize: batch)
+            block.backward(
+                outputGradient: dy, output: y, argmax: nil, input: x, weights: w, weightGradient: &dw, biasGradient: &db,
+                inputGradient: &dx, scratch: buffers, batchSize: batch, between: {})
+        }
         return (y.map(Double.init), dw.map(Double.init), db.map(Double.init), dx.map(Double.init))
     }
 
@@ -112,9 +115,10 @@ final class ConvolutionTests: XCTestCase {
         let g = ConvolutionGeometry(
             inputChannels: 1, inputHeight: 4, inputWidth: 4, outputChannels: 1, kernelHeight: 3, kernelWidth: 3,
             stride: 1, padding: 1)
-        let ones = [Float](repeating: 1, count: g.patchSize * g.patchCount)
+        let ones = [Float](repeating: 1, count: g.patchSize * g.patchCount) + [Float](repeating: .nan, count: ConvolutionGeometry.rowSlack)
         var counts = [Float](repeating: .nan, count: 16)
-        col2im(columns: ones, inputGradient: &counts, geometry: g)
+        var padded = [Float](repeating: .nan, count: g.paddedInputSize)
+        col2im(columns: ones, inputGradient: &counts, padded: &padded, geometry: g)
         XCTAssertEqual(counts, [4, 6, 6, 4, 6, 9, 9, 6, 6, 9, 9, 6, 4, 6, 6, 4])
     }
 }
