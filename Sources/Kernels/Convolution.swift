@@ -63,9 +63,8 @@ extension ConvolutionGeometry {
     /// `H + 2p` and `W + 2p`: the input inside its zero border (`padInput`).
     public var paddedHeight: Int { inputHeight + 2 * padding }
     public var paddedWidth: Int { inputWidth + 2 * padding }
-    /// Floats past the end of a buffer that the 16-wide row kernels of `im2col` and `col2im` may
-    /// read, and write back unchanged or overwrite before use: the slack of `columnsSize` and
-    /// `paddedInputSize`.
+    /// Floats past the end of a buffer that `col2im`'s 16-wide masked row additions may read and
+    /// write back unchanged: the slack of `columnsSize` and `paddedInputSize`.
     public static let rowSlack = 16
     /// Floats of one sample's patches `[K, P]`, with the row kernels' slack.
     public var columnsSize: Int { patchSize * patchCount + Self.rowSlack }
@@ -93,19 +92,6 @@ func padInput(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float
         }
         target.update(repeating: 0, count: p * wp)  // bottom border
         target += p * wp
-    }
-}
-
-/// `target[0..<count] = source[0..<count]` in 16-wide vectors; may read 15 floats past
-/// `source + count` and write anything to 15 floats past `target + count` (rows written in
-/// increasing order overwrite that spill; buffers end with `rowSlack`).
-@inline(__always)
-func copyRow(from source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
-    let s = UnsafeRawPointer(source), t = UnsafeMutableRawPointer(target)
-    var bytes = 0
-    while bytes < count * MemoryLayout<Float>.stride {
-        (t + bytes).storeBytes(of: (s + bytes).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
-        bytes += MemoryLayout<SIMD16<Float>>.stride
     }
 }
 
@@ -178,15 +164,16 @@ public func im2col(
         let plane = padded + c * hp * wp
         for i in 0..<g.kernelHeight {
             for j in 0..<g.kernelWidth {
-                for y in 0..<oh {
-                    let from = plane + (y * s + i) * wp + j
+                var from = plane + i * wp + j
+                for _ in 0..<oh {
                     if s == 1 {
-                        copyRow(from: from, to: row + y * ow, count: ow)
+                        copyFloats(from: from, to: row, count: ow)
                     } else {
-                        for x in 0..<ow { row[y * ow + x] = from[x * s] }
+                        for x in 0..<ow { row[x] = from[x &* s] }
                     }
+                    from += s * wp
+                    row += ow
                 }
-                row += oh * ow
             }
         }
     }
@@ -208,15 +195,16 @@ public func col2im(
         let plane = padded + c * hp * wp
         for i in 0..<g.kernelHeight {
             for j in 0..<g.kernelWidth {
-                for y in 0..<oh {
-                    let to = plane + (y * s + i) * wp + j
+                var to = plane + i * wp + j
+                for _ in 0..<oh {
                     if s == 1 {
-                        rowAdder.add(row + y * ow, to: to)
+                        rowAdder.add(row, to: to)
                     } else {
-                        for x in 0..<ow { to[x * s] += row[y * ow + x] }
+                        for x in 0..<ow { to[x &* s] += row[x] }
                     }
+                    to += s * wp
+                    row += ow
                 }
-                row += oh * ow
             }
         }
     }

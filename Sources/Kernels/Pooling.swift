@@ -219,8 +219,11 @@ public func maxPoolBackward(
         let target = dx + plane * g.inputPlaneSize
         let offset = plane * g.outputPlaneSize
         if let reluOutput {
-            for q in 0..<g.outputPlaneSize where reluOutput[offset + q] > 0 {
-                target[Int(argmax[offset + q])] += dy[offset + q]
+            // Without a branch on the sign (taken half the time, unpredictably): adding 0 to the
+            // zeroed target changes no bit (a sum that starts at +0 is never −0).
+            for q in 0..<g.outputPlaneSize {
+                let value = dy[offset &+ q]
+                target[Int(argmax[offset &+ q])] += reluOutput[offset &+ q] > 0 ? value : 0
             }
         } else {
             for q in 0..<g.outputPlaneSize { target[Int(argmax[offset + q])] += dy[offset + q] }
