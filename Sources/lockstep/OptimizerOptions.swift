@@ -1,5 +1,6 @@
 import ArgumentParser
 import Optimizers
+import Training
 
 /// The optimizer flags of `lockstep train`, embedded with `@OptionGroup(title: "Optimizer")`.
 /// It maps flags onto `OptimizerConfiguration` plus the clipping and LR-scaling settings; no math.
@@ -28,7 +29,7 @@ struct OptimizerOptions: ParsableArguments {
     var nesterov = Default.nesterov
 
     @Option(help: ArgumentHelp(
-        "Weight decay λ ≥ 0, per update (default \(Default.weightDecay)): sgd and adam add λ·p to the gradient (L2, PyTorch weight_decay); adamw multiplies p by 1 − lr·λ (decoupled; PyTorch AdamW's own default is 0.01).",
+        "Weight decay λ ≥ 0, per update (default \(Default.weightDecay); \(ModelRecipe.cnn.weightDecay!) with --model cnn): sgd and adam add λ·p to the gradient (L2, PyTorch weight_decay); adamw multiplies p by 1 − lr·λ (decoupled; PyTorch AdamW's own default is 0.01).",
         valueName: "λ"))
     var weightDecay: Double?
 
@@ -70,14 +71,15 @@ struct OptimizerOptions: ParsableArguments {
     ///
     /// - Throws: `OptimizerConfigurationError` naming the flag: one the chosen optimizer does not
     ///   read, or a value out of range.
-    func configuration() throws -> OptimizerConfiguration {
+    /// - Parameter recipe: the model preset's settings, for the flags not given.
+    func configuration(recipe: ModelRecipe = .none) throws -> OptimizerConfiguration {
         try OptimizerConfiguration.requireApplicable(givenFlags, to: kind)
         let configuration = OptimizerConfiguration(
             kind: kind,
             momentum: momentum ?? Default.momentum,
             dampening: dampening ?? Default.dampening,
             nesterov: nesterov,
-            weightDecay: weightDecay ?? Default.weightDecay,
+            weightDecay: weightDecay ?? recipe.weightDecay ?? Default.weightDecay,
             beta1: beta1 ?? Default.beta1,
             beta2: beta2 ?? Default.beta2,
             epsilon: epsilon ?? Default.epsilon,

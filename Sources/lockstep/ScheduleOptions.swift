@@ -13,7 +13,7 @@ struct ScheduleOptions: ParsableArguments {
     var learningRate: Double = ScheduleConfiguration.defaultLearningRate
 
     @Option(help: ArgumentHelp(
-        "Decay factor per unit, in (0, 1]: lr = lr0·gamma^t. Default 0.95 when none of --gamma, --half-life, --final-lr is given.",
+        "Decay factor per unit, in (0, 1]: lr = lr0·gamma^t. Default 0.95 (0.85 with train --model cnn) when none of --gamma, --half-life, --final-lr is given.",
         valueName: "factor"))
     var gamma: Double?
 
@@ -79,9 +79,11 @@ struct ScheduleOptions: ParsableArguments {
     /// The flags as a configuration (before `--lr-scaling`), validated as far as possible without
     /// the run's length.
     /// - Throws: `ScheduleError` naming the flag.
-    func configuration() throws -> ScheduleConfiguration {
+    /// - Parameter recipe: the model preset's settings (its `gamma` when no decay is given).
+    func configuration(recipe: ModelRecipe = .none) throws -> ScheduleConfiguration {
+        let decayGiven = gamma != nil || halfLife != nil || finalLearningRate != nil
         let configuration = ScheduleConfiguration(
-            learningRate: learningRate, gamma: gamma, halfLife: halfLife, finalLearningRate: finalLearningRate,
+            learningRate: learningRate, gamma: decayGiven ? gamma : recipe.gamma, halfLife: halfLife, finalLearningRate: finalLearningRate,
             unit: unit, smooth: smooth, warmup: warmup, warmupStartLearningRate: warmupStartLearningRate,
             hold: hold, minimumLearningRate: minimumLearningRate, staircase: staircase)
         try configuration.validate()

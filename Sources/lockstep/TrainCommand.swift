@@ -36,7 +36,7 @@ struct TrainCommand: ParsableCommand {
         TrainingConfiguration(
             dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: data.limitTest,
             model: model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: training.epochs, globalBatchSize: training.globalBatch,
-            optimizer: try optimizer.configuration(), schedule: try schedule.configuration(),
+            optimizer: try optimizer.configuration(recipe: recipe), schedule: try schedule.configuration(recipe: recipe),
             clipGradientNorm: optimizer.clipGradientNorm, learningRateScaling: schedule.learningRateScaling,
             learningRateReferenceBatch: schedule.learningRateReferenceBatch,
             reduction: distribution.reduction, verifyEvery: distribution.verifyEvery,
@@ -44,6 +44,9 @@ struct TrainCommand: ParsableCommand {
             onNonFinite: distribution.onNonFinite, stallTimeout: distribution.stallTimeout, metricsPath: output.metrics,
             evaluationBatchSize: performance.evalBatch)
     }
+
+    /// The settings `--model`'s preset brings for the flags not given (`ModelRecipe`).
+    var recipe: ModelRecipe { .forModel(model.configurationModel()) }
 
     func validate() throws {
         try checkpoints.validateResume(runDirectoryGiven: output.runDir != nil)
@@ -180,7 +183,7 @@ struct TrainCommand: ParsableCommand {
     /// optimizer's hyperparameters, the default decay, the warmup's start, the reference batch.
     func defaultsInEffect() -> [String: String] {
         var values: [String: String] = [:]
-        if let configuration = try? optimizer.configuration() {
+        if let configuration = try? optimizer.configuration(recipe: recipe) {
             let hyperparameters: [OptimizerFlag: Double] = [
                 .momentum: configuration.momentum, .dampening: configuration.dampening,
                 .weightDecay: configuration.weightDecay, .beta1: configuration.beta1, .beta2: configuration.beta2,
@@ -190,9 +193,9 @@ struct TrainCommand: ParsableCommand {
                 if let value = hyperparameters[flag] { values[String(flag.rawValue.dropFirst(2))] = "\(value)" }
             }
         }
-        if let configuration = try? schedule.configuration() {
-            if configuration.gamma == nil, configuration.halfLife == nil, configuration.finalLearningRate == nil {
-                values["gamma"] = "\(ScheduleConfiguration.defaultGamma)"
+        if let configuration = try? schedule.configuration(recipe: recipe) {
+            if schedule.gamma == nil, schedule.halfLife == nil, schedule.finalLearningRate == nil {
+                values["gamma"] = "\(configuration.gamma ?? ScheduleConfiguration.defaultGamma)"
             }
             if configuration.warmup > 0 {
                 values["warmup-start-lr"] = "\(configuration.resolvedWarmupStartLearningRate)"
