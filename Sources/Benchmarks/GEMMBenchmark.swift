@@ -7,7 +7,7 @@ import Models
 /// A step runs, per linear layer, the forward GEMM `X · Wᵀ`, the weight-gradient GEMM `dZᵀ · X`
 /// and (when an earlier layer has parameters) the input-gradient GEMM `dZ · W`; per convolution,
 /// the same three per sample over its patches (`W · cols`, `dY · colsᵀ`, `Wᵀ · dY`; see
-/// `Convolution.swift`). Each shape can be timed on its own (hot in cache), and the roofline runs
+/// `ConvolutionBlock.swift`). Each shape can be timed on its own (hot in cache), and the roofline runs
 /// all of them in the step's order, one BLAS call per product (no row blocks), step after step:
 /// the step's speed if everything but the GEMMs were free. Shapes are named by the layer's
 /// ordinal among the layers with parameters (`layer0.forward`, as for the MLP).

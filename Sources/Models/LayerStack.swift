@@ -9,11 +9,14 @@ import Kernels
 /// `[out, in]`, conv2d `[out, in, kh, kw]`) and named as `Sequential.state_dict()` names them
 /// (`0.weight`, `3.bias`: the index is the layer's position). For the `mlp` preset this is the
 /// very layout of `MLP`, and the stack computes the same bits (the tests prove it): the linear
-/// layers run the same GEMMs and, as the MLP, apply a following ReLU in their bias pass. A ReLU
-/// before a max pooling has its derivative applied by the pooling's backward pass.
+/// layers run the same GEMMs and, as the MLP, apply a following ReLU in their bias pass. A
+/// `conv2d` with the `relu` and `maxpool2d` after it runs as one `ConvolutionBlock`, sample by
+/// sample (`LayerFusion`): only the pooled output is stored, with the same bits as the layers run
+/// apart. A ReLU before another max pooling has its derivative applied by the pooling's backward.
 ///
-/// Every buffer is allocated once, for at most `maximumBatchSize` rows (backward scratch and the
-/// convolutions' kept patches for `maximumTrainingBatchSize`): no step allocates. Backward reports
+/// Every buffer is allocated once, for at most `maximumBatchSize` rows (backward scratch for
+/// `maximumTrainingBatchSize`), plus one sample's scratch for the largest convolution block: no
+/// step allocates. Backward reports
 /// each layer's gradients as final from the last layer down (`MLP.BackwardEvent`), so the
 /// bucketed reduction overlaps as with the MLP.
 public final class LayerStack {
@@ -87,7 +90,7 @@ public final class LayerStack {
     /// - Parameters:
     ///   - layers: `model.resolve(input:classes:)`.
     ///   - maximumTrainingBatchSize: the most rows any `computeGradients` will use (nil:
-    ///     `maximumBatchSize`); sizes the backward scratch and the kept patches.
+    ///     `maximumBatchSize`); sizes the backward scratch and the dropout masks.
     public init(
         model: ModelDescription, layers: [ResolvedLayer], maximumBatchSize: Int, maximumTrainingBatchSize: Int? = nil
     ) {
