@@ -4,6 +4,7 @@ import TestSupport
 import XCTest
 @testable import lockstep
 import Models
+import Training
 
 /// `--config FILE.toml` and `--print-config`: the file's keys become options, the command line
 /// overrides them, unknown keys are refused with the nearest valid one, and the printed
@@ -111,6 +112,30 @@ final class ConfigFileTests: XCTestCase {
         }
         XCTAssertFalse(text.contains("print-config"))
         XCTAssertNoThrow(try ConfigFile(text: text, path: "printed.toml", catalog: catalog))
+    }
+
+    /// `--model cnn` brings its recipe (`ModelRecipe`) for the flags not given; a given flag wins
+    /// (any decay flag replaces the recipe's gamma); a layer list, even the preset's, and the mlp
+    /// bring nothing. The printed configuration shows the recipe as the defaults in effect.
+    func testTheCNNPresetBringsItsRecipeForTheFlagsNotGiven() throws {
+        func configuration(_ arguments: [String]) throws -> TrainingConfiguration {
+            try TrainCommand.parse(arguments).trainingConfiguration()
+        }
+        let cnn = try configuration(["--model", "cnn"])
+        XCTAssertEqual([cnn.optimizer.weightDecay, cnn.schedule.gamma], [0.0005, 0.85])
+        let given = try configuration(["--model", "cnn", "--weight-decay", "0", "--half-life", "3"])
+        XCTAssertEqual(given.optimizer.weightDecay, 0)
+        XCTAssertNil(given.schedule.gamma)
+        XCTAssertEqual(given.schedule.halfLife, 3)
+        XCTAssertEqual(try configuration(["--model", "CNN", "--gamma", "0.9"]).schedule.gamma, 0.9)
+        for plain in [["--model", ModelDescription.cnn(classes: 10).description], ["--model", "mlp"], []] {
+            let run = try configuration(plain)
+            XCTAssertEqual(run.optimizer.weightDecay, 0, "\(plain)")
+            XCTAssertNil(run.schedule.gamma, "\(plain)")
+        }
+        let printed = try TrainCommand.parse(["--model", "cnn"]).effectiveTOML(arguments: ["--model", "cnn"])
+        XCTAssertTrue(printed.contains("\n# gamma = 0.85   (not set: the default in effect)\n"), printed)
+        XCTAssertTrue(printed.contains("\n# weight-decay = 0.0005   (not set: the default in effect)\n"), printed)
     }
 
     // MARK: - The binary
