@@ -45,25 +45,21 @@ public func maxPoolForward(
         maxPool2x2(input: x, output: y, argmax: argmax, planes: planes, geometry: g, bias: bias, relu: relu)
         return
     }
-    if bias != nil || relu {  // the general window: apply the bias and ReLU to each plane first
-        for plane in 0..<planes {
-            let values = UnsafeMutablePointer(mutating: x) + plane * g.inputPlaneSize
-            let b = bias?[plane] ?? 0
-            for q in 0..<g.inputPlaneSize {
-                let v = bias == nil ? values[q] : values[q] + b
-                values[q] = relu && v < 0 ? 0 : v
-            }
-        }
-    }
     for plane in 0..<planes {
         let input = x + plane * g.inputPlaneSize
         let output = y + plane * g.outputPlaneSize
         let indices = argmax + plane * g.outputPlaneSize
+        let planeBias = bias?[plane] ?? 0
+        /// The value the layers before would have written: `x + bias`, clipped at 0 with the ReLU.
+        @inline(__always) func value(_ index: Int) -> Float {
+            let v = bias == nil ? input[index] : input[index] + planeBias
+            return relu && v < 0 ? 0 : v
+        }
         for row in 0..<oh {
             for column in 0..<ow {
                 if g.window == 2 {  // the common 2×2 window, without the general loop
                     let top = (row * g.stride) * w + column * g.stride, bottom = top + w
-                    let a = input[top], b = input[top + 1], c = input[bottom], d = input[bottom + 1]
+                    let a = value(top), b = value(top + 1), c = value(bottom), d = value(bottom + 1)
                     if !(a.isNaN || b.isNaN || c.isNaN || d.isNaN) {
                         var best = a, bestIndex = top
                         if b > best { best = b; bestIndex = top + 1 }
@@ -79,14 +75,14 @@ public func maxPoolForward(
                 search: for i in 0..<g.window {
                     for j in 0..<g.window {
                         let index = (row * g.stride + i) * w + column * g.stride + j
-                        let value = input[index]
-                        if value.isNaN {
-                            best = value
+                        let candidate = value(index)
+                        if candidate.isNaN {
+                            best = candidate
                             bestIndex = index
                             break search
                         }
-                        if value > best {
-                            best = value
+                        if candidate > best {
+                            best = candidate
                             bestIndex = index
                         }
                     }
