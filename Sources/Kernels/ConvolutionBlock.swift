@@ -73,6 +73,7 @@ public struct ConvolutionBlock: Equatable, Sendable {
         input x: UnsafePointer<Float>, weights w: UnsafePointer<Float>, bias: UnsafePointer<Float>,
         output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>?, scratch: Scratch, batchSize: Int
     ) {
+        precondition(pooling == nil || argmax != nil, "a pooled convolution block needs its argmax buffer")
         let g = convolution
         let (k, p, o) = (g.patchSize, g.patchCount, g.outputChannels)
         for n in 0..<batchSize {
@@ -102,6 +103,7 @@ public struct ConvolutionBlock: Equatable, Sendable {
         biasGradient db: UnsafeMutablePointer<Float>, inputGradient dx: UnsafeMutablePointer<Float>?, scratch: Scratch,
         batchSize: Int, progressInterval: Int = 16, between: () throws -> Void
     ) rethrows {
+        precondition(pooling == nil || argmax != nil, "a pooled convolution block needs its argmax buffer")
         let g = convolution
         let (k, p, o) = (g.patchSize, g.patchCount, g.outputChannels)
         db.update(repeating: 0, count: o)
