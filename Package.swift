@@ -2,7 +2,7 @@
 // Lockstep: a data-parallel neural-network trainer over MPI.
 //
 // Layers, bottom to top (dependencies only point down; README "Layout"):
-//   COpenMPI, COpenBLAS, CZlib  system libraries found through pkg-config
+//   COpenMPI, COpenBLAS, CZlib, CZip  system libraries found through pkg-config
 //   CMPIShim                    the only C code that includes <mpi.h>; a narrow `lockstep_mpi_` API
 //   Reporting, Determinism      exit statuses and errors; the seeded generator and the state hash
 //   Collectives                 `Communicator` (MPI, single process, in-process ranks for tests),
@@ -43,6 +43,9 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CZip", pkgConfig: "libzip",
+            providers: [.apt(["libzip-dev"])]),
         .target(name: "CMPIShim", dependencies: ["COpenMPI"]),
 
         // MARK: - Swift modules
@@ -56,7 +59,7 @@ let package = Package(
         .target(
             name: "Schedules",
             dependencies: ["Reporting", .product(name: "Numerics", package: "swift-numerics")]),
-        .target(name: "Datasets", dependencies: ["Reporting", "Determinism", "CZlib"]),
+        .target(name: "Datasets", dependencies: ["Reporting", "Determinism", "CZlib", "CZip"]),
         .target(name: "Checkpoints", dependencies: ["Reporting", "CZlib"]),
         .target(
             name: "Training",

@@ -1,13 +1,14 @@
 /// Gathering a batch of samples into the model's input buffers.
-extension LabeledImages {
-    /// Copies the samples at `indices` into preallocated buffers, normalising each pixel to
-    /// `Float(pixel) / 255` in [0, 1]. Allocates nothing; meant to run every step.
+extension LabeledSamples {
+    /// Copies the samples at `indices` into preallocated buffers, through `normalization`.
+    /// Allocates nothing; meant to run every step.
     ///
-    /// The division is IEEE single-precision division, correctly rounded, so the values are
-    /// bit-identical to numpy's `x.astype(np.float32) / 255.0` and torchvision's `ToTensor()`
-    /// (`0 → 0`, `255 → 1` exactly). It is written as a division, not a multiplication by
-    /// `1/255` (which rounds differently for some bytes) nor a table lookup (the same values, but a
-    /// gather the compiler cannot vectorise: 87 µs against 54 µs for a 128 × 784 batch, release build).
+    /// Bytes under `unit` become `Float(byte) / 255`: IEEE single-precision division, correctly
+    /// rounded, so the values are bit-identical to numpy's `x.astype(np.float32) / 255.0` and
+    /// torchvision's `ToTensor()` (`0 → 0`, `255 → 1` exactly). It is written as a division, not a
+    /// multiplication by `1/255` (which rounds differently for some bytes) nor a table lookup (the
+    /// same values, but a gather the compiler cannot vectorise: 87 µs against 54 µs for a
+    /// 128 × 784 batch, release build).
     ///
     /// - Parameters:
     ///   - indices: sample indices, `[batch]`, each in `0..<count` (checked: precondition).
@@ -18,15 +19,34 @@ extension LabeledImages {
     ) {
         let width = featureCount
         let sampleCount = count
-        pixels.withUnsafeBufferPointer { source in
-            self.labels.withUnsafeBufferPointer { sourceLabels in
-                for (row, index32) in indices.enumerated() {
-                    let index = Int(index32)
-                    precondition(index >= 0 && index < sampleCount, "sample index \(index) not in 0..<\(sampleCount)")
-                    labels[row] = Int32(sourceLabels[index])
-                    let from = source.baseAddress! + index * width
-                    let to = features + row * width
-                    for column in 0..<width { to[column] = Float(from[column]) / 255 }
+        let perChannel = width / channelCount
+        self.labels.withUnsafeBufferPointer { sourceLabels in
+            for (row, index32) in indices.enumerated() {
+                let index = Int(index32)
+                precondition(index >= 0 && index < sampleCount, "sample index \(index) not in 0..<\(sampleCount)")
+                labels[row] = sourceLabels[index]
+                let to = features + row * width
+                switch self.features {
+                case .bytes(let values):
+                    values.withUnsafeBufferPointer { source in
+                        let from = source.baseAddress! + index * width
+                        if normalization.kind == .none {
+                            for column in 0..<width { to[column] = Float(from[column]) }
+                        } else {
+                            for column in 0..<width { to[column] = Float(from[column]) / 255 }
+                        }
+                    }
+                case .floats(let values):
+                    values.withUnsafeBufferPointer { source in
+                        to.update(from: source.baseAddress! + index * width, count: width)
+                    }
+                }
+                if normalization.kind == .standard {
+                    for c in 0..<channelCount {
+                        let (mean, deviation) = (normalization.mean[c], normalization.standardDeviation[c])
+                        let plane = to + c * perChannel
+                        for i in 0..<perChannel { plane[i] = (plane[i] - mean) / deviation }
+                    }
                 }
             }
         }

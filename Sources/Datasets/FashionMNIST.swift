@@ -38,10 +38,10 @@ public enum FashionMNIST {
     /// - Throws: `DatasetError`; `.missingFile` names the `.gz` path and the raw one.
     public static func load(
         _ split: Split, directory: String = defaultDirectory, limit: Int? = nil
-    ) throws -> LabeledImages {
+    ) throws -> LabeledSamples {
         // A bad flag is reported before any file problem.
         if let limit, limit <= 0 { throw DatasetError.invalidLimit(flag: split.limitFlag, value: limit) }
-        return try LabeledImages.load(
+        return try LabeledSamples.load(
             imagesPath: resolve(directory: directory, fileName: split.imagesFileName),
             labelsPath: resolve(directory: directory, fileName: split.labelsFileName),
             classCount: classCount, limit: limit, limitFlag: split.limitFlag)

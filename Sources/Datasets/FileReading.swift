@@ -63,3 +63,33 @@ enum FileReading {
         String(cString: strerror(code)).lowercased()
     }
 }
+
+extension FileReading {
+    /// Checks that `path` is a readable regular file of at most `limit` bytes, as `contents`
+    /// does, without reading it (for files that a library opens itself).
+    static func checkRegularFile(_ path: String, limit: Int) throws(DatasetError) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        if descriptor < 0 {
+            let code = errno
+            if code == ENOENT || code == ENOTDIR { throw .missingFile(path: path, alternative: nil) }
+            throw .unreadableFile(path: path, reason: String(cString: strerror(code)).lowercased())
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw .unreadableFile(path: path, reason: String(cString: strerror(errno)).lowercased())
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw .unreadableFile(path: path, reason: status.st_mode & S_IFMT == S_IFDIR ? "it is a directory" : "it is not a regular file")
+        }
+        guard Int(status.st_size) <= limit else { throw .fileTooLarge(path: path, byteCount: Int(status.st_size), limit: limit) }
+    }
+}
+
+extension FileReading {
+    /// True when `path` is a directory (following symbolic links).
+    static func isDirectory(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
+    }
+}

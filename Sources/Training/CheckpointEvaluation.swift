@@ -34,20 +34,22 @@ public struct CheckpointEvaluation: Codable, Equatable, Sendable {
         case testAccuracy = "test_accuracy"
     }
 
-    /// Evaluates the checkpoint at `path` on `test`, `batchSize` samples per rank at a time.
+    /// Evaluates the checkpoint at `path` on `test`, `batchSize` samples per rank at a time, with
+    /// the normalisation the checkpoint was trained with (its stored `standard` statistics).
     /// Collective.
     /// - Throws: `CollectiveFailure` carrying a `CheckpointError` (unreadable or malformed file,
     ///   tensors that do not fit the test set's image size and class count), `MPIError`.
     /// - Precondition: `batchSize ≥ 1`.
     public static func run(
-        checkpointPath path: String, test: LabeledImages, batchSize: Int, communicator: Communicator
+        checkpointPath path: String, test: LabeledSamples, batchSize: Int, communicator: Communicator
     ) throws -> CheckpointEvaluation {
         precondition(batchSize >= 1, "evaluation batch \(batchSize)")
         FloatingPointEnvironment.enableFlushToZero()  // as in training, so the figures match the epoch's
         let bytes = try communicator.runOnRankZero { try CheckpointReader.readBytes(from: URL(fileURLWithPath: path)) }
-        let (stored, plan) = try CollectiveFailure.collectively { () throws -> (TrainingCheckpoint, ModelPlan) in
+        let (stored, plan, test) = try CollectiveFailure.collectively { () throws -> (TrainingCheckpoint, ModelPlan, LabeledSamples) in
             let decoded = try CheckpointReader.decode(bytes, source: path)
             let stored = try TrainingCheckpoint(decoding: decoded.checkpoint, formatVersion: decoded.layout.formatVersion)
+            let test = test.normalized(stored.data.normalization ?? .unit)
             let plan = try ModelPlan(configuration: stored.configuration, samples: test, maximumBatch: batchSize)
             let parameters = stored.tensors.filter { !$0.name.hasPrefix(TrainingCheckpoint.optimizerPrefix) }
             let expected = plan.layers.flatMap { layer in
@@ -55,7 +57,7 @@ public struct CheckpointEvaluation: Codable, Equatable, Sendable {
                     .compactMap { $0 }
             }
             try Checkpoint(tensors: parameters, source: path).validateTensors(expected: expected)
-            return (stored, plan)
+            return (stored, plan, test)
         }
         let model = LayerStack(model: plan.description, layers: plan.layers, maximumBatchSize: batchSize)
         for tensor in model.tensors {

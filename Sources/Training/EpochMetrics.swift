@@ -23,6 +23,9 @@ public struct EpochMetrics: Codable, Equatable, Sendable {
     /// Mean and largest global gradient norm before clipping (only with `--clip-grad-norm`).
     public var gradientNormMean: Double?
     public var gradientNormMaximum: Double?
+    /// Loss and accuracy on the samples held out by `--validation-split` (nil without it).
+    public var validationLoss: Double?
+    public var validationAccuracy: Double?
 
     /// The JSON Lines names (README "Output").
     enum CodingKeys: String, CodingKey {
@@ -30,6 +33,7 @@ public struct EpochMetrics: Codable, Equatable, Sendable {
         case trainLoss = "train_loss", testLoss = "test_loss", testAccuracy = "test_accuracy"
         case samplesPerSecond = "samples_per_s", epochSeconds = "epoch_seconds", evaluationSeconds = "eval_seconds"
         case skippedSteps = "skipped_steps", gradientNormMean = "grad_norm_mean", gradientNormMaximum = "grad_norm_max"
+        case validationLoss = "val_loss", validationAccuracy = "val_accuracy"
     }
 }
 
@@ -38,6 +42,7 @@ extension EpochMetrics {
     public func summary(epochs: Int) -> String {
         func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
         return "epoch \(epoch)/\(epochs)  lr \(String(format: "%.6g", lr))  train loss \(fixed(trainLoss, 4))  "
+            + (validationLoss.map { "val loss \(fixed($0, 4))  val acc \(fixed(validationAccuracy ?? 0, 4))  " } ?? "")
             + "test loss \(fixed(testLoss, 4))  test acc \(fixed(testAccuracy, 4))  "
             + "\(Int(samplesPerSecond.rounded())) samples/s  (\(fixed(epochSeconds, 2)) s train, \(fixed(evaluationSeconds, 2)) s eval)"
             + (skippedSteps > 0 ? "  skipped \(skippedSteps)" : "")

@@ -17,7 +17,7 @@ public struct Evaluation: Equatable, Sendable {
     ///   - labels: scratch for the batch's labels, at least `batchSize` long.
     /// - Precondition: `batchSize ≤ model.maximumBatchSize`.
     static func sharded(
-        model: LayerStack, test: LabeledImages, communicator: Communicator, batchSize: Int,
+        model: LayerStack, test: LabeledSamples, communicator: Communicator, batchSize: Int,
         indices: UnsafeMutableBufferPointer<Int32>, labels: UnsafeMutableBufferPointer<Int32>,
         beforeCollective: () -> Void = {}
     ) throws -> Evaluation {

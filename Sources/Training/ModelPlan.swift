@@ -13,9 +13,9 @@ public struct ModelPlan: Sendable {
     /// preset exactly as before layer lists (`ModelSizeError.check(layerSizes:)`), any other by
     /// its shapes (`ModelDescriptionError`) and its memory (`ModelSizeError`).
     /// - Parameter samples: data whose image size and class count the model must fit.
-    public init(configuration: TrainingConfiguration, samples: LabeledImages, maximumBatch: Int) throws {
+    public init(configuration: TrainingConfiguration, samples: LabeledSamples, maximumBatch: Int) throws {
         try self.init(
-            configuration: configuration, sampleShape: samples.sampleShape, classes: samples.classCount,
+            configuration: configuration, sampleShape: samples.tensorShape, classes: samples.classCount,
             maximumBatch: maximumBatch)
     }
 
@@ -41,7 +41,11 @@ public struct ModelPlan: Sendable {
     }
 }
 
-extension LabeledImages {
-    /// One sample's shape: a one-channel image `[1, rows, columns]`.
-    public var sampleShape: TensorShape { .image(channels: 1, height: rows, width: columns) }
+extension LabeledSamples {
+    /// One sample's shape as the model sees it: an image `[C, H, W]` or a vector `[F]`.
+    public var tensorShape: TensorShape {
+        sampleShape.count == 3
+            ? .image(channels: sampleShape[0], height: sampleShape[1], width: sampleShape[2])
+            : .vector(features: featureCount)
+    }
 }

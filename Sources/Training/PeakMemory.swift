@@ -17,11 +17,10 @@ public enum PeakMemory {
         Int(try communicator.allreduce([Int64(residentBytes())], operation: .max)[0])
     }
 
-    /// The per-rank budget of issue 6: the dataset's bytes as `UInt8` (pixels and labels, training
-    /// and test) + 4 × the parameter bytes (parameters, gradients, momentum, one spare) + 40 MB.
+    /// The per-rank budget of issue 6: the data's bytes in memory (`TrainingData.byteCount`) +
+    /// 4 × the parameter bytes (parameters, gradients, momentum, one spare) + 40 MB.
     public static func budgetBytes(data: TrainingData, parameterCount: Int) -> Int {
-        let datasetBytes = [data.training, data.test].reduce(0) { $0 + $1.pixels.count + $1.labels.count }
-        return datasetBytes + 4 * parameterCount * MemoryLayout<Float>.stride + 40_000_000
+        data.byteCount + 4 * parameterCount * MemoryLayout<Float>.stride + 40_000_000
     }
 
     /// "peak resident memory 97.1 MB per rank (max over 2 ranks; budget 104.2 MB)".

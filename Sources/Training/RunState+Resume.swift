@@ -1,4 +1,5 @@
 import Checkpoints
+import Datasets
 import Foundation
 import Reporting
 
@@ -18,9 +19,11 @@ extension RunState {
 
     /// Fields that can never change on resume, even with `--allow-config-change`: the tensor
     /// shapes (`--model`, `--hidden`), the optimizer's state buffers (`--optimizer`, `--amsgrad`) and the
-    /// position in the data (the seed's data order, the batches and steps per epoch).
+    /// position in the data (the seed's data order, the batches and steps per epoch, the samples
+    /// held out for validation, what the features mean to the model).
     static let fixedFields: Set<String> = [
         "model", "hiddenSizes", "optimizer.kind", "optimizer.amsgrad", "seed", "globalBatchSize", "limitTrain",
+        "validationSplit", "normalize",
     ]
 
     // MARK: - Checking and restoring
@@ -129,6 +132,14 @@ extension RunState {
         ]
         for (what, storedValue, currentValue) in fields where storedValue != currentValue {
             throw ResumeError.dataDiffers(file: file, what: what, stored: String(storedValue), current: String(currentValue))
+        }
+        if stored.normalization != current.normalization {
+            func text(_ n: Normalization?) -> String {
+                guard let n else { return "unit" }
+                return n.kind.rawValue + (n.mean.isEmpty ? "" : " (mean \(n.mean), std \(n.standardDeviation))")
+            }
+            throw ResumeError.dataDiffers(file: file, what: "the normalisation", stored: text(stored.normalization),
+                                          current: text(current.normalization))
         }
     }
 

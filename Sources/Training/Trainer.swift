@@ -149,14 +149,16 @@ public final class Trainer {
         while state.epoch < configuration.epochs {
             guard let training = try trainEpoch() else { break }  // stopped inside the epoch
             let evaluationStart = communicator.wallTime()
-            let test = try evaluate()
+            let test = try evaluate(data.test)
+            let validation = try data.validation.map { try evaluate($0) }
             let evaluationSeconds = communicator.wallTime() - evaluationStart
             let line = EpochMetrics(
                 epoch: state.epoch + 1, step: state.globalStep, lr: training.lastLearningRate,
                 trainLoss: state.epochMeanLoss, testLoss: test.meanLoss, testAccuracy: test.accuracy,
                 samplesPerSecond: Double(training.steps * configuration.globalBatchSize) / training.seconds,
                 epochSeconds: training.seconds, evaluationSeconds: evaluationSeconds, skippedSteps: state.skippedSteps,
-                gradientNormMean: state.gradientNorms.mean, gradientNormMaximum: state.gradientNorms.maximum)
+                gradientNormMean: state.gradientNorms.mean, gradientNormMaximum: state.gradientNorms.maximum,
+                validationLoss: validation?.meanLoss, validationAccuracy: validation?.accuracy)
             state.metricsHistory.append(line)
             try writer?.append(line)
             if communicator.rank == 0 { onEpoch?(line) }
@@ -268,10 +270,11 @@ public final class Trainer {
         }
     }
 
-    /// Test loss and accuracy over the whole test set, sharded across ranks. Collective.
-    private func evaluate() throws -> Evaluation {
+    /// Loss and accuracy over the whole of `samples` (the test set, the validation set), sharded
+    /// across ranks. Collective.
+    private func evaluate(_ samples: LabeledSamples) throws -> Evaluation {
         try Evaluation.sharded(
-            model: step.model, test: data.test, communicator: communicator, batchSize: configuration.evaluationBatchSize,
+            model: step.model, test: samples, communicator: communicator, batchSize: configuration.evaluationBatchSize,
             indices: evaluationIndices, labels: evaluationLabels
         ) { watchdog.enter(.evaluation, step: state.globalStep) }
     }
@@ -286,6 +289,17 @@ public final class Trainer {
             \(stepsPerEpoch) steps/epoch, BLAS \(BLASRuntime.coreName) × \(BLASRuntime.threadCount) thread\
             \(BLASRuntime.threadCount == 1 ? "" : "s"), reduction \(configuration.reduction.rawValue), \
             optimizer \(configuration.optimizer.kind.rawValue)
+            """)
+        let training = data.training
+        let normalization = training.normalization.kind == .standard
+            ? "standard (mean \(training.normalization.mean.prefix(3).map { String(format: "%.4g", $0) }.joined(separator: ", "))"
+                + "\(training.channelCount > 3 ? ", …" : ""))"
+            : training.normalization.kind.rawValue
+        logger.info("""
+            data: \(data.origin): \(training.count.formatted()) training samples of \(training.shapeDescription) \
+            \(training.features.typeName)\(data.validation.map { " (+ \($0.count.formatted()) held out for validation)" } ?? ""), \
+            \(data.test.count.formatted()) test, \(training.classCount) classes, normalize \(normalization), \
+            one copy per rank (\(String(format: "%.1f MB", Double(data.byteCount) / 1e6)))
             """)
     }
 }

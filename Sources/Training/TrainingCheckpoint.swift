@@ -1,4 +1,5 @@
 import Checkpoints
+import Datasets
 import Determinism
 import Foundation
 
@@ -113,10 +114,13 @@ struct TrainingCheckpoint: Equatable {
         var testLabelsCRC32: UInt32
         var features: Int
         var classes: Int
+        /// How features became input, when not `unit` (the statistics of `standard`, which
+        /// `lockstep evaluate` applies to the test set); nil in checkpoints written before it.
+        var normalization: Normalization?
 
         enum CodingKeys: String, CodingKey {
             case trainingSamples = "training_samples", trainingLabelsCRC32 = "training_labels_crc32"
-            case testSamples = "test_samples", testLabelsCRC32 = "test_labels_crc32", features, classes
+            case testSamples = "test_samples", testLabelsCRC32 = "test_labels_crc32", features, classes, normalization
         }
 
         init(_ data: TrainingData) {
@@ -126,6 +130,7 @@ struct TrainingCheckpoint: Equatable {
             testLabelsCRC32 = data.test.labelChecksum
             features = data.training.featureCount
             classes = data.training.classCount
+            normalization = data.training.normalization.kind == .unit ? nil : data.training.normalization
         }
     }
 

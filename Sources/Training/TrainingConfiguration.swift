@@ -15,6 +15,13 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var limitTrain: Int?
     /// Use only the first N test samples (nil: all 10,000).
     public var limitTest: Int?
+    /// The data files and how to read them (`--data` and the flags with it); nil for the IDX
+    /// folder `dataDirectory`.
+    public var dataSource: DataSource?
+    /// How features become model input (`--normalize`); nil for `unit`.
+    public var normalize: Normalization.Kind?
+    /// The fraction of the training data held out for validation (`--validation-split`); nil: none.
+    public var validationSplit: Double?
 
     // MARK: Model
     /// The model (`--model`): nil for the `mlp` preset (the default; so a configuration of an
@@ -88,7 +95,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     }
 
     public init(
-        dataDirectory: String, limitTrain: Int? = nil, limitTest: Int? = nil, model: String? = nil,
+        dataDirectory: String, limitTrain: Int? = nil, limitTest: Int? = nil, dataSource: DataSource? = nil,
+        normalize: Normalization.Kind? = nil, validationSplit: Double? = nil, model: String? = nil,
         hiddenSizes: [Int] = [512, 256],
         seed: UInt64 = 0, epochs: Int = 10, globalBatchSize: Int = 128,
         optimizer: OptimizerConfiguration = OptimizerConfiguration(),
@@ -102,6 +110,9 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         self.dataDirectory = dataDirectory
         self.limitTrain = limitTrain
         self.limitTest = limitTest
+        self.dataSource = dataSource
+        self.normalize = normalize
+        self.validationSplit = validationSplit
         self.model = model
         self.hiddenSizes = hiddenSizes
         self.seed = seed
@@ -135,7 +146,10 @@ public enum NonFinitePolicy: String, Codable, Sendable, CaseIterable {
 extension TrainingConfiguration {
     /// Fields that may differ between ranks (paths on each rank's file system); the start-up
     /// agreement compares the data itself by checksum instead.
-    static let rankLocalFields: Set<String> = ["dataDirectory", "metricsPath"]
+    static let rankLocalFields: Set<String> = [
+        "dataDirectory", "metricsPath", "dataSource.data", "dataSource.dataLabels", "dataSource.testData",
+        "dataSource.testDataLabels",
+    ]
 
     /// The command-line flag of a configuration field (a key path such as `schedule.learningRate`).
     public static func flagName(forField field: String) -> String? { flagNames[field] }
@@ -146,6 +160,11 @@ extension TrainingConfiguration {
     /// (every flag exists and sets its field), so it cannot drift from the options.
     public static let flagNames: [String: String] = [
         "dataDirectory": "--data-dir", "limitTrain": "--limit-train", "limitTest": "--limit-test",
+        "dataSource.data": "--data", "dataSource.dataLabels": "--data-labels", "dataSource.testData": "--test-data",
+        "dataSource.testDataLabels": "--test-data-labels", "dataSource.keys": "--data-keys",
+        "dataSource.labelColumn": "--label-column", "dataSource.csvHeader": "--csv-header",
+        "dataSource.csvType": "--csv-dtype", "dataSource.inputShape": "--input-shape", "dataSource.classes": "--classes",
+        "normalize": "--normalize", "validationSplit": "--validation-split",
         "model": "--model", "hiddenSizes": "--hidden", "seed": "--seed", "epochs": "--epochs", "globalBatchSize": "--global-batch",
         "optimizer.kind": "--optimizer", "optimizer.momentum": "--momentum", "optimizer.dampening": "--dampening",
         "optimizer.nesterov": "--nesterov", "optimizer.weightDecay": "--weight-decay", "optimizer.beta1": "--beta1",

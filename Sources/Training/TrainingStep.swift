@@ -16,7 +16,7 @@ public final class TrainingStep {
     public let optimizer: any Optimizer
     public let reduction: GradientReduction
     /// The training set the samples index.
-    public let training: LabeledImages
+    public let training: LabeledSamples
     public let globalBatchSize: Int
     /// `--clip-grad-norm`: the largest global L2 norm of the reduced gradient (nil: no clipping).
     public let maximumGradientNorm: Double?
@@ -44,7 +44,7 @@ public final class TrainingStep {
     ///   - localBatchSize: the most samples one `run` gets.
     public init(
         configuration: TrainingConfiguration, communicator: Communicator, plan: ModelPlan,
-        training: LabeledImages, localBatchSize: Int, evaluationBatchSize: Int = 0
+        training: LabeledSamples, localBatchSize: Int, evaluationBatchSize: Int = 0
     ) {
         model = LayerStack(
             model: plan.description, layers: plan.layers, maximumBatchSize: max(localBatchSize, evaluationBatchSize),

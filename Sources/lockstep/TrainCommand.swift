@@ -11,7 +11,7 @@ import Training
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a model (--model) on Fashion-MNIST, data-parallel over the ranks of the job.",
+        abstract: "Train a model (--model) on Fashion-MNIST or your data (--data), data-parallel over the ranks of the job.",
         discussion: """
             Run it under mpirun for several ranks: mpirun -np 2 lockstep train --epochs 10. Rank 0 \
             shows each epoch's progress and one line per epoch and, at the end, "lockstep verified: N \
@@ -35,7 +35,8 @@ struct TrainCommand: ParsableCommand {
     func trainingConfiguration() throws -> TrainingConfiguration {
         TrainingConfiguration(
             dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: data.limitTest,
-            model: model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: training.epochs, globalBatchSize: training.globalBatch,
+            dataSource: try data.dataSource(), normalize: data.normalize == .unit ? nil : data.normalize,
+            validationSplit: data.validationSplit, model: model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: training.epochs, globalBatchSize: training.globalBatch,
             optimizer: try optimizer.configuration(recipe: recipe), schedule: try schedule.configuration(recipe: recipe),
             clipGradientNorm: optimizer.clipGradientNorm, learningRateScaling: schedule.learningRateScaling,
             learningRateReferenceBatch: schedule.learningRateReferenceBatch,

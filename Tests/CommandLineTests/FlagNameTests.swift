@@ -31,6 +31,16 @@ final class FlagNameTests: XCTestCase {
         "onNonFinite": ["--on-nonfinite", "skip"], "stallTimeout": ["--stall-timeout", "5"],
         "bucketMegabytes": ["--bucket-mb", "2"], "overlap": ["--no-overlap"], "metricsPath": ["--metrics", "m.jsonl"],
         "evaluationBatchSize": ["--eval-batch", "100"],
+        "dataSource.data": ["--data", "d.npz"], "dataSource.dataLabels": ["--data", "x.npy", "--data-labels", "y.npy"],
+        "dataSource.testData": ["--data", "d.npz", "--test-data", "t.npz"],
+        "dataSource.testDataLabels": ["--data", "x.npy", "--test-data", "u.npy", "--test-data-labels", "v.npy"],
+        "dataSource.keys": ["--data", "d.npz", "--data-keys", "a,b"],
+        "dataSource.labelColumn": ["--data", "d.csv", "--label-column", "label"],
+        "dataSource.csvHeader": ["--data", "d.csv", "--csv-header", "yes"],
+        "dataSource.csvType": ["--data", "d.csv", "--csv-dtype", "uint8"],
+        "dataSource.inputShape": ["--data", "d.csv", "--input-shape", "1,28,28"],
+        "dataSource.classes": ["--data", "d.npz", "--classes", "12"],
+        "normalize": ["--normalize", "standard"], "validationSplit": ["--validation-split", "0.1"],
     ]
 
     func testEveryNamedFlagSetsItsFieldThroughTheParser() throws {

@@ -5,7 +5,7 @@ import XCTest
 /// `fillBatch`: gathering samples and normalising pixels exactly as `Float(pixel) / 255`.
 final class BatchFillingTests: XCTestCase {
     func testNormalisationIsExact() {
-        let data = LabeledImages(rows: 1, columns: 4, classCount: 10, pixels: [0, 255, 128, 1], labels: [7])
+        let data = LabeledSamples(rows: 1, columns: 4, classCount: 10, pixels: [0, 255, 128, 1], labels: [7])
         let features = fill(data, indices: [0]).features
         XCTAssertEqual(features[0], 0)
         XCTAssertEqual(features[1], 1.0)  // exactly 1, not 0.99999994
@@ -22,7 +22,7 @@ final class BatchFillingTests: XCTestCase {
     /// numpy gives 0x1.818182p-7 for `float32(3) / 255` but 0x1.818184p-7 for `float32(3) * float32(1/255)`.
     func testEveryByteValueIsTheCorrectlyRoundedQuotient() {
         let bytes = (0...255).map { UInt8($0) }
-        let data = LabeledImages(rows: 16, columns: 16, classCount: 10, pixels: bytes, labels: [0])
+        let data = LabeledSamples(rows: 16, columns: 16, classCount: 10, pixels: bytes, labels: [0])
         let features = fill(data, indices: [0]).features
         for byte in 0...255 {
             XCTAssertEqual(features[byte], Float(Double(byte) / 255), "byte \(byte)")
@@ -32,7 +32,7 @@ final class BatchFillingTests: XCTestCase {
     }
 
     func testGathersInTheOrderOfTheIndices() {
-        let data = LabeledImages(
+        let data = LabeledSamples(
             rows: 1, columns: 2, classCount: 10, pixels: [0, 51, 102, 153, 204, 255], labels: [4, 5, 6])
         let (features, labels) = fill(data, indices: [2, 0, 2])
         XCTAssertEqual(labels, [6, 4, 6])
@@ -58,7 +58,7 @@ final class BatchFillingTests: XCTestCase {
         }
     }
 
-    private func fill(_ data: LabeledImages, indices: [Int32]) -> (features: [Float], labels: [Int32]) {
+    private func fill(_ data: LabeledSamples, indices: [Int32]) -> (features: [Float], labels: [Int32]) {
         var features = [Float](repeating: -1, count: indices.count * data.featureCount)
         var labels = [Int32](repeating: -1, count: indices.count)
         indices.withUnsafeBufferPointer { indexBuffer in

@@ -51,7 +51,7 @@ final class FashionMNISTTests: XCTestCase {
         }
     }
 
-    private func histogram(_ labels: [UInt8]) -> [Int] {
+    private func histogram(_ labels: [Int32]) -> [Int] {
         var counts = [Int](repeating: 0, count: 10)
         for label in labels { counts[Int(label)] += 1 }
         return counts

@@ -139,7 +139,7 @@ final class FileAndGzipErrorTests: XCTestCase {
         try directory.writeCompressed(
             images: Fixture.gzip(Array(images[..<20])) + Fixture.gzip(Array(images[20...])),
             labels: Fixture.gzip(Fixture.labelFile()))
-        let data = try LabeledImages.load(
+        let data = try LabeledSamples.load(
             imagesPath: directory.imagesPath, labelsPath: directory.labelsPath, classCount: 10)
         XCTAssertEqual(data.pixels, Array(images[16...]))
     }
@@ -155,7 +155,7 @@ final class FileAndGzipErrorTests: XCTestCase {
             mentions: [directory.imagesPath, "more than the 10000-byte limit"])
         // The same file loads under a cap it fits in.
         XCTAssertEqual(
-            try LabeledImages.load(
+            try LabeledSamples.load(
                 imagesPath: directory.imagesPath, labelsPath: directory.labelsPath, classCount: 10,
                 maximumByteCount: 50_016
             ).featureCount, 10_000)

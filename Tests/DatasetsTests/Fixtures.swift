@@ -87,11 +87,11 @@ final class FixtureDirectory {
 
     /// Loads the training split, expecting a `DatasetError`; fails the test if none is thrown.
     func loadError(
-        limit: Int? = nil, maximumByteCount: Int = LabeledImages.maximumFileByteCount,
+        limit: Int? = nil, maximumByteCount: Int = LabeledSamples.maximumIDXByteCount,
         file: StaticString = #filePath, line: UInt = #line
     ) -> DatasetError? {
         do {
-            let data = try LabeledImages.load(
+            let data = try LabeledSamples.load(
                 imagesPath: imagesPath, labelsPath: labelsPath, classCount: FashionMNIST.classCount,
                 limit: limit, limitFlag: "--limit-train", maximumByteCount: maximumByteCount)
             XCTFail("loaded \(data.count) samples; expected an error", file: file, line: line)
@@ -114,4 +114,15 @@ func assertError(
     for fragment in fragments {
         XCTAssert(text.contains(fragment), "«\(text)» does not mention «\(fragment)»", file: file, line: line)
     }
+}
+
+/// The views of a greyscale byte data set that the IDX tests check.
+extension LabeledSamples {
+    /// The pixels of byte features (empty for `Float` features).
+    var pixels: [UInt8] {
+        guard case .bytes(let values) = features else { return [] }
+        return values
+    }
+    var rows: Int { sampleShape[1] }
+    var columns: Int { sampleShape[2] }
 }

@@ -12,7 +12,7 @@ import Training
 /// A tiny learnable problem for in-process trainer tests: 4 × 4 images in 3 classes, the label
 /// decided by which third of the image is brightest.
 enum TrainingFixtures {
-    static func images(count: Int, seed: UInt64) -> LabeledImages {
+    static func images(count: Int, seed: UInt64) -> LabeledSamples {
         var generator = SeededGenerator(seed: seed)
         var pixels: [UInt8] = []
         var labels: [UInt8] = []
@@ -22,7 +22,7 @@ enum TrainingFixtures {
             pixels += image
             labels.append(UInt8(thirds.firstIndex(of: thirds.max()!)!))
         }
-        return LabeledImages(rows: 4, columns: 4, classCount: 3, pixels: pixels, labels: labels)
+        return LabeledSamples(rows: 4, columns: 4, classCount: 3, pixels: pixels, labels: labels)
     }
 
     /// 48 training samples (6 steps of 8 per epoch), 20 test samples.
