@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Determinism", "Reporting", "TestSupport"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Reporting", "Kernels", "Determinism", "TestSupport"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "Reporting", "TestSupport"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Reporting", "Determinism", "CZlib", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Reporting", "Determinism", "CZlib", "CZip", "TestSupport"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Reporting", "Determinism", "TestSupport"]),
         .testTarget(
             name: "TrainingTests",

@@ -28,6 +28,8 @@ public enum DataFileError: ReportableError, Equatable {
     case fortranOrder(source: String, shape: [Int])
     /// The declared shape's byte size overflows or exceeds the limit; nothing was allocated.
     case declaredSizeTooLarge(source: String, shape: [Int], limit: Int)
+    /// The file ends inside its header.
+    case truncatedHeader(source: String, expectedBytes: Int, foundBytes: Int)
     /// Fewer bytes than the declared shape needs.
     case truncated(source: String, shape: [Int], expectedBytes: Int, foundBytes: Int)
     /// More bytes than the declared shape needs.
@@ -99,12 +101,14 @@ public enum DataFileError: ReportableError, Equatable {
             case "labels": "an integer type"
             default: "one of uint8, int8, uint16, int16, uint32, int32, uint64, int64, float32, float64"
             }
-            return "\(source) holds \(found) elements; \(role) must be \(supported)"
+            return "\(source) holds elements of \(found); \(role) must be \(supported)"
         case .fortranOrder(let source, let shape):
             return "\(source) is a Fortran-order (column-major) array of shape \(Self.shape(shape)); "
                 + "expected C order (row-major)"
         case .declaredSizeTooLarge(let source, let shape, let limit):
             return "\(source) declares shape \(Self.shape(shape)), more than the \(limit)-byte limit"
+        case .truncatedHeader(let source, let expectedBytes, let foundBytes):
+            return "\(source) is truncated inside its header: expected at least \(expectedBytes) bytes, found \(foundBytes)"
         case .truncated(let source, let shape, let expectedBytes, let foundBytes):
             return "\(source) is truncated: shape \(Self.shape(shape)) needs \(expectedBytes) bytes, "
                 + "found \(foundBytes)"

@@ -46,7 +46,7 @@ extension DataSource {
         switch format {
         case .npy, .idx:
             guard labels != nil else {
-                throw DataFileError.missingFlag(flag: labelsFlag, format: name, reason: "a \(name) features file has no labels in it")
+                throw DataFileError.missingFlag(flag: labelsFlag, format: name, reason: "its features file holds no labels")
             }
         case .idxFolder, .npz, .safetensors, .csv:
             if labels != nil { throw DataFileError.inapplicableFlag(flag: labelsFlag, format: name) }
@@ -57,7 +57,7 @@ extension DataSource {
                 if labelColumn != nil { throw DataFileError.inapplicableFlag(flag: "--label-column", format: name) }
             }
             if testData == nil && (format == .npy || format == .csv || format == .idx) {
-                throw DataFileError.missingFlag(flag: "--test-data", format: name, reason: "a \(name) file holds one set; name the test set's file")
+                throw DataFileError.missingFlag(flag: "--test-data", format: name, reason: "its file holds one set; name the test set's file")
             }
         }
     }

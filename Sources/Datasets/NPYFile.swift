@@ -47,12 +47,12 @@ enum NPYFile {
             let found = bytes.isEmpty ? "the file is empty" : "its first bytes are \(DatasetError.hex(Array(bytes.prefix(6))))"
             throw .notTheFormat(path: source, format: ".npy", found: found + ", not \\x93NUMPY")
         }
-        guard bytes.count >= 10 else { throw .truncated(source: source, shape: [], expectedBytes: 10, foundBytes: bytes.count) }
+        guard bytes.count >= 10 else { throw .truncatedHeader(source: source, expectedBytes: 10, foundBytes: bytes.count) }
         let major = bytes[6]
         guard (1...3).contains(major) else { throw .malformedHeader(source: source, reason: "format version \(major).\(bytes[7]) is not 1, 2 or 3") }
         let lengthBytes = major == 1 ? 2 : 4
         guard bytes.count >= 8 + lengthBytes else {
-            throw .truncated(source: source, shape: [], expectedBytes: 8 + lengthBytes, foundBytes: bytes.count)
+            throw .truncatedHeader(source: source, expectedBytes: 8 + lengthBytes, foundBytes: bytes.count)
         }
         let headerLength = bytes[8..<(8 + lengthBytes)].reversed().reduce(0) { $0 << 8 | Int($1) }
         guard headerLength <= maximumHeaderByteCount else {
@@ -60,7 +60,7 @@ enum NPYFile {
         }
         let dataOffset = 8 + lengthBytes + headerLength
         guard bytes.count >= dataOffset else {
-            throw .truncated(source: source, shape: [], expectedBytes: dataOffset, foundBytes: bytes.count)
+            throw .truncatedHeader(source: source, expectedBytes: dataOffset, foundBytes: bytes.count)
         }
         guard let text = String(validating: bytes[(8 + lengthBytes)..<dataOffset], as: UTF8.self) else {
             throw .malformedHeader(source: source, reason: "it is not UTF-8 text")
@@ -72,7 +72,7 @@ enum NPYFile {
             throw .malformedHeader(source: source, reason: "keys \(dictionary.keys.sorted()); expected exactly descr, fortran_order, shape")
         }
         guard case .string(let descr)? = dictionary["descr"] else {
-            throw .unsupportedElementType(source: source, found: "a structured dtype", role: "an array")
+            throw .unsupportedElementType(source: source, found: "a structured dtype", role: "arrays")
         }
         guard case .bool(let fortran)? = dictionary["fortran_order"] else {
             throw .malformedHeader(source: source, reason: "fortran_order is not True or False")
@@ -84,7 +84,7 @@ enum NPYFile {
         let typeCode = "<>|=".contains(order) ? descr.dropFirst() : Substring(descr)
         guard let kind = typeCode.first, let size = Int(typeCode.dropFirst()),
               let type = ElementType.numpy(kind: kind, size: size) else {
-            throw .unsupportedElementType(source: source, found: "dtype '\(descr)' (\(Self.typeName(descr)))", role: "an array")
+            throw .unsupportedElementType(source: source, found: "dtype '\(descr)' (\(Self.typeName(descr)))", role: "arrays")
         }
         if fortran && shape.count > 1 { throw .fortranOrder(source: source, shape: shape) }
         guard let byteCount = NumericArray.byteCount(shape: shape, type: type, limit: limit - dataOffset) else {

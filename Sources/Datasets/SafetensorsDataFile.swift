@@ -32,7 +32,7 @@ struct SafetensorsDataFile {
 
     init(path: String, bytes: [UInt8], limit: Int) throws(DataFileError) {
         guard bytes.count >= 8 else {
-            throw .truncated(source: path, shape: [], expectedBytes: 8, foundBytes: bytes.count)
+            throw .truncatedHeader(source: path, expectedBytes: 8, foundBytes: bytes.count)
         }
         let length = bytes[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard length <= UInt64(Self.maximumHeaderByteCount) else {
@@ -40,7 +40,7 @@ struct SafetensorsDataFile {
         }
         let dataStart = 8 + Int(length)
         guard bytes.count >= dataStart else {
-            throw .truncated(source: path, shape: [], expectedBytes: dataStart, foundBytes: bytes.count)
+            throw .truncatedHeader(source: path, expectedBytes: dataStart, foundBytes: bytes.count)
         }
         let object: Any
         do {
@@ -108,7 +108,7 @@ struct SafetensorsDataFile {
         let source = "\(path):\(name)"
         guard let entry = entries[name] else { throw .missingArray(path: path, name: name, available: names) }
         guard let type = ElementType.safetensors(entry.dtype) else {
-            throw .unsupportedElementType(source: source, found: "dtype \(entry.dtype)", role: "an array")
+            throw .unsupportedElementType(source: source, found: "dtype \(entry.dtype)", role: "arrays")
         }
         let start = dataStart + entry.range.lowerBound, end = dataStart + entry.range.upperBound
         return NumericArray(source: source, elementType: type, shape: entry.shape, bytes: Array(bytes[start..<end]))
