@@ -7,9 +7,14 @@
 #   HOSTFILE  mpirun hostfile (default hostfiles/localhost)
 # Extra arguments go to `lockstep train` (see `lockstep train --help`).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# Paths in the arguments (--data, --run-dir, …) and HOSTFILE are the caller's: the script builds
+# in the repository and runs lockstep from the directory it was started in.
+caller=$PWD
+repository=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repository"
 
 hostfile=${HOSTFILE:-hostfiles/localhost}
+if [ -n "${HOSTFILE:-}" ] && [ "${HOSTFILE#/}" = "$HOSTFILE" ]; then hostfile=$caller/$HOSTFILE; fi
 # Checked first, so a wrong HOSTFILE fails in a second, not after the build.
 if [ ! -r "$hostfile" ]; then
   echo "error: hostfile $hostfile does not exist or cannot be read (HOSTFILE)" >&2
@@ -22,7 +27,7 @@ swift build -c release --product lockstep
 
 np=${NP:-2}
 cores=$(nproc)
-mpirun_args=(-np "$np" --hostfile "$hostfile")
+mpirun_args=(-np "$np")
 if [ "$np" -gt "$cores" ]; then
   # More ranks than cores: allow it, and do not pin ranks that must share cores.
   mpirun_args+=(--oversubscribe --bind-to none)
@@ -45,4 +50,6 @@ else
   export LOCKSTEP_TERMINAL=0
 fi
 
-exec mpirun "${mpirun_args[@]}" -x SWIFT_BACKTRACE -x LOCKSTEP_TERMINAL .build/release/lockstep train "$@"
+mpirun_args+=(--hostfile "$(cd "$(dirname "$hostfile")" && pwd)/$(basename "$hostfile")")
+cd "$caller"
+exec mpirun "${mpirun_args[@]}" -x SWIFT_BACKTRACE -x LOCKSTEP_TERMINAL "$repository/.build/release/lockstep" train "$@"
