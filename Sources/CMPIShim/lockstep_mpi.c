@@ -63,7 +63,73 @@ int lockstep_mpi_init(void) {
     return MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 }
 
-int lockstep_mpi_finalize(void) { return MPI_Finalize(); }
+/// The node communicator (MPI_COMM_NULL until first asked for) and the shared windows to free.
+static MPI_Comm node_comm = MPI_COMM_NULL;
+enum { MAXIMUM_SHARED_WINDOWS = 16 };
+static MPI_Win shared_windows[MAXIMUM_SHARED_WINDOWS];
+static int shared_window_count = 0;
+
+int lockstep_mpi_finalize(void) {
+    for (int i = shared_window_count - 1; i >= 0; i--) MPI_Win_free(&shared_windows[i]);
+    shared_window_count = 0;
+    if (node_comm != MPI_COMM_NULL) MPI_Comm_free(&node_comm);
+    return MPI_Finalize();
+}
+
+static int node_communicator(MPI_Comm *comm) {
+    if (node_comm == MPI_COMM_NULL) {
+        int status = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node_comm);
+        if (status != MPI_SUCCESS) return status;
+        MPI_Comm_set_errhandler(node_comm, MPI_ERRORS_RETURN);
+    }
+    *comm = node_comm;
+    return MPI_SUCCESS;
+}
+
+int lockstep_mpi_node_rank(int32_t *node_rank, int32_t *node_size) {
+    MPI_Comm comm;
+    int status = node_communicator(&comm);
+    if (status != MPI_SUCCESS) return status;
+    int r = 0, s = 0;
+    if ((status = MPI_Comm_rank(comm, &r)) != MPI_SUCCESS) return status;
+    status = MPI_Comm_size(comm, &s);
+    *node_rank = r;
+    *node_size = s;
+    return status;
+}
+
+int lockstep_mpi_node_broadcast(void *buffer, int64_t byte_count, int32_t root) {
+    if (!fits_int(byte_count)) return LOCKSTEP_MPI_ERR_COUNT;
+    MPI_Comm comm;
+    int status = node_communicator(&comm);
+    if (status != MPI_SUCCESS) return status;
+    return MPI_Bcast(buffer, (int)byte_count, MPI_BYTE, root, comm);
+}
+
+int lockstep_mpi_node_barrier(void) {
+    MPI_Comm comm;
+    int status = node_communicator(&comm);
+    if (status != MPI_SUCCESS) return status;
+    return MPI_Barrier(comm);
+}
+
+int lockstep_mpi_node_shared_allocate(int64_t byte_count, void **base, int64_t *node_byte_count) {
+    if (byte_count < 0 || base == NULL || node_byte_count == NULL) return LOCKSTEP_MPI_ERR_ARGUMENT;
+    if (shared_window_count == MAXIMUM_SHARED_WINDOWS) return LOCKSTEP_MPI_ERR_ARGUMENT;
+    MPI_Comm comm;
+    int status = node_communicator(&comm);
+    if (status != MPI_SUCCESS) return status;
+    void *mine = NULL;
+    MPI_Win window;
+    status = MPI_Win_allocate_shared((MPI_Aint)byte_count, 1, MPI_INFO_NULL, comm, &mine, &window);
+    if (status != MPI_SUCCESS) return status;
+    shared_windows[shared_window_count++] = window;
+    MPI_Aint size = 0;
+    int unit = 0;
+    status = MPI_Win_shared_query(window, 0, &size, &unit, base);
+    *node_byte_count = (int64_t)size;
+    return status;
+}
 
 int lockstep_mpi_rank(int32_t *rank) {
     int r = 0;

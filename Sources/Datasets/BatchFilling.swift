@@ -26,18 +26,16 @@ extension LabeledSamples {
                 precondition(index >= 0 && index < sampleCount, "sample index \(index) not in 0..<\(sampleCount)")
                 labels[row] = sourceLabels[index]
                 let to = features + row * width
-                switch self.features {
-                case .bytes(let values):
-                    values.withUnsafeBufferPointer { source in
+                self.features.withElements { elements in
+                    switch elements {
+                    case .bytes(let source):
                         let from = source.baseAddress! + index * width
                         if normalization.kind == .none {
                             for column in 0..<width { to[column] = Float(from[column]) }
                         } else {
                             for column in 0..<width { to[column] = Float(from[column]) / 255 }
                         }
-                    }
-                case .floats(let values):
-                    values.withUnsafeBufferPointer { source in
+                    case .floats(let source):
                         to.update(from: source.baseAddress! + index * width, count: width)
                     }
                 }

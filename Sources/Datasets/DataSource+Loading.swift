@@ -136,6 +136,7 @@ extension DataSource {
         let values: LabeledSamples.Features = switch try features.features() {
         case .bytes(let all): .bytes(kept == count ? all : Array(all[..<(kept * width)]))
         case .floats(let all): .floats(kept == count ? all : Array(all[..<(kept * width)]))
+        case .shared(let shared): .shared(shared)  // (readers return memory of their own)
         }
         return LabeledSamples(sampleShape: shape, classCount: classCount, features: values, labels: Array(labels[..<kept]))
     }

@@ -17,28 +17,80 @@ public struct LabeledSamples: Sendable {
         case bytes([UInt8])
         /// Single-precision values (`float32` files; `float64` converted once), `[count, featureCount]`.
         case floats([Float])
+        /// Either, in memory the ranks of a node share (`SharedFeatures`): one copy per node.
+        case shared(SharedFeatures)
+
+        /// The stored elements, for reading.
+        public enum Elements {
+            case bytes(UnsafeBufferPointer<UInt8>)
+            case floats(UnsafeBufferPointer<Float>)
+        }
+
+        /// Calls `body` with the elements, wherever they are held.
+        public func withElements<R>(_ body: (Elements) throws -> R) rethrows -> R {
+            switch self {
+            case .bytes(let values): try values.withUnsafeBufferPointer { try body(.bytes($0)) }
+            case .floats(let values): try values.withUnsafeBufferPointer { try body(.floats($0)) }
+            case .shared(let shared):
+                shared.isFloat
+                    ? try body(.floats(UnsafeBufferPointer(start: shared.base.assumingMemoryBound(to: Float.self), count: shared.count)))
+                    : try body(.bytes(UnsafeBufferPointer(start: shared.base.assumingMemoryBound(to: UInt8.self), count: shared.count)))
+            }
+        }
 
         var elementCount: Int {
-            switch self {
-            case .bytes(let values): values.count
-            case .floats(let values): values.count
+            withElements {
+                switch $0 {
+                case .bytes(let b): b.count
+                case .floats(let f): f.count
+                }
             }
         }
+
+        /// True for `Float` elements.
+        public var isFloat: Bool { withElements { if case .floats = $0 { true } else { false } } }
 
         /// Bytes held in memory.
-        public var byteCount: Int {
-            switch self {
-            case .bytes(let values): values.count
-            case .floats(let values): values.count * MemoryLayout<Float>.stride
+        public var byteCount: Int { elementCount * (isFloat ? MemoryLayout<Float>.stride : 1) }
+
+        /// "uint8" or "float32".
+        public var typeName: String { isFloat ? "float32" : "uint8" }
+
+        /// The same elements in memory of this process (a copy of shared ones).
+        public var owned: Features {
+            withElements { elements in
+                switch elements {
+                case .bytes(let b): .bytes(Array(b))
+                case .floats(let f): .floats(Array(f))
+                }
             }
         }
 
-        /// "uint8" or "float32".
-        public var typeName: String {
-            switch self {
-            case .bytes: "uint8"
-            case .floats: "float32"
+        public static func == (lhs: Features, rhs: Features) -> Bool {
+            lhs.withElements { l in
+                rhs.withElements { r in
+                    switch (l, r) {
+                    case (.bytes(let a), .bytes(let b)): a.elementsEqual(b)
+                    case (.floats(let a), .floats(let b)): a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern }
+                    default: false
+                    }
+                }
             }
+        }
+    }
+
+    /// Features in memory that the ranks of a node map together (an MPI-3 shared-memory window),
+    /// read-only once written; the window outlives every use (it is freed at MPI finalize).
+    public struct SharedFeatures: @unchecked Sendable {
+        public let base: UnsafeRawPointer
+        /// Elements (bytes, or `Float`s when `isFloat`).
+        public let count: Int
+        public let isFloat: Bool
+
+        public init(base: UnsafeRawPointer, count: Int, isFloat: Bool) {
+            self.base = base
+            self.count = count
+            self.isFloat = isFloat
         }
     }
 
@@ -108,19 +160,27 @@ public struct LabeledSamples: Sendable {
     /// The samples at `indices`, in that order (a validation split; indices checked: precondition).
     public func subset(_ indices: [Int]) -> LabeledSamples {
         let width = featureCount
-        let picked: Features
-        switch features {
-        case .bytes(let values):
-            var out = [UInt8](); out.reserveCapacity(indices.count * width)
-            for i in indices { out.append(contentsOf: values[(i * width)..<((i + 1) * width)]) }
-            picked = .bytes(out)
-        case .floats(let values):
-            var out = [Float](); out.reserveCapacity(indices.count * width)
-            for i in indices { out.append(contentsOf: values[(i * width)..<((i + 1) * width)]) }
-            picked = .floats(out)
+        let picked: Features = features.withElements { elements in
+            switch elements {
+            case .bytes(let values):
+                var out = [UInt8](); out.reserveCapacity(indices.count * width)
+                for i in indices { out.append(contentsOf: values[(i * width)..<((i + 1) * width)]) }
+                return .bytes(out)
+            case .floats(let values):
+                var out = [Float](); out.reserveCapacity(indices.count * width)
+                for i in indices { out.append(contentsOf: values[(i * width)..<((i + 1) * width)]) }
+                return .floats(out)
+            }
         }
         return LabeledSamples(sampleShape: sampleShape, classCount: classCount, features: picked,
                               labels: indices.map { labels[$0] }, normalization: normalization)
+    }
+
+    /// The same samples with their features at another place (`features` must hold the same
+    /// elements: node-shared memory).
+    public func withFeatures(_ features: Features) -> LabeledSamples {
+        LabeledSamples(sampleShape: sampleShape, classCount: classCount, features: features, labels: labels,
+                       normalization: normalization)
     }
 
     /// "1×28×28" or "784".

@@ -59,9 +59,11 @@ public struct Normalization: Sendable, Equatable, Codable {
             let squares = perChannelSums(value) { v, c in (v - mean[c]) * (v - mean[c]) }
             return (mean, squares.map { ($0 / count).squareRoot() })
         }
-        let (mean, deviation) = switch samples.features {
-        case .bytes(let values): values.withUnsafeBufferPointer { b in moments { Double(Float(b[$0]) / 255) } }
-        case .floats(let values): values.withUnsafeBufferPointer { f in moments { Double(f[$0]) } }
+        let (mean, deviation) = samples.features.withElements { elements in
+            switch elements {
+            case .bytes(let b): moments { Double(Float(b[$0]) / 255) }
+            case .floats(let f): moments { Double(f[$0]) }
+            }
         }
         return Normalization(kind: .standard, mean: mean.map(Float.init),
                              standardDeviation: deviation.map { $0 > 0 ? Float($0) : 1 })

@@ -299,7 +299,7 @@ public final class Trainer {
             data: \(data.origin): \(training.count.formatted()) training samples of \(training.shapeDescription) \
             \(training.features.typeName)\(data.validation.map { " (+ \($0.count.formatted()) held out for validation)" } ?? ""), \
             \(data.test.count.formatted()) test, \(training.classCount) classes, normalize \(normalization), \
-            one copy per rank (\(data.byteCount < 1_000_000 ? String(format: "%.1f kB", Double(data.byteCount) / 1e3) : String(format: "%.1f MB", Double(data.byteCount) / 1e6)))
+            \(data.copies) (\(data.byteCount < 1_000_000 ? String(format: "%.1f kB", Double(data.byteCount) / 1e3) : String(format: "%.1f MB", Double(data.byteCount) / 1e6)))
             """)
     }
 }

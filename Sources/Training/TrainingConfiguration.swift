@@ -22,6 +22,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var normalize: Normalization.Kind?
     /// The fraction of the training data held out for validation (`--validation-split`); nil: none.
     public var validationSplit: Double?
+    /// One copy of the data per node or per rank (`--data-copies`); nil for `node`.
+    public var dataCopies: DataCopies?
 
     // MARK: Model
     /// The model (`--model`): nil for the `mlp` preset (the default; so a configuration of an
@@ -96,7 +98,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
 
     public init(
         dataDirectory: String, limitTrain: Int? = nil, limitTest: Int? = nil, dataSource: DataSource? = nil,
-        normalize: Normalization.Kind? = nil, validationSplit: Double? = nil, model: String? = nil,
+        normalize: Normalization.Kind? = nil, validationSplit: Double? = nil, dataCopies: DataCopies? = nil,
+        model: String? = nil,
         hiddenSizes: [Int] = [512, 256],
         seed: UInt64 = 0, epochs: Int = 10, globalBatchSize: Int = 128,
         optimizer: OptimizerConfiguration = OptimizerConfiguration(),
@@ -113,6 +116,7 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
         self.dataSource = dataSource
         self.normalize = normalize
         self.validationSplit = validationSplit
+        self.dataCopies = dataCopies
         self.model = model
         self.hiddenSizes = hiddenSizes
         self.seed = seed
@@ -164,7 +168,7 @@ extension TrainingConfiguration {
         "dataSource.testDataLabels": "--test-data-labels", "dataSource.keys": "--data-keys",
         "dataSource.labelColumn": "--label-column", "dataSource.csvHeader": "--csv-header",
         "dataSource.csvType": "--csv-dtype", "dataSource.inputShape": "--input-shape", "dataSource.classes": "--classes",
-        "normalize": "--normalize", "validationSplit": "--validation-split",
+        "normalize": "--normalize", "validationSplit": "--validation-split", "dataCopies": "--data-copies",
         "model": "--model", "hiddenSizes": "--hidden", "seed": "--seed", "epochs": "--epochs", "globalBatchSize": "--global-batch",
         "optimizer.kind": "--optimizer", "optimizer.momentum": "--momentum", "optimizer.dampening": "--dampening",
         "optimizer.nesterov": "--nesterov", "optimizer.weightDecay": "--weight-decay", "optimizer.beta1": "--beta1",

@@ -8,12 +8,18 @@ public struct TrainingData: Sendable {
     public let validation: LabeledSamples?
     /// How the data were read, for the start line: "IDX folder /usr/share/…", "NPZ data.npz".
     public let origin: String
+    /// How the data are held, for the start line: "one copy per rank", "one copy per node, …".
+    public let copies: String
 
-    public init(training: LabeledSamples, test: LabeledSamples, validation: LabeledSamples? = nil, origin: String = "in memory") {
+    public init(
+        training: LabeledSamples, test: LabeledSamples, validation: LabeledSamples? = nil, origin: String = "in memory",
+        copies: String = "one copy per rank"
+    ) {
         self.training = training
         self.test = test
         self.validation = validation
         self.origin = origin
+        self.copies = copies
     }
 
     /// Bytes held in memory: features and labels (`Int32`) of every set.

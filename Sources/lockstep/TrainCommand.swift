@@ -36,7 +36,7 @@ struct TrainCommand: ParsableCommand {
         TrainingConfiguration(
             dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: data.limitTest,
             dataSource: try data.dataSource(), normalize: data.normalize == .unit ? nil : data.normalize,
-            validationSplit: data.validationSplit, model: model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: training.epochs, globalBatchSize: training.globalBatch,
+            validationSplit: data.validationSplit, dataCopies: data.dataCopies == .node ? nil : data.dataCopies, model: model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: training.epochs, globalBatchSize: training.globalBatch,
             optimizer: try optimizer.configuration(recipe: recipe), schedule: try schedule.configuration(recipe: recipe),
             clipGradientNorm: optimizer.clipGradientNorm, learningRateScaling: schedule.learningRateScaling,
             learningRateReferenceBatch: schedule.learningRateReferenceBatch,
@@ -85,11 +85,11 @@ struct TrainCommand: ParsableCommand {
             // reported once, naming the ranks it happened on). The run directory is created only
             // once the run has been agreed and its state prepared, so that a run that cannot
             // start, or a resume that is refused, leaves nothing behind.
-            let (data, trainer) = try communicator.agreeOnOutcome {
-                let data = try TrainingData.load(configuration)
-                return (data, try Trainer(
+            let data = try TrainingData.load(configuration, communicator: communicator)
+            let trainer = try communicator.agreeOnOutcome {
+                try Trainer(
                     configuration: configuration, communicator: communicator, data: data, logger: logger, faults: faults,
-                    checkpointing: checkpoints.policy(defaultDirectory: runDirectory.checkpointsPath)))
+                    checkpointing: checkpoints.policy(defaultDirectory: runDirectory.checkpointsPath))
             }
             if isLeader {
                 trainer.beforeTraining = {
@@ -108,7 +108,7 @@ struct TrainCommand: ParsableCommand {
                 liveLine?.clear()  // the error message starts on a line of its own
                 throw error
             }
-            try PeakMemory.report(communicator, data: data, parameterCount: trainer.parameterCount, logger: logger)
+            try NodeMemory.report(communicator, logger: logger)
         }, epilogue: {
             guard isLeader else { return }
             if output.plots { drawPlots(runDirectory, metrics: configuration.metricsPath ?? runDirectory.metricsPath, logger: logger) }

@@ -41,6 +41,7 @@ final class FlagNameTests: XCTestCase {
         "dataSource.inputShape": ["--data", "d.csv", "--input-shape", "1,28,28"],
         "dataSource.classes": ["--data", "d.npz", "--classes", "12"],
         "normalize": ["--normalize", "standard"], "validationSplit": ["--validation-split", "0.1"],
+        "dataCopies": ["--data-copies", "rank"],
     ]
 
     func testEveryNamedFlagSetsItsFieldThroughTheParser() throws {

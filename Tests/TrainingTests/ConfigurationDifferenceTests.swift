@@ -40,7 +40,7 @@ final class ConfigurationDifferenceTests: XCTestCase {
         let fields = ConfigurationDifference.fields(of: TrainingConfiguration(
             dataDirectory: "d", limitTrain: 1, limitTest: 1,
             dataSource: DataSource(data: "x.npy", dataLabels: "y.npy", testData: "u.npy", testDataLabels: "v.npy"),
-            normalize: .standard, validationSplit: 0.1, model: "cnn", metricsPath: "m"))
+            normalize: .standard, validationSplit: 0.1, dataCopies: .rank, model: "cnn", metricsPath: "m"))
         for field in RunState.fixedFields.union(RunState.freeFields) {
             XCTAssertNotNil(fields[field], "\(field) is a configuration field")
             XCTAssertNotNil(TrainingConfiguration.flagName(forField: field), "\(field) has a flag")

@@ -92,6 +92,24 @@ int lockstep_mpi_test(lockstep_mpi_request *request, int32_t *done);
 /// Blocks until the operation completes and releases the request.
 int lockstep_mpi_wait(lockstep_mpi_request *request);
 
+// MARK: - The ranks of one node (MPI-3 shared memory)
+
+/// This rank's index among the ranks of its node, and their number (MPI_Comm_split_type with
+/// MPI_COMM_TYPE_SHARED; the node communicator is made once and kept).
+int lockstep_mpi_node_rank(int32_t *node_rank, int32_t *node_size);
+
+/// MPI_Bcast of `byte_count` bytes among the ranks of this node, from node rank `root`.
+int lockstep_mpi_node_broadcast(void *buffer, int64_t byte_count, int32_t root);
+
+/// MPI_Barrier among the ranks of this node.
+int lockstep_mpi_node_barrier(void);
+
+/// MPI_Win_allocate_shared among the ranks of this node: this rank contributes `byte_count`
+/// bytes (0 on the ranks that only map), and `*base` receives the start of node rank 0's
+/// segment, `*node_byte_count` its size. Collective over the node. The window stays until
+/// lockstep_mpi_finalize, which frees every window before MPI_Finalize.
+int lockstep_mpi_node_shared_allocate(int64_t byte_count, void **base, int64_t *node_byte_count);
+
 #ifdef __cplusplus
 }
 #endif

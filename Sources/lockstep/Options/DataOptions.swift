@@ -61,6 +61,11 @@ struct DataOptions: ParsableArguments {
         valueName: "fraction"))
     var validationSplit: Double?
 
+    @Option(help: ArgumentHelp(
+        "Hold one copy of the data per node (read by one rank, shared in memory by the node's ranks) or per rank.",
+        valueName: "node|rank"))
+    var dataCopies: DataCopies = .node
+
     @Option(help: ArgumentHelp("Use only the first N training samples (default: all).", valueName: "samples"))
     var limitTrain: Int?
 
@@ -119,3 +124,4 @@ struct DataOptions: ParsableArguments {
 extension CSVFile.Header: ExpressibleByArgument {}
 extension CSVFile.CellType: ExpressibleByArgument {}
 extension Normalization.Kind: ExpressibleByArgument {}
+extension DataCopies: ExpressibleByArgument {}
