@@ -1,6 +1,5 @@
 import Collectives
 import Foundation
-import Logging
 
 /// Peak resident memory ("high-water mark") of this process and the budget a run should fit in.
 public enum PeakMemory {
@@ -21,20 +20,5 @@ public enum PeakMemory {
     /// 4 × the parameter bytes (parameters, gradients, momentum, one spare) + 40 MB.
     public static func budgetBytes(data: TrainingData, parameterCount: Int) -> Int {
         data.byteCount + 4 * parameterCount * MemoryLayout<Float>.stride + 40_000_000
-    }
-
-    /// "peak resident memory 97.1 MB per rank (max over 2 ranks; budget 104.2 MB)".
-    public static func summary(peakBytes: Int, budgetBytes: Int, worldSize: Int) -> String {
-        func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
-        return "peak resident memory \(megabytes(peakBytes)) per rank (max over \(worldSize) rank"
-            + "\(worldSize == 1 ? "" : "s"); budget \(megabytes(budgetBytes)): dataset + 4 × parameters + 40 MB)"
-    }
-
-    /// Logs `summary` on rank 0 after a run. Collective.
-    public static func report(
-        _ communicator: Communicator, data: TrainingData, parameterCount: Int, logger: Logger
-    ) throws {
-        let peak = try maximumOverRanks(communicator)
-        logger.info("\(summary(peakBytes: peak, budgetBytes: budgetBytes(data: data, parameterCount: parameterCount), worldSize: communicator.worldSize))")
     }
 }
