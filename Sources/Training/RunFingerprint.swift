@@ -6,7 +6,7 @@ import Reporting
 /// it across ranks: `field → canonical value`.
 enum RunFingerprint {
     /// The configuration's fields (less those that may differ between ranks: paths), the model's
-    /// layer list and input shape, the data's sizes, shape, type, classes, normalisation and label checksums, the tool version and the world size.
+    /// layer list and input shape, the data's format, sizes, shape, type, classes, normalisation and label checksums, the tool version and the world size.
     static func fields(
         configuration: TrainingConfiguration, model: LayerStack, data: TrainingData, worldSize: Int
     ) -> [String: String] {
@@ -16,6 +16,7 @@ enum RunFingerprint {
         fields["model.input"] = model.inputShape.description
         fields["data.trainingSamples"] = String(data.training.count)
         fields["data.testSamples"] = String(data.test.count)
+        fields["data.format"] = data.format
         fields["data.sampleShape"] = data.training.shapeDescription
         fields["data.featureType"] = data.training.features.typeName
         fields["data.classes"] = String(data.training.classCount)

@@ -44,6 +44,7 @@ extension TrainingData {
 
     private struct Layout: Codable {
         var sets: [SetLayout]  // training, test, then validation when held out
+        var format: String
         var origin: String
     }
 
@@ -59,7 +60,7 @@ extension TrainingData {
                 sets: sets.map {
                     SetLayout(count: $0.count, sampleShape: $0.sampleShape, classCount: $0.classCount, isFloat: $0.features.isFloat,
                               normalization: $0.normalization, featureBytes: $0.features.byteCount)
-                }, origin: read.origin)))
+                }, format: read.format, origin: read.origin)))
         }
         var length = Int64(header.count)
         try withUnsafeMutableBytes(of: &length) { try node.nodeBroadcast($0, root: 0) }
@@ -100,7 +101,8 @@ extension TrainingData {
                 labels: labels, normalization: set.normalization)
         }
         return TrainingData(
-            training: sets[0], test: sets[1], validation: sets.count > 2 ? sets[2] : nil, origin: layout.origin,
+            training: sets[0], test: sets[1], validation: sets.count > 2 ? sets[2] : nil, format: layout.format,
+            origin: layout.origin,
             copies: "one copy per node, shared by its \(nodeSize) rank\(nodeSize == 1 ? "" : "s")")
     }
 }

@@ -8,13 +8,16 @@ public struct TrainingData: Sendable {
     public let validation: LabeledSamples?
     /// How the data were read, for the start line: "IDX folder /usr/share/…", "NPZ data.npz".
     public let origin: String
+    /// The training data's format ("IDX folder", "NPZ", …), which the ranks compare at start-up.
+    public let format: String
     /// How the data are held, for the start line: "one copy per rank", "one copy per node, …".
     public let copies: String
 
     public init(
-        training: LabeledSamples, test: LabeledSamples, validation: LabeledSamples? = nil, origin: String = "in memory",
-        copies: String = "one copy per rank"
+        training: LabeledSamples, test: LabeledSamples, validation: LabeledSamples? = nil, format: String = "in memory",
+        origin: String = "in memory", copies: String = "one copy per rank"
     ) {
+        self.format = format
         self.training = training
         self.test = test
         self.validation = validation
@@ -34,15 +37,16 @@ public struct TrainingData: Sendable {
     /// - Throws: `DatasetError` or `DataFileError` naming the file and what is wrong with it.
     public static func load(_ configuration: TrainingConfiguration) throws -> TrainingData {
         var training: LabeledSamples, test: LabeledSamples
-        let origin: String
+        let format: String, origin: String
         if let source = configuration.dataSource {
             (training, test) = try source.load(limitTrain: configuration.limitTrain, limitTest: configuration.limitTest)
-            origin = "\(try DataSource.Format.of(source.data).rawValue) \(source.data)"
-                + (source.testData.map { ", test \($0)" } ?? "")
+            format = try DataSource.Format.of(source.data).rawValue
+            origin = "\(format) \(source.data)" + (source.testData.map { ", test \($0)" } ?? "")
         } else {
             training = try FashionMNIST.load(.train, directory: configuration.dataDirectory, limit: configuration.limitTrain)
             test = try FashionMNIST.load(.test, directory: configuration.dataDirectory, limit: configuration.limitTest)
-            origin = "IDX folder \(configuration.dataDirectory)"
+            format = DataSource.Format.idxFolder.rawValue
+            origin = "\(format) \(configuration.dataDirectory)"
         }
         var validation: LabeledSamples?
         if let fraction = configuration.validationSplit {
@@ -61,6 +65,6 @@ public struct TrainingData: Sendable {
             test = test.normalized(normalization)
             validation = validation?.normalized(normalization)
         }
-        return TrainingData(training: training, test: test, validation: validation, origin: origin)
+        return TrainingData(training: training, test: test, validation: validation, format: format, origin: origin)
     }
 }

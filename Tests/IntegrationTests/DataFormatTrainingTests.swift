@@ -64,6 +64,25 @@ final class DataFormatTrainingTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: run.path), "nothing written")
     }
 
+    /// With a copy per rank, two ranks that read different files refuse to start, naming the field:
+    /// the same images as bytes on rank 0 and as `float32` on rank 1.
+    func testRanksThatReadDifferentFilesRefuseToStart() throws {
+        let bytes = directory.appendingPathComponent("bytes"), floats = directory.appendingPathComponent("floats")
+        for (folder, type) in [(bytes, "uint8"), (floats, "float32")] {
+            let result = try ProcessRunner.run(
+                "/usr/bin/env", ["python3", Self.exportScript, "--out", folder.path, "--format", "npz", "--dtype", type,
+                                 "--limit-train", "960", "--limit-test", "100"], timeout: 300)
+            XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        }
+        let common = Self.common + ["--data-copies", "rank", "--run-dir", directory.appendingPathComponent("mixed").path]
+        let result = try ProcessRunner.mpirunMPMD([
+            common + ["--data", bytes.appendingPathComponent("fashion-mnist.npz").path],
+            common + ["--data", floats.appendingPathComponent("fashion-mnist.npz").path],
+        ], timeout: 120)
+        XCTAssertEqual(result.exitCode, 76, result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains("data.featureType: rank 0 has uint8, rank 1 has float32"), result.combinedOutput)
+    }
+
     /// The held-out samples at 1, 2 and 3 ranks: the training part's label CRC-32 and size in
     /// each run's checkpoint (which the ranks of each run also agreed on at start-up).
     func testTheValidationSplitIsTheSameAtOneTwoAndThreeRanks() throws {

@@ -86,7 +86,8 @@ final class LockstepGuaranteeTests: XCTestCase {
     }
 
     func testRanksWithDifferentDataAreRefused() throws {
-        let common = ["train", "--limit-test", "100", "--epochs", "1", "--hidden", "16"]
+        // A copy per rank: each rank reads (and checksums) its own data.
+        let common = ["train", "--limit-test", "100", "--epochs", "1", "--hidden", "16", "--data-copies", "rank"]
         let result = try ProcessRunner.mpirunMPMD([common + ["--limit-train", "960"], common + ["--limit-train", "1024"]], timeout: 60)
         XCTAssertEqual(result.exitCode, 76, result.combinedOutput)
         XCTAssertTrue(result.standardError.contains("limitTrain (--limit-train): rank 0 has 960, rank 1 has 1024"), result.combinedOutput)

@@ -51,7 +51,9 @@ final class MultiRankTrainingTests: XCTestCase {
     }
 
     func testOneRankWithUnreadableDataEndsTheJobWithinSeconds() throws {
-        let good = ["train", "--limit-train", "960", "--limit-test", "100", "--epochs", "1", "--global-batch", "96"]
+        // Each rank reads its own copy (with one copy per node, only node rank 0 reads, and rank 1's
+        // path is not used).
+        let good = ["train", "--limit-train", "960", "--limit-test", "100", "--epochs", "1", "--global-batch", "96", "--data-copies", "rank"]
         let result = try ProcessRunner.mpirunMPMD([good, good + ["--data-dir", "/nonexistent/fashion"]], timeout: 60)
         XCTAssertNotEqual(result.exitCode, 0, result.combinedOutput)
         XCTAssertFalse(result.timedOut)
