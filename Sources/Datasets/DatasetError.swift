@@ -118,9 +118,11 @@ public enum DatasetError: ReportableError, Equatable {
 
     public var hint: String? {
         switch self {
-        case .missingFile:
+        case .missingFile(_, .some):
             "install the Debian package dataset-fashion-mnist (scripts/setup.sh does), "
                 + "or pass --data-dir DIR with the four Fashion-MNIST IDX files"
+        case .missingFile(_, nil):
+            "check the path (a relative path is taken from the directory lockstep runs in)"
         case .unreadableFile:
             "check the file's permissions, or pass --data-dir DIR with readable copies"
         case .notGzip:

@@ -64,6 +64,25 @@ final class DataFormatTrainingTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: run.path), "nothing written")
     }
 
+    /// `standard` statistics are stored in the checkpoint: `lockstep evaluate`, which reads the
+    /// raw test images, applies them and gives the epoch's test figures.
+    func testEvaluateAppliesTheStoredStandardNormalisation() throws {
+        let run = directory.appendingPathComponent("standard")
+        let trained = try ProcessRunner.mpirun(
+            ranks: 2, Self.common + ["--limit-train", "960", "--limit-test", "200", "--global-batch", "96",
+                                     "--normalize", "standard", "--run-dir", run.path], timeout: 300)
+        XCTAssertEqual(trained.exitCode, 0, trained.combinedOutput)
+        XCTAssertTrue(trained.standardOutput.contains("normalize standard (mean 0.2"), trained.standardOutput)
+        let epoch = try XCTUnwrap(try readJSONLines(run.appendingPathComponent("metrics.jsonl").path).last)
+        let evaluated = try ProcessRunner.lockstep([
+            "evaluate", "--checkpoint", run.appendingPathComponent("checkpoints/ckpt-step-000000000010.safetensors").path,
+            "--limit-test", "200", "--json"])
+        XCTAssertEqual(evaluated.exitCode, 0, evaluated.combinedOutput)
+        let result = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(evaluated.standardOutput.utf8)) as? [String: Any])
+        XCTAssertEqual(result["test_accuracy"] as? Double, epoch["test_accuracy"] as? Double)
+        XCTAssertEqual(result["test_loss"] as? Double ?? 0, epoch["test_loss"] as? Double ?? 1, accuracy: 1e-6)
+    }
+
     /// With a copy per rank, two ranks that read different files refuse to start, naming the field:
     /// the same images as bytes on rank 0 and as `float32` on rank 1.
     func testRanksThatReadDifferentFilesRefuseToStart() throws {
