@@ -161,6 +161,8 @@ public enum DataFileError: ReportableError, Equatable {
         switch self {
         case .unknownFormat:
             "rename the file with its format's extension, or see README \"Your data\""
+        case .missingArray(_, let name, _) where name == "x_test" || name == "y_test":
+            "add x_test and y_test to the file, or pass --test-data FILE for the test set"
         case .missingArray(_, let name, _) where name.hasPrefix("x_") || name.hasPrefix("y_"):
             "name the arrays x_train, y_train (and x_test, y_test), or pass --data-keys FEATURES,LABELS"
         case .missingArray:
