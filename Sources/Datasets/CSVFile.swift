@@ -22,7 +22,8 @@ public enum CSVFile {
 
     /// The features `[rows, columns − 1]` and the labels `[rows]` of the file at `path`.
     /// - Parameters:
-    ///   - labelColumn: a 0-based column number or a header name; nil for the first column.
+    ///   - labelColumn: a column number (from 1, as in the error messages) or a header name; nil
+    ///     for the first column.
     /// - Throws: `DatasetError` (missing, unreadable, too large), `DataFileError`: `.emptyFile`,
     ///   `.labelColumnNotFound`, `.raggedRow`, `.badCell` (line numbers from 1, columns from 1).
     public static func read(
@@ -49,10 +50,10 @@ public enum CSVFile {
         switch labelColumn {
         case nil: labelIndex = 0
         case let text? where Int(text) != nil:
-            guard let n = Int(text), (0..<columns).contains(n) else {
-                throw .labelColumnNotFound(path: path, labelColumn: text, header: names ?? (0..<columns).map(String.init))
+            guard let n = Int(text), (1...columns).contains(n) else {
+                throw .labelColumnOutOfRange(path: path, column: Int(text) ?? 0, columns: columns)
             }
-            labelIndex = n
+            labelIndex = n - 1
         case let name?:
             guard let names, let n = names.firstIndex(of: name) else {
                 throw .labelColumnNotFound(path: path, labelColumn: name, header: names)

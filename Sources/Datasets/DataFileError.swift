@@ -51,7 +51,8 @@ public enum DataFileError: ReportableError, Equatable {
     case noSamples(source: String)
     /// Features and labels hold different numbers of samples.
     case countMismatch(featuresSource: String, featureCount: Int, labelsSource: String, labelCount: Int)
-    /// A label that is negative, or not below the class count (`classes` nil: not below 2³¹).
+    /// A label that is negative, or not below the class count (`classes` nil: not below 2³¹), of
+    /// sample `index` (counted from 0).
     case labelOutOfRange(source: String, index: Int, value: Int64, classes: Int?)
     /// A NaN or infinity in float features, at the first multi-index where it occurs.
     case nonFiniteFeature(source: String, index: [Int], value: String)
@@ -67,13 +68,14 @@ public enum DataFileError: ReportableError, Equatable {
     case raggedRow(path: String, line: Int, expected: Int, found: Int)
     /// A cell that is not a number, or not an integer 0…255 with `--csv-dtype uint8` (columns from 1).
     case badCell(path: String, line: Int, column: Int, text: String, expected: String)
-    /// `--label-column NAME` without a header, or a name the header does not hold, or a number
-    /// beyond the columns.
+    /// `--label-column NAME` without a header, or a name the header does not hold.
     case labelColumnNotFound(path: String, labelColumn: String, header: [String]?)
+    /// `--label-column N` beyond the columns (counted from 1).
+    case labelColumnOutOfRange(path: String, column: Int, columns: Int)
 
     public var exitStatus: ExitStatus {
         switch self {
-        case .unknownFormat, .missingFlag, .inapplicableFlag, .inputShapeMismatch, .labelColumnNotFound: .usage
+        case .unknownFormat, .missingFlag, .inapplicableFlag, .inputShapeMismatch, .labelColumnNotFound, .labelColumnOutOfRange: .usage
         case .missingArray: .missingInput
         default: .data
         }
@@ -132,7 +134,7 @@ public enum DataFileError: ReportableError, Equatable {
                 + "expected equal counts"
         case .labelOutOfRange(let source, let index, let value, let classes):
             let range = classes.map { "0..<\($0) (--classes \($0))" } ?? "a non-negative class index below 2³¹"
-            return "\(source): label \(index) is \(value); expected \(range)"
+            return "\(source): sample \(index) (counted from 0) has label \(value); expected \(range)"
         case .nonFiniteFeature(let source, let index, let value):
             return "\(source): feature [\(index.map(String.init).joined(separator: ", "))] is \(value); "
                 + "expected finite values"
@@ -154,6 +156,8 @@ public enum DataFileError: ReportableError, Equatable {
             }
             return "--label-column \(labelColumn) is not a column of \(path); its header holds: "
                 + header.joined(separator: ", ")
+        case .labelColumnOutOfRange(let path, let column, let columns):
+            return "--label-column \(column) is not a column of \(path), which has \(columns) (counted from 1)"
         }
     }
 
@@ -173,14 +177,14 @@ public enum DataFileError: ReportableError, Equatable {
             "convert it first, e.g. x.astype(np.float32)"
         case .nonFiniteFeature:
             "remove or impute the non-finite values before training"
-        case .labelOutOfRange(_, _, _, let classes?):
-            "raise --classes above \(classes - 1), or omit it to use the largest label + 1"
+        case .labelOutOfRange(_, _, let value, _?):
+            "raise --classes to at least \(value + 1), or omit it to use the largest label + 1"
         case .inputShapeMismatch:
             "give --input-shape C,H,W whose product is the number of features per sample, or omit it"
         case .badCell(_, _, _, _, let expected) where expected.contains("0…255"):
             "use --csv-dtype float32 for features that are not bytes"
-        case .labelColumnNotFound:
-            "pass --label-column with a column number (0 = the first) or a name of the header row"
+        case .labelColumnNotFound, .labelColumnOutOfRange:
+            "pass --label-column with a column number (1 = the first) or a name of the header row"
         default:
             nil
         }

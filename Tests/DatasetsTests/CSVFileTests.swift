@@ -16,7 +16,7 @@ final class CSVFileTests: XCTestCase {
         XCTAssertEqual(features.shape, [2, 2])
         XCTAssertEqual(try features.features(), .floats([0.5, -1000, 3, 4.25]))
         XCTAssertEqual(try labels.labels(classes: nil), [2, 0])
-        XCTAssertEqual(try parse(text, labelColumn: "1").labels.labels(classes: nil), [2, 0])
+        XCTAssertEqual(try parse(text, labelColumn: "2").labels.labels(classes: nil), [2, 0])
     }
 
     func testWithoutAHeaderTheFirstColumnIsTheLabel() throws {
@@ -42,7 +42,8 @@ final class CSVFileTests: XCTestCase {
             ({ try self.parse("1,1e39\n") }, "d.csv:1: column 2 is \"1e39\"; expected a finite number within float32's range"),
             ({ try self.parse("a,b\n1,2\n", labelColumn: "label") }, "--label-column label is not a column of d.csv; its header holds: a, b"),
             ({ try self.parse("1,2\n", labelColumn: "label") }, "--label-column label: d.csv has no header row to find a column name in"),
-            ({ try self.parse("1,2\n", labelColumn: "5") }, "--label-column 5 is not a column of d.csv; its header holds: 0, 1"),
+            ({ try self.parse("1,2\n", labelColumn: "3") }, "--label-column 3 is not a column of d.csv, which has 2 (counted from 1)"),
+            ({ try self.parse("1,2\n", labelColumn: "0") }, "--label-column 0 is not a column of d.csv, which has 2 (counted from 1)"),
         ]
         for (body, message) in cases {
             XCTAssertEqual(ArrayFixture.error(body)?.description, message)

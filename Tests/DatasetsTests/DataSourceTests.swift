@@ -57,7 +57,8 @@ final class DataSourceTests: XCTestCase {
         XCTAssertEqual(input?.description, "--input-shape 1,2,3 holds 6 features, but each sample of \(path("d.npz")):x_train has 4")
         XCTAssertEqual(input?.exitStatus, .usage)
         let classes = ArrayFixture.error { try DataSource(data: try self.npz(), classes: 3).load() }
-        XCTAssertEqual(classes?.description, "\(path("d.npz")):y_train: label 1 is 4; expected 0..<3 (--classes 3)")
+        XCTAssertEqual(classes?.description, "\(path("d.npz")):y_train: sample 1 (counted from 0) has label 4; expected 0..<3 (--classes 3)")
+        XCTAssertEqual(classes?.hint, "raise --classes to at least 5, or omit it to use the largest label + 1")
         let keys = ArrayFixture.error { try DataSource(data: try self.npz(), keys: ["images", "labels"]).load() }
         XCTAssertEqual(keys?.description, "\(path("d.npz")) has no array images; it holds: x_train, y_train, x_test, y_test")
         XCTAssertEqual(keys?.hint, "pass --data-keys FEATURES,LABELS with names the file holds")

@@ -50,10 +50,10 @@ final class NPYFileTests: XCTestCase {
     func testRefusesNegativeAndOutOfRangeLabels() throws {
         let negative = try parse(ArrayFixture.npy(descr: "<i8", shape: [3], payload: ArrayFixture.bytes([Int64(1), -4, 2])))
         XCTAssertEqual(ArrayFixture.error { try negative.labels(classes: nil) }?.description,
-                       "a.npy: label 1 is -4; expected a non-negative class index below 2³¹")
+                       "a.npy: sample 1 (counted from 0) has label -4; expected a non-negative class index below 2³¹")
         let large = try parse(ArrayFixture.npy(descr: "|u1", shape: [3], payload: [1, 4, 9]))
         let error = ArrayFixture.error { try large.labels(classes: 5) }
-        XCTAssertEqual(error?.description, "a.npy: label 2 is 9; expected 0..<5 (--classes 5)")
+        XCTAssertEqual(error?.description, "a.npy: sample 2 (counted from 0) has label 9; expected 0..<5 (--classes 5)")
         XCTAssertEqual(error?.exitStatus, .data)
     }
 

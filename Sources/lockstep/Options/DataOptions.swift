@@ -31,7 +31,7 @@ struct DataOptions: ParsableArguments {
         valueName: "x,y"))
     var dataKeys: String?
 
-    @Option(help: ArgumentHelp("CSV: the label column, a number (0 = the first, the default) or a header name.",
+    @Option(help: ArgumentHelp("CSV: the label column, a number (1 = the first, the default) or a header name.",
                                valueName: "n|name"))
     var labelColumn: String?
 
