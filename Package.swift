@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "Job",
             dependencies: [
-                "Reporting", "Collectives", "Kernels",
+                "Reporting", "Collectives", "Coordination", "Kernels",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Rainbow", package: "Rainbow"),
             ]),

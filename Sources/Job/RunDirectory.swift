@@ -1,4 +1,5 @@
 import Collectives
+import Coordination
 import Foundation
 import Reporting
 
@@ -14,8 +15,13 @@ import Reporting
 /// broadcasts it, so even a default name made from the clock cannot differ between ranks.
 public struct RunDirectory: Equatable, Sendable {
     public let path: String
+    /// True when this run created the folder to claim a default name (`agree`).
+    public let claimed: Bool
 
-    public init(path: String) { self.path = path }
+    public init(path: String, claimed: Bool = false) {
+        self.path = path
+        self.claimed = claimed
+    }
 
     public var configPath: String { join("config.toml") }
     public var metricsPath: String { join("metrics.jsonl") }
@@ -29,25 +35,31 @@ public struct RunDirectory: Equatable, Sendable {
 
     /// The run directory every rank uses: `requested`, else a new `runs/<yyyyMMdd-HHmmss>` (under
     /// `$LOCKSTEP_RUNS_DIR` when set) named from rank 0's clock, with `-2`, `-3`, … appended when
-    /// that folder exists already. Collective.
+    /// that name is taken. A default name is claimed at once by creating the folder (`mkdir`,
+    /// which fails when another run got there first, so two runs started in the same second end
+    /// in two folders); `releaseIfEmpty` removes it again when the run does not start. Collective.
+    /// - Throws: `OutputError` when the parent folder cannot be created.
     public static func agree(
         requested: String?, communicator: Communicator,
         environment: [String: String] = ProcessInfo.processInfo.environment, now: Date = Date()
     ) throws -> RunDirectory {
         var chosen = ""
-        if communicator.rank == 0 {
-            chosen = requested ?? uniqueDefault(parent: environment["LOCKSTEP_RUNS_DIR"] ?? "runs", now: now)
+        let claimed = try communicator.agreeOnOutcome { () throws -> Bool in
+            guard communicator.rank == 0 else { return false }
+            if let requested {
+                chosen = requested
+                return false
+            }
+            chosen = try claimUniqueDefault(parent: environment["LOCKSTEP_RUNS_DIR"] ?? "runs", now: now)
+            return true
         }
         let bytes = try communicator.broadcast(bytes: Array(chosen.utf8), root: 0)
-        return RunDirectory(path: String(decoding: bytes, as: UTF8.self))
+        return RunDirectory(path: String(decoding: bytes, as: UTF8.self), claimed: claimed)
     }
 
-    /// `parent/<yyyyMMdd-HHmmss>` in local time, made unique among existing folders.
+    /// `parent/<yyyyMMdd-HHmmss>` in local time, unique among existing folders (not claimed).
     public static func uniqueDefault(parent: String, now: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        let base = (parent as NSString).appendingPathComponent(formatter.string(from: now))
+        let base = (parent as NSString).appendingPathComponent(timestamp(now))
         var candidate = base
         var suffix = 2
         while FileManager.default.fileExists(atPath: candidate) {
@@ -55,6 +67,61 @@ public struct RunDirectory: Equatable, Sendable {
             suffix += 1
         }
         return candidate
+    }
+
+    /// `parent/<yyyyMMdd-HHmmss>[-N]`, created here with `mkdir` (atomic: of two runs asking for
+    /// the same name, one gets it and the other the next suffix).
+    /// - Throws: `OutputError` when `parent` cannot be created or no name can be claimed.
+    public static func claimUniqueDefault(parent: String, now: Date) throws -> String {
+        try OutputError.createDirectories(atPath: parent, action: "create the runs folder")
+        let base = (parent as NSString).appendingPathComponent(timestamp(now))
+        var candidate = base
+        for suffix in 2...10_000 {
+            if mkdir(candidate, 0o777) == 0 { return candidate }
+            let code = errno
+            guard code == EEXIST else {
+                throw OutputError(path: candidate, action: "create the run directory", reason: String(cString: strerror(code)))
+            }
+            candidate = "\(base)-\(suffix)"
+        }
+        throw OutputError(path: base, action: "create the run directory", reason: "10,000 runs already use this second's name")
+    }
+
+    private static func timestamp(_ now: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return formatter.string(from: now)
+    }
+
+    /// The files of a run that `path` already holds (`config.toml`, `metrics.jsonl`,
+    /// `checkpoints/` with its checkpoint count), or an empty list.
+    public func existingRun() -> [String] {
+        let manager = FileManager.default
+        var found = [configPath, metricsPath].filter { manager.fileExists(atPath: $0) }.map { ($0 as NSString).lastPathComponent }
+        let checkpoints = ((try? manager.contentsOfDirectory(atPath: checkpointsPath)) ?? []).filter { $0.hasSuffix(".safetensors") }
+        if !checkpoints.isEmpty { found.append("checkpoints/ (\(checkpoints.count) checkpoint\(checkpoints.count == 1 ? "" : "s"))") }
+        return found
+    }
+
+    /// Removes the run that the folder holds (`--overwrite`, rank 0): `config.toml`, the metrics
+    /// file and plot, and the checkpoints in `checkpoints/`.
+    /// - Throws: `OutputError` for a file that cannot be removed.
+    public func removeRun() throws {
+        let manager = FileManager.default
+        let checkpoints = ((try? manager.contentsOfDirectory(atPath: checkpointsPath)) ?? [])
+            .filter { $0.hasSuffix(".safetensors") }.map { (checkpointsPath as NSString).appendingPathComponent($0) }
+        for file in [configPath, metricsPath, plotPath] + checkpoints where manager.fileExists(atPath: file) {
+            do { try manager.removeItem(atPath: file) } catch {
+                throw OutputError(path: file, action: "remove (--overwrite)", reason: (error as NSError).localizedDescription)
+            }
+        }
+    }
+
+    /// Removes the folder when this run claimed it and it is still empty (rank 0; a run that
+    /// did not start leaves nothing behind).
+    public func releaseIfEmpty() {
+        if claimed { _ = rmdir(path) }  // fails, harmlessly, unless the folder is empty
     }
 
     /// Creates the folder and its parents (rank 0).

@@ -85,6 +85,9 @@ public struct ExponentialSchedule: Equatable, Sendable {
         } else {
             self.gamma = ScheduleConfiguration.defaultGamma
         }
+        // A decay factor below the smallest normal Double (from --gamma, a tiny --half-life, or a
+        // --final-lr far below --lr) would underflow the rates to subnormals and then 0.
+        guard self.gamma >= Double.leastNormalMagnitude else { throw .decayFactorSubnormal(gamma: self.gamma) }
 
         self.configuration = configuration
         self.stepsPerEpoch = stepsPerEpoch

@@ -74,6 +74,11 @@ public struct ScheduleConfiguration: Codable, Equatable, Sendable {
         if given.count > 1 { throw .conflictingDecayParameters(given) }
 
         if let gamma, !(gamma > 0 && gamma <= 1) { throw .gammaOutOfRange(gamma) }
+        if let gamma, gamma < Double.leastNormalMagnitude { throw .decayFactorSubnormal(gamma: gamma) }
+        // 2^(−1/h) is normal for h ≥ 1/1022.
+        if let halfLife, halfLife.isFinite, halfLife > 0, GammaConversion.gamma(halfLife: halfLife) < Double.leastNormalMagnitude {
+            throw .decayFactorSubnormal(gamma: GammaConversion.gamma(halfLife: halfLife))
+        }
         if let halfLife { try requirePositive("--half-life", halfLife) }
         if let finalLearningRate {
             try requirePositive("--final-lr", finalLearningRate)

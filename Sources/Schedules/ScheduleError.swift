@@ -7,6 +7,9 @@ public enum ScheduleError: ReportableError, Equatable {
     case notPositive(flag: String, value: Double)
     /// `--gamma` outside (0, 1], or not finite.
     case gammaOutOfRange(Double)
+    /// The decay factor (given, or derived from `--half-life` or `--final-lr`) is below the
+    /// smallest normal `Double`.
+    case decayFactorSubnormal(gamma: Double)
     /// An integer length (`--warmup`, `--hold`, `--staircase`, `--steps-per-epoch`) below `minimum`.
     case lengthBelowMinimum(flag: String, value: Int, minimum: Int)
     /// The schedule's total length (`--total`; `--epochs` for train) is below 1.
@@ -39,6 +42,9 @@ public enum ScheduleError: ReportableError, Equatable {
             return "\(flag) \(value) must be a finite number > 0"
         case .gammaOutOfRange(let gamma):
             return "--gamma \(gamma) is outside (0, 1]"
+        case .decayFactorSubnormal(let gamma):
+            return "the decay factor gamma = \(gamma) is below \(Double.leastNormalMagnitude), the smallest normal Double "
+                + "(--gamma at least that, --half-life at least 1/1022 units, or a --final-lr closer to --lr)"
         case .lengthBelowMinimum(let flag, let value, let minimum):
             return "\(flag) \(value) must be at least \(minimum)"
         case .totalBelowOne(let total):

@@ -18,7 +18,7 @@ public struct ModelSizeError: ReportableError, Equatable {
 
     /// The `mlp` preset's check, from its widths: throws when one layer's weights or the
     /// parameter count (with its trailing loss slot) exceed MPI's `Int32` element count, or when
-    /// what one rank allocates exceeds the machine's physical memory (`checkMemory`).
+    /// what the ranks on this node allocate exceeds what it can give (`checkMemory`).
     public static func check(layerSizes: [Int], optimizerBuffers: Int, maximumBatch: Int) throws {
         let model = layerSizes.map(String.init).joined(separator: "-")
         let footprint: ModelFootprint
@@ -40,18 +40,15 @@ public struct ModelSizeError: ReportableError, Equatable {
     }
 
     /// Throws when what one rank allocates (`ModelFootprint.trainingBytes`: parameters, gradients,
-    /// `optimizerBuffers` optimizer buffers, activations and scratch for `maximumBatch` rows)
-    /// exceeds the machine's physical memory.
+    /// `optimizerBuffers` optimizer buffers, activations and scratch for `maximumBatch` rows),
+    /// times the ranks on this node, is more than the node can give (`MemoryAdmission`).
     public static func checkMemory(
-        _ footprint: ModelFootprint, model: String, flag: String, optimizerBuffers: Int, maximumBatch: Int
+        _ footprint: ModelFootprint, model: String, flag: String, optimizerBuffers: Int, maximumBatch: Int,
+        admission: MemoryAdmission = .current()
     ) throws {
         let bytes = footprint.trainingBytes(optimizerBuffers: optimizerBuffers, batchSize: maximumBatch)
-        let available = Double(ProcessInfo.processInfo.physicalMemory)
-        guard bytes < available else {
-            throw ModelSizeError(
-                model: model,
-                reason: String(format: "one rank needs about %.1f GB, this machine has %.1f GB", bytes / 1e9, available / 1e9),
-                flag: flag)
+        if let refusal = admission.refusal(bytesPerRank: bytes) {
+            throw ModelSizeError(model: model, reason: refusal, flag: flag)
         }
     }
 }

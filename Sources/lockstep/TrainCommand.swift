@@ -78,8 +78,14 @@ struct TrainCommand: ParsableCommand {
         let logger = Logger(label: "lockstep.train")
 
         var runDirectory = RunDirectory(path: "")
-        job.run({
-            runDirectory = try RunDirectory.agree(requested: output.runDir, communicator: communicator)
+        /// Everything after the run directory is agreed.
+        func startRun() throws {
+            // A folder that holds a run is not started afresh in by accident.
+            try communicator.agreeOnOutcome {
+                guard isLeader, checkpoints.resume == nil, !output.overwrite else { return }
+                let holds = runDirectory.existingRun()
+                if !holds.isEmpty { throw RunDirectoryInUse(path: runDirectory.path, holds: holds) }
+            }
             configuration.metricsPath = output.metrics ?? runDirectory.metricsPath
             // Data and settings are checked on every rank, and the outcome agreed (a failure is
             // reported once, naming the ranks it happened on). The run directory is created only
@@ -94,6 +100,7 @@ struct TrainCommand: ParsableCommand {
             if isLeader {
                 trainer.beforeTraining = {
                     try runDirectory.create()
+                    if output.overwrite && checkpoints.resume == nil { try runDirectory.removeRun() }
                     try runDirectory.write(
                         effectiveTOML(arguments: arguments, runDirectory: runDirectory, worldSize: communicator.worldSize),
                         to: runDirectory.configPath)
@@ -109,6 +116,14 @@ struct TrainCommand: ParsableCommand {
                 throw error
             }
             try NodeMemory.report(communicator, logger: logger)
+        }
+
+        job.run({
+            runDirectory = try RunDirectory.agree(requested: output.runDir, communicator: communicator)
+            do { try startRun() } catch {
+                if isLeader { runDirectory.releaseIfEmpty() }  // a claimed default folder, still empty
+                throw error
+            }
         }, epilogue: {
             guard isLeader else { return }
             if output.plots { drawPlots(runDirectory, metrics: configuration.metricsPath ?? runDirectory.metricsPath, logger: logger) }

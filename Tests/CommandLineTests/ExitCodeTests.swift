@@ -29,7 +29,7 @@ final class ExitCodeTests: XCTestCase {
 
     func testBadFlagValueIsUsage() throws {
         let report = try failure(["train", "--epochs", "0"], status: 64)
-        XCTAssertEqual(report.error, "--epochs must be at least 1, got 0")
+        XCTAssertEqual(report.error, "--epochs must be in 1…1000000, got 0")
         XCTAssertEqual(report.hint, "lockstep train --help lists every option")
     }
 

@@ -17,6 +17,26 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertEqual(RunDirectory.uniqueDefault(parent: parent, now: date), parent + "/20261129-141502-2")
     }
 
+    /// Two runs asking in the same second: the name is claimed by creating the folder, so the
+    /// second gets `-2` even though the first has not written anything yet. (Choosing by looking,
+    /// as `uniqueDefault` does, gives both the same name: the overwrite of issue 15.)
+    func testTheDefaultNameIsClaimedAtomically() throws {
+        let parent = try temporaryDirectory(for: self).appendingPathComponent("runs").path
+        let date = DateComponents(
+            calendar: Calendar.current, year: 2026, month: 11, day: 29, hour: 14, minute: 15, second: 2).date!
+        XCTAssertEqual(RunDirectory.uniqueDefault(parent: parent, now: date), RunDirectory.uniqueDefault(parent: parent, now: date))
+        let first = try RunDirectory.claimUniqueDefault(parent: parent, now: date)
+        let second = try RunDirectory.claimUniqueDefault(parent: parent, now: date)
+        XCTAssertEqual(first, parent + "/20261129-141502")
+        XCTAssertEqual(second, parent + "/20261129-141502-2")
+        // A claimed folder that stays empty is released; one holding files is kept.
+        RunDirectory(path: first, claimed: true).releaseIfEmpty()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: first))
+        try "x".write(toFile: second + "/config.toml", atomically: true, encoding: .utf8)
+        RunDirectory(path: second, claimed: true).releaseIfEmpty()
+        XCTAssertEqual(RunDirectory(path: second).existingRun(), ["config.toml"])
+    }
+
     /// A 2-rank run without --run-dir: one new folder, named by the time, holding the files; rank
     /// 0 names it at the start and at the end.
     func testTwoRanksShareOneDefaultRunDirectory() throws {

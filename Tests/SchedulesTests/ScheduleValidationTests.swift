@@ -30,6 +30,14 @@ final class ScheduleValidationTests: XCTestCase {
     func testGammaOutsideZeroOne() {
         assertRejected(.init(gamma: 1.5), .gammaOutOfRange(1.5), "--gamma 1.5 is outside (0, 1]")
         assertRejected(.init(gamma: 0), .gammaOutOfRange(0), "--gamma 0.0 is outside (0, 1]")
+        // A subnormal decay factor, given or derived, is refused before any rate underflows.
+        let subnormal = "is below 2.2250738585072014e-308, the smallest normal Double (--gamma at least that, "
+            + "--half-life at least 1/1022 units, or a --final-lr closer to --lr)"
+        assertRejected(.init(gamma: 1e-320), .decayFactorSubnormal(gamma: 1e-320), "the decay factor gamma = 1e-320 " + subnormal)
+        assertRejected(.init(halfLife: 1e-10), .decayFactorSubnormal(gamma: 0), "the decay factor gamma = 0.0 " + subnormal)
+        XCTAssertNoThrow(try ExponentialSchedule(.init(gamma: Double.leastNormalMagnitude), stepsPerEpoch: 1, totalUnits: 100))
+        XCTAssertNoThrow(try ExponentialSchedule(.init(halfLife: 1.0 / 1022), stepsPerEpoch: 1, totalUnits: 100))  // 2^-1022
+        XCTAssertNotNil(error(.init(halfLife: 1.0 / 1023)))
         // PyTorch accepts γ = −0.5 and yields negative LRs (NOTES.md).
         assertRejected(.init(gamma: -0.5), .gammaOutOfRange(-0.5), "--gamma -0.5 is outside (0, 1]")
         XCTAssertEqual(error(.init(gamma: .nan))?.description, "--gamma nan is outside (0, 1]")

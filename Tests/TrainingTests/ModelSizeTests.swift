@@ -1,3 +1,4 @@
+import Models
 @testable import Training
 import XCTest
 
@@ -18,7 +19,35 @@ final class ModelSizeTests: XCTestCase {
         let physical = Double(ProcessInfo.processInfo.physicalMemory)
         try XCTSkipIf(physical > 80e9, "this machine has more than 80 GB")
         XCTAssertThrowsError(try ModelSizeError.check(layerSizes: [784, 31_623, 31_623, 10], optimizerBuffers: 20, maximumBatch: 128)) {
-            XCTAssertTrue("\($0)".contains("one rank needs about"), "\($0)")
+            XCTAssertTrue("\($0)".contains("needs about"), "\($0)")
+        }
+    }
+
+    /// Admission counts the ranks on the node and keeps a 10 % margin: 9 GB per rank fits 20 GB
+    /// alone and twice (18 ≤ 0.9 × 20), not three times; an address-space limit binds per rank.
+    func testAdmissionCountsTheRanksOnTheNodeAndTheLimits() {
+        let alone = MemoryAdmission(nodeBytes: 20e9, nodeSource: "MemAvailable", processLimitBytes: nil, ranksOnNode: 1)
+        XCTAssertNil(alone.refusal(bytesPerRank: 9e9))
+        XCTAssertNil(MemoryAdmission(nodeBytes: 20e9, nodeSource: "MemAvailable", processLimitBytes: nil, ranksOnNode: 2)
+            .refusal(bytesPerRank: 9e9))
+        XCTAssertEqual(MemoryAdmission(nodeBytes: 20e9, nodeSource: "MemAvailable", processLimitBytes: nil, ranksOnNode: 3)
+            .refusal(bytesPerRank: 9e9),
+            "it needs about 9.0 GB per rank × 3 ranks on this node; 20.0 GB available (MemAvailable), of which 90 % may be planned")
+        XCTAssertEqual(MemoryAdmission(nodeBytes: 20e9, nodeSource: "MemAvailable", processLimitBytes: 4e9, ranksOnNode: 1)
+            .refusal(bytesPerRank: 9e9),
+            "it needs about 9.0 GB per rank; the address-space limit (ulimit -v) is 4.0 GB per process")
+        XCTAssertEqual(MemoryAdmission(nodeBytes: 20e9, nodeSource: "MemAvailable", processLimitBytes: nil, ranksOnNode: 0).ranksOnNode, 1)
+    }
+
+    /// `--hidden 45000,45000` (about 16 GB with SGD at batch 500) on this node: refused from
+    /// what the node can give, not from the total RAM.
+    func testTheIssuesExampleIsRefusedWithTheNumbers() {
+        let admission = MemoryAdmission(nodeBytes: 22.9e9, nodeSource: "MemAvailable", processLimitBytes: nil, ranksOnNode: 2)
+        XCTAssertThrowsError(try ModelSizeError.checkMemory(
+            ModelFootprint(layerSizes: [784, 45_000, 45_000, 10]), model: "784-45000-45000-10", flag: "--hidden",
+            optimizerBuffers: 1, maximumBatch: 500, admission: admission)) {
+            XCTAssertTrue("\($0)".hasPrefix("the model 784-45000-45000-10 is too large: it needs about "), "\($0)")
+            XCTAssertTrue("\($0)".hasSuffix(" per rank × 2 ranks on this node; 22.9 GB available (MemAvailable), of which 90 % may be planned"), "\($0)")
         }
     }
 }

@@ -38,8 +38,8 @@ struct DistributionOptions: ParsableArguments {
     var overlap = TrainingConfiguration.defaults.overlap
 
     func validate() throws {
-        guard bucketMegabytes > 0, bucketMegabytes.isFinite else {
-            throw ValidationError("--bucket-mb must be a positive number of MiB, got \(bucketMegabytes)")
+        guard bucketMegabytes >= 0.0001, bucketMegabytes <= 4096 else {
+            throw ValidationError("--bucket-mb must be a number of MiB in 0.0001…4096, got \(bucketMegabytes)")
         }
         guard stallTimeout >= 0, stallTimeout.isFinite else {
             throw ValidationError("--stall-timeout must be 0 or a positive number of seconds, got \(stallTimeout)")

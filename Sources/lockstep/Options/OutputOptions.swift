@@ -21,6 +21,11 @@ struct OutputOptions: ParsableArguments {
         valueName: "dir"))
     var runDir: String?
 
+    @Flag(help: ArgumentHelp(
+        "Start afresh in a --run-dir that already holds a run, removing its config.toml, metrics and checkpoints "
+            + "(without it, such a --run-dir is refused unless --resume is given)."))
+    var overwrite = false
+
     @Option(help: ArgumentHelp(
         "Write the JSON Lines metrics (one object per epoch: epoch, step, lr, train_loss, test_loss, "
             + "test_accuracy, samples_per_s, …) here instead of <run-dir>/metrics.jsonl.", valueName: "file"))

@@ -23,8 +23,10 @@ struct PerformanceOptions: ParsableArguments {
                 "--blas-core \(blasCore) is not a kernel OpenBLAS knows; use auto, library or one of "
                     + BLASCoreSelection.knownCores.joined(separator: ", "))
         }
-        guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be at least 1, got \(blasThreads)") }
-        guard evalBatch >= 1 else { throw ValidationError("--eval-batch must be at least 1, got \(evalBatch)") }
+        guard (1...1024).contains(blasThreads) else { throw ValidationError("--blas-threads must be in 1…1024, got \(blasThreads)") }
+        guard (1...16_777_216).contains(evalBatch) else {
+            throw ValidationError("--eval-batch must be in 1…16777216 samples, got \(evalBatch)")
+        }
     }
 
     /// `--blas-core` and `--blas-threads`, for `Job.start`.

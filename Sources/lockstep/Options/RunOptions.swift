@@ -12,7 +12,9 @@ struct RunOptions: ParsableArguments {
     var globalBatch: Int = TrainingConfiguration.defaults.globalBatchSize
 
     func validate() throws {
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-        guard globalBatch >= 1 else { throw ValidationError("--global-batch must be at least 1, got \(globalBatch)") }
+        guard (1...1_000_000).contains(epochs) else { throw ValidationError("--epochs must be in 1…1000000, got \(epochs)") }
+        guard (1...16_777_216).contains(globalBatch) else {
+            throw ValidationError("--global-batch must be in 1…16777216 samples, got \(globalBatch)")
+        }
     }
 }

@@ -1,0 +1,85 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Issue 15's crash list (each a trap or a hang before) is a usage error naming the option; two
+/// runs started in the same second get two run directories; a run directory that holds a run is
+/// not started afresh in, unless `--overwrite`; a model too large for the node is refused in a
+/// second with the numbers.
+final class HardeningCommandTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws { directory = try ProcessRunner.temporaryDirectory("hardening") }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    private static let small = ["--limit-train", "640", "--limit-test", "100", "--epochs", "1", "--progress", "none"]
+
+    func testHugeAndTinyValuesAreUsageErrorsNotCrashes() throws {
+        let cases: [([String], String)] = [
+            (["--global-batch", "9223372036854775807"], "--global-batch must be in 1…16777216 samples, got 9223372036854775807"),
+            (["--eval-batch", "9223372036854775807"], "--eval-batch must be in 1…16777216 samples, got 9223372036854775807"),
+            (["--bucket-mb", "1e300"], "--bucket-mb must be a number of MiB in 0.0001…4096, got 1e+300"),
+            (["--bucket-mb", "9223372036854775807"], "--bucket-mb must be a number of MiB in 0.0001…4096, got 9.223372036854776e+18"),
+            (["--blas-threads", "9223372036854775807"], "--blas-threads must be in 1…1024, got 9223372036854775807"),
+            (["--gamma", "1e-320"], "the decay factor gamma = 1e-320 is below 2.2250738585072014e-308"),
+            (["--half-life", "1e-320"], "the decay factor gamma = 0.0 is below 2.2250738585072014e-308"),
+            (["--unit", "step", "--epochs", "3000000000000000000"], "--epochs must be in 1…1000000, got 3000000000000000000"),
+        ]
+        for (arguments, message) in cases {
+            let run = directory.appendingPathComponent("never")
+            let result = try ProcessRunner.lockstep(["train"] + Self.small + arguments + ["--run-dir", run.path], timeout: 60)
+            XCTAssertEqual(result.exitCode, 64, "\(arguments): \(result.combinedOutput)")
+            XCTAssertTrue(result.standardError.contains(message), "\(arguments): \(result.standardError)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: run.path), "\(arguments): nothing written")
+        }
+    }
+
+    func testAModelTooLargeForTheNodeIsRefusedWithTheNumbers() throws {
+        let result = try ProcessRunner.lockstep(["train", "--hidden", "45000,45000", "--run-dir", directory.appendingPathComponent("x").path], timeout: 30)
+        XCTAssertEqual(result.exitCode, 64, result.combinedOutput)
+        XCTAssertLessThan(result.seconds, 10)
+        XCTAssertTrue(result.standardError.contains("error: the model 784-45000-45000-10 is too large: it needs about "), result.standardError)
+        XCTAssertTrue(result.standardError.contains(" per rank × 1 rank on this node; "), result.standardError)
+    }
+
+    func testRunsStartedTogetherGetTwoFoldersAndAUsedFolderIsRefused() throws {
+        let environment = ["LOCKSTEP_RUNS_DIR": directory.appendingPathComponent("runs").path]
+        let arguments = ["train", "--no-plots"] + Self.small
+        // Started together by one shell, in the same second (the name has one-second resolution):
+        // two folders, each whole.
+        let command = (arguments.map { "'\($0)'" }.joined(separator: " "))
+        let binary = ProcessRunner.lockstepBinary
+        let both = try ProcessRunner.run(
+            "/bin/sh", ["-c", "'\(binary)' \(command) > /dev/null & '\(binary)' \(command) > /dev/null & wait"],
+            environment: environment, timeout: 120)
+        XCTAssertEqual(both.exitCode, 0, both.combinedOutput)
+        let folders = try FileManager.default.contentsOfDirectory(atPath: environment["LOCKSTEP_RUNS_DIR"]!).sorted()
+        XCTAssertEqual(folders.count, 2, "\(folders)")
+        for folder in folders {
+            let run = directory.appendingPathComponent("runs").appendingPathComponent(folder)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("config.toml").path), folder)
+            XCTAssertEqual(try readJSONLines(run.appendingPathComponent("metrics.jsonl").path).count, 1, folder)
+        }
+
+        // The same --run-dir again without --resume: refused, the old run intact.
+        let used = directory.appendingPathComponent("runs").appendingPathComponent(folders[0])
+        let before = try Data(contentsOf: used.appendingPathComponent("metrics.jsonl"))
+        let again = try ProcessRunner.lockstep(arguments + ["--seed", "9", "--run-dir", used.path], timeout: 60)
+        XCTAssertEqual(again.exitCode, 64, again.combinedOutput)
+        XCTAssertEqual(again.standardError, """
+            error: --run-dir \(used.path) already holds a run: config.toml, metrics.jsonl, checkpoints/ (1 checkpoint)
+            hint: continue it with --resume auto, choose another --run-dir, or pass --overwrite to replace it
+
+            """)
+        XCTAssertEqual(try Data(contentsOf: used.appendingPathComponent("metrics.jsonl")), before)
+        // --overwrite replaces it.
+        let replaced = try ProcessRunner.lockstep(arguments + ["--seed", "9", "--run-dir", used.path, "--overwrite"], timeout: 60)
+        XCTAssertEqual(replaced.exitCode, 0, replaced.combinedOutput)
+        XCTAssertNotEqual(try Data(contentsOf: used.appendingPathComponent("metrics.jsonl")), before)
+
+        // A run that cannot start leaves no folder behind.
+        let refused = try ProcessRunner.lockstep(arguments + ["--data", "/nonexistent.npz"], environment: environment, timeout: 60)
+        XCTAssertEqual(refused.exitCode, 66, refused.combinedOutput)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: environment["LOCKSTEP_RUNS_DIR"]!).count, 2)
+    }
+}
