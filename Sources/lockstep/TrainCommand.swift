@@ -76,6 +76,11 @@ struct TrainCommand: ParsableCommand {
         let timestamps = output.timestamps == .always || (output.timestamps == .auto && outputIsLog)
         job.bootstrapLogging(level: output.logLevel, timestamps: timestamps) { LiveLineLogHandler($0, liveLine: liveLine) }
         let logger = Logger(label: "lockstep.train")
+        if isLeader && !faults.faults.isEmpty {
+            // A testing aid: the errors it causes look like real ones, so it never acts unannounced.
+            let text = ProcessInfo.processInfo.environment[FaultPlan.environmentVariable] ?? ""
+            logger.warning("fault injection active: \(FaultPlan.environmentVariable)=\(text) (a testing aid; unset it for real runs)")
+        }
 
         var runDirectory = RunDirectory(path: "")
         /// Everything after the run directory is agreed.

@@ -34,6 +34,18 @@ final class HardeningCommandTests: XCTestCase {
         }
     }
 
+    /// Fault injection never acts unannounced: rank 0 says so once at the start.
+    func testFaultInjectionIsAnnounced() throws {
+        let result = try ProcessRunner.mpirun(
+            ranks: 2, ["train", "--no-plots", "--global-batch", "64"] + Self.small + ["--run-dir", directory.appendingPathComponent("f").path],
+            environment: ["LOCKSTEP_FAULT": "bitflip:rank=1:step=100"], timeout: 120)
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)  // step 100 is never reached
+        let warnings = result.combinedOutput.split(separator: "\n").filter { $0.contains("fault injection active") }
+        XCTAssertEqual(warnings.count, 1, result.combinedOutput)
+        XCTAssertTrue(warnings.first?.hasSuffix("warning: fault injection active: LOCKSTEP_FAULT=bitflip:rank=1:step=100 (a testing aid; unset it for real runs)") ?? false,
+                      result.combinedOutput)
+    }
+
     func testAModelTooLargeForTheNodeIsRefusedWithTheNumbers() throws {
         let result = try ProcessRunner.lockstep(["train", "--hidden", "45000,45000", "--run-dir", directory.appendingPathComponent("x").path], timeout: 30)
         XCTAssertEqual(result.exitCode, 64, result.combinedOutput)
