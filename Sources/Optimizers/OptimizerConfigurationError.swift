@@ -55,6 +55,12 @@ extension OptimizerConfiguration {
             throw OptimizerConfigurationError.notApplicable(flag: flag, optimizer: kind)
         }
         try Self.require(weightDecay >= 0 && weightDecay.isFinite, .weightDecay, weightDecay, "a finite number >= 0")
+        // Subnormal hyperparameters would compute in subnormals (or flush to 0 under FTZ): refused.
+        for (flag, value) in [(OptimizerFlag.weightDecay, weightDecay), (.momentum, momentum), (.dampening, dampening),
+                              (.beta1, beta1), (.beta2, beta2), (.epsilon, epsilon)] where value != 0 && value.isSubnormal {
+            throw OptimizerConfigurationError.outOfRange(
+                flag: flag.rawValue, value: value, expected: "0 or at least \(Double.leastNormalMagnitude) (not subnormal)")
+        }
         switch kind {
         case .sgd:
             try Self.require(momentum >= 0 && momentum < 1, .momentum, momentum, "in [0, 1)")

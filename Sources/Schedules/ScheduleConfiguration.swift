@@ -114,5 +114,6 @@ public struct ScheduleConfiguration: Codable, Equatable, Sendable {
 
     private func requirePositive(_ flag: String, _ value: Double) throws(ScheduleError) {
         if !(value.isFinite && value > 0) { throw .notPositive(flag: flag, value: value) }
+        if value < Double.leastNormalMagnitude { throw .subnormal(flag: flag, value: value) }
     }
 }

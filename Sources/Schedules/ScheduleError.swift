@@ -5,6 +5,8 @@ import Reporting
 public enum ScheduleError: ReportableError, Equatable {
     /// A learning rate or half-life (`flag`) that is not a finite number > 0.
     case notPositive(flag: String, value: Double)
+    /// A rate or length below the smallest normal `Double` (it would compute in subnormals).
+    case subnormal(flag: String, value: Double)
     /// `--gamma` outside (0, 1], or not finite.
     case gammaOutOfRange(Double)
     /// The decay factor (given, or derived from `--half-life` or `--final-lr`) is below the
@@ -40,6 +42,8 @@ public enum ScheduleError: ReportableError, Equatable {
         switch self {
         case .notPositive(let flag, let value):
             return "\(flag) \(value) must be a finite number > 0"
+        case .subnormal(let flag, let value):
+            return "\(flag) \(value) is subnormal: it must be at least \(Double.leastNormalMagnitude)"
         case .gammaOutOfRange(let gamma):
             return "--gamma \(gamma) is outside (0, 1]"
         case .decayFactorSubnormal(let gamma):

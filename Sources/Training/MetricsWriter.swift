@@ -1,7 +1,9 @@
 import Foundation
 import Reporting
 
-/// Appends JSON objects, one per line, to a file (rank 0 only).
+/// Appends JSON objects, one per line, to a file (rank 0 only). A non-finite value (a loss that
+/// diverged) is written as `NaN`, `Infinity` or `-Infinity`, as Python's `json.dumps` writes and
+/// `json.loads` reads them.
 final class MetricsWriter {
     private let handle: FileHandle
     private let path: String
@@ -20,11 +22,26 @@ final class MetricsWriter {
         }
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: Self.marker("Infinity"), negativeInfinity: Self.marker("-Infinity"), nan: Self.marker("NaN"))
+    }
+
+    /// A quoted placeholder the encoder writes for a non-finite value, replaced by the bare literal.
+    private static func marker(_ literal: String) -> String { "\u{1}\(literal)\u{1}" }
+
+    /// `data` with each quoted placeholder replaced by its bare literal.
+    private static func unquotingNonFinite(_ data: Data) -> Data {
+        var text = String(decoding: data, as: UTF8.self)
+        for literal in ["Infinity", "-Infinity", "NaN"] {
+            // The encoder escapes the placeholder's control character as \u0001.
+            text = text.replacingOccurrences(of: "\"\\u0001\(literal)\\u0001\"", with: literal)
+        }
+        return Data(text.utf8)
     }
 
     func append<Line: Encodable>(_ line: Line) throws {
         do {
-            var data = try encoder.encode(line)
+            var data = Self.unquotingNonFinite(try encoder.encode(line))
             data.append(0x0A)
             try handle.write(contentsOf: data)
         } catch {

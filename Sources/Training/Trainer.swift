@@ -151,6 +151,13 @@ public final class Trainer {
             let evaluationStart = communicator.wallTime()
             let test = try evaluate(data.test)
             let validation = try data.validation.map { try evaluate($0) }
+            // Finite training losses can still leave parameters whose outputs overflow: the
+            // evaluation's loss is the same reduced value on every rank, so every rank stops here.
+            for (set, result) in [("test", test), ("validation", validation)] {
+                if let result, !result.meanLoss.isFinite {
+                    throw NonFiniteEvaluationError(set: set, epoch: state.epoch + 1, loss: result.meanLoss)
+                }
+            }
             let evaluationSeconds = communicator.wallTime() - evaluationStart
             let line = EpochMetrics(
                 epoch: state.epoch + 1, step: state.globalStep, lr: training.lastLearningRate,
@@ -302,6 +309,17 @@ public final class Trainer {
             \(data.copies) (\(data.byteCount < 1_000_000 ? String(format: "%.1f kB", Double(data.byteCount) / 1e3) : String(format: "%.1f MB", Double(data.byteCount) / 1e6)))
             """)
     }
+}
+
+/// A non-finite loss over the test or validation set at an epoch's end: the parameters diverged.
+public struct NonFiniteEvaluationError: ReportableError, Equatable {
+    public let set: String
+    public let epoch: Int
+    public let loss: Double
+    public var exitStatus: ExitStatus { .nonFinite }
+    public var isCollective: Bool { true }
+    public var description: String { "non-finite \(set) loss (\(loss)) at the end of epoch \(epoch): the parameters diverged" }
+    public var hint: String? { "lower --lr or --weight-decay, add warmup (--warmup) or clipping (--clip-grad-norm)" }
 }
 
 /// A non-finite reduced loss or gradient (with `--on-nonfinite abort`).

@@ -9,6 +9,8 @@ public struct ProcessResult: Sendable {
     public let seconds: Double
     /// True when the command outlived its timeout and was killed.
     public let timedOut: Bool
+    /// True when the process ended by a signal (a trap, a crash, a kill); `exitCode` is then the signal.
+    public var terminatedBySignal = false
 
     /// Both streams, for failure messages.
     public var combinedOutput: String { "--- stdout\n\(standardOutput)--- stderr\n\(standardError)" }
@@ -61,11 +63,13 @@ public enum ProcessRunner {
         }
         try? outHandle.close()
         try? errHandle.close()
-        let out = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
-        let err = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+        // Decoded leniently (invalid UTF-8 becomes U+FFFD), so output is never lost to a bad byte.
+        let out = String(decoding: (try? Data(contentsOf: outURL)) ?? Data(), as: UTF8.self)
+        let err = String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self)
         return ProcessResult(
             exitCode: process.terminationStatus, standardOutput: out, standardError: err,
-            seconds: Date().timeIntervalSince(start), timedOut: timedOut)
+            seconds: Date().timeIntervalSince(start), timedOut: timedOut,
+            terminatedBySignal: process.terminationReason == .uncaughtSignal)
     }
 
     /// The `lockstep` binary under test: `$LOCKSTEP_BINARY` when set (scripts/test.sh points it at

@@ -48,6 +48,7 @@ struct CheckpointOptions: ParsableArguments {
             if checkpointDirectory != nil { throw ValidationError("--no-checkpoints and --checkpoint-dir contradict each other") }
             if checkpointEvery > 0 { throw ValidationError("--checkpoint-every needs checkpoints; drop --no-checkpoints") }
         }
+        if checkpointDirectory?.isEmpty == true { throw ValidationError("--checkpoint-dir must not be empty") }
         if resume?.isEmpty == true { throw ValidationError("--resume needs auto or the path of a checkpoint file") }
         if allowConfigurationChange && resume == nil { throw ValidationError("--allow-config-change needs --resume") }
     }

@@ -41,8 +41,8 @@ struct DistributionOptions: ParsableArguments {
         guard bucketMegabytes >= 0.0001, bucketMegabytes <= 4096 else {
             throw ValidationError("--bucket-mb must be a number of MiB in 0.0001…4096, got \(bucketMegabytes)")
         }
-        guard stallTimeout >= 0, stallTimeout.isFinite else {
-            throw ValidationError("--stall-timeout must be 0 or a positive number of seconds, got \(stallTimeout)")
+        guard stallTimeout == 0 || (stallTimeout >= 1 && stallTimeout <= 1e9) else {
+            throw ValidationError("--stall-timeout must be 0 (never) or 1…1e9 seconds, got \(stallTimeout)")
         }
         guard verifyEvery >= 0 else { throw ValidationError("--verify-every must be 0 or more, got \(verifyEvery)") }
     }
