@@ -13,31 +13,12 @@ enum FileReading {
         return lstat(path, &status) == 0
     }
 
-    /// The contents of the regular file at `path`.
-    ///
-    /// `O_NONBLOCK` makes opening a named pipe return at once (refused below as not a regular
-    /// file) instead of blocking the rank until a writer appears; it does not affect regular files.
+    /// The contents of the regular file at `path` (opened and checked by `openRegularFile`).
     /// - Throws: `DatasetError.missingFile` (nothing there), `.unreadableFile` (permission, not a
     ///   regular file, I/O error), `.fileTooLarge` (more than `limit` bytes).
     static func contents(of path: String, limit: Int) throws(DatasetError) -> [UInt8] {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        if descriptor < 0 {
-            let code = errno
-            if code == ENOENT || code == ENOTDIR { throw .missingFile(path: path, alternative: nil) }
-            throw .unreadableFile(path: path, reason: errorMessage(code))
-        }
+        let (descriptor, size) = try openRegularFile(path, limit: limit)
         defer { close(descriptor) }
-
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else {
-            throw .unreadableFile(path: path, reason: errorMessage(errno))
-        }
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            let kind = status.st_mode & S_IFMT == S_IFDIR ? "it is a directory" : "it is not a regular file"
-            throw .unreadableFile(path: path, reason: kind)
-        }
-        let size = Int(status.st_size)
-        guard size <= limit else { throw .fileTooLarge(path: path, byteCount: size, limit: limit) }
 
         var readError: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initializedCount in
@@ -68,21 +49,37 @@ extension FileReading {
     /// Checks that `path` is a readable regular file of at most `limit` bytes, as `contents`
     /// does, without reading it (for files that a library opens itself).
     static func checkRegularFile(_ path: String, limit: Int) throws(DatasetError) {
+        close(try openRegularFile(path, limit: limit).descriptor)
+    }
+
+    /// Opens `path` for reading and checks it: missing, unreadable, not a regular file, more than
+    /// `limit` bytes. The caller closes the descriptor.
+    ///
+    /// `O_NONBLOCK` makes opening a named pipe return at once (refused as not a regular file)
+    /// instead of blocking the rank until a writer appears; it does not affect regular files.
+    private static func openRegularFile(_ path: String, limit: Int) throws(DatasetError) -> (descriptor: Int32, size: Int) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if descriptor < 0 {
             let code = errno
             if code == ENOENT || code == ENOTDIR { throw .missingFile(path: path, alternative: nil) }
-            throw .unreadableFile(path: path, reason: String(cString: strerror(code)).lowercased())
+            throw .unreadableFile(path: path, reason: errorMessage(code))
         }
-        defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
-            throw .unreadableFile(path: path, reason: String(cString: strerror(errno)).lowercased())
+            let code = errno
+            close(descriptor)
+            throw .unreadableFile(path: path, reason: errorMessage(code))
         }
         guard status.st_mode & S_IFMT == S_IFREG else {
+            close(descriptor)
             throw .unreadableFile(path: path, reason: status.st_mode & S_IFMT == S_IFDIR ? "it is a directory" : "it is not a regular file")
         }
-        guard Int(status.st_size) <= limit else { throw .fileTooLarge(path: path, byteCount: Int(status.st_size), limit: limit) }
+        let size = Int(status.st_size)
+        guard size <= limit else {
+            close(descriptor)
+            throw .fileTooLarge(path: path, byteCount: size, limit: limit)
+        }
+        return (descriptor, size)
     }
 }
 

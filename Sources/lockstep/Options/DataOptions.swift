@@ -81,11 +81,11 @@ struct DataOptions: ParsableArguments {
         if let validationSplit, !(validationSplit > 0 && validationSplit < 1) {
             throw ValidationError("--validation-split must be a fraction strictly between 0 and 1, got \(validationSplit)")
         }
-        for (flag, path) in [("--data-dir", dataDirectory), ("--data", data ?? "x"), ("--data-labels", dataLabels ?? "x"),
-                             ("--test-data", testData ?? "x"), ("--test-data-labels", testDataLabels ?? "x"),
-                             ("--label-column", labelColumn ?? "x")] where path.isEmpty {
-            throw ValidationError("\(flag) must not be empty")
-        }
+        let texts: [(String, String?)] = [
+            ("--data-dir", dataDirectory), ("--data", data), ("--data-labels", dataLabels), ("--test-data", testData),
+            ("--test-data-labels", testDataLabels), ("--label-column", labelColumn),
+        ]
+        if let (flag, _) = texts.first(where: { $0.1?.isEmpty == true }) { throw ValidationError("\(flag) must not be empty") }
         _ = try parsedInputShape()
         _ = try parsedKeys()
         if data == nil {
