@@ -17,7 +17,7 @@ final class CheckpointInteropTests: XCTestCase {
     func testPythonSafetensorsReadsOurFile() throws {
         let probe = try ProcessRunner.run("/usr/bin/env", ["python3", "-c", "import safetensors, numpy"])
         guard probe.exitCode == 0 else {
-            throw XCTSkip("python3 with safetensors and numpy is not installed: \(probe.standardError)")
+            throw missingTool("python3 with safetensors and numpy is not installed: \(probe.standardError)")
         }
         let directory = try ProcessRunner.temporaryDirectory("checkpoint-interop")
         defer { try? FileManager.default.removeItem(at: directory) }

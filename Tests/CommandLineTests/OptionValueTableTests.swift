@@ -40,3 +40,11 @@ final class OptionValueTableTests: XCTestCase {
         print("option × value outcomes (exit status: count): \(outcomes.sorted { $0.key < $1.key }); others: \(others)")
     }
 }
+
+/// `missingTool`: a skip on a developer's machine, a failure under CI.
+final class MissingToolTests: XCTestCase {
+    func testMissingToolsFailUnderCIAndSkipElsewhere() {
+        XCTAssertTrue(missingTool("x", environment: ["CI": "true"]) is MissingToolUnderCI)
+        XCTAssertTrue(missingTool("x", environment: [:]) is XCTSkip)
+    }
+}

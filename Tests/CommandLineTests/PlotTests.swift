@@ -30,7 +30,7 @@ final class PlotTests: XCTestCase {
     }
 
     func testPlotCommandWritesThePNG() throws {
-        try XCTSkipUnless(matplotlibIsInstalled, "python3 cannot import matplotlib (scripts/setup_plotting.sh installs it)")
+        if !matplotlibIsInstalled { throw missingTool("python3 cannot import matplotlib (scripts/setup_plotting.sh installs it)") }
         let directory = try runDirectory()
         let result = try lockstep(["plot", directory.path])
         XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
@@ -40,7 +40,7 @@ final class PlotTests: XCTestCase {
     }
 
     func testTrainingDrawsThePlotAtTheEnd() throws {
-        try XCTSkipUnless(matplotlibIsInstalled, "python3 cannot import matplotlib (scripts/setup_plotting.sh installs it)")
+        if !matplotlibIsInstalled { throw missingTool("python3 cannot import matplotlib (scripts/setup_plotting.sh installs it)") }
         let directory = try temporaryDirectory(for: self)
         let result = try lockstep(["train", "--run-dir", directory.path] + tinyRun)
         XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
@@ -74,7 +74,7 @@ final class PlotTests: XCTestCase {
         XCTAssertEqual(missing.exitCode, 66, missing.combinedOutput)
         XCTAssertTrue(missing.standardError.hasPrefix("error: no metrics at /nonexistent/run\n"), missing.standardError)
 
-        try XCTSkipUnless(matplotlibIsInstalled, "python3 cannot import matplotlib")
+        if !matplotlibIsInstalled { throw missingTool("python3 cannot import matplotlib") }
         let directory = try temporaryDirectory(for: self)
         let broken = try write("{\"epoch\": 1}\nnot json\n", to: "broken.jsonl", in: directory)
         let result = try lockstep(["plot", broken])

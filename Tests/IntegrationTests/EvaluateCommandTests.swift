@@ -78,7 +78,7 @@ final class EvaluateCommandTests: XCTestCase {
     func testNumpyComputesTheSameTestAccuracyFromTheCheckpoint() throws {
         let probe = try ProcessRunner.run("/usr/bin/env", ["python3", "-c", "import safetensors, numpy"])
         guard probe.exitCode == 0 else {
-            throw XCTSkip("python3 with safetensors and numpy is not installed (scripts/test.sh installs them): \(probe.standardError)")
+            throw missingTool("python3 with safetensors and numpy is not installed (scripts/test.sh installs them): \(probe.standardError)")
         }
         let (checkpoints, _) = try XCTUnwrap(Self.run).get()
         let path = CheckpointDirectory(url: checkpoints).url(step: 20).path

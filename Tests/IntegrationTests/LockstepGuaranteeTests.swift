@@ -99,6 +99,8 @@ final class LockstepGuaranteeTests: XCTestCase {
     func testARankExitingMidRunEndsTheJobWithinSeconds() throws {
         let result = try train(ranks: 3, fault: "exit:rank=1:step=5", timeout: 60)
         XCTAssertNotEqual(result.exitCode, 0, result.combinedOutput)
+        // It is that exit that ended the job (not some earlier failure): rank 1 said so at step 5.
+        XCTAssertTrue(result.standardError.contains("rank 1: fault injection: exiting at step 5"), result.combinedOutput)
         XCTAssertFalse(result.timedOut)
         XCTAssertLessThan(result.seconds, 20)
         try assertNoProcessLeft()

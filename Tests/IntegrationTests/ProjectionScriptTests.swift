@@ -11,7 +11,7 @@ final class ProjectionScriptTests: XCTestCase {
     /// `python3 scripts/projection.py ARGUMENTS`, python3 found on PATH.
     private func projection(_ arguments: [String]) throws -> ProcessResult {
         let result = try ProcessRunner.run("/usr/bin/env", ["python3", Self.script] + arguments, timeout: 30)
-        if result.exitCode == 127 { throw XCTSkip("python3 is not installed: \(result.standardError)") }
+        if result.exitCode == 127 { throw missingTool("python3 is not installed: \(result.standardError)") }
         return result
     }
 

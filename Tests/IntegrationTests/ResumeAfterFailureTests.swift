@@ -132,6 +132,8 @@ final class ResumeAfterFailureTests: XCTestCase {
         // The same samples in the same order, summed in a different order: equal to rounding.
         let final = try ResumeSupport.checkpoint(checkpoints, step: 20)
         let metrics = try ResumeSupport.metrics(final)
+        XCTAssertEqual(metrics.count, reference.metrics.count, "every epoch's line, not an empty list")
+        XCTAssertFalse(metrics.isEmpty)
         for (line, expected) in zip(metrics, reference.metrics) {
             for key in ["train_loss", "test_loss"] {
                 assertClose(try XCTUnwrap(line[key] as? Double), try XCTUnwrap(expected[key] as? Double), relative: 1e-4, key)

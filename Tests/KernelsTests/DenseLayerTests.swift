@@ -11,14 +11,20 @@ final class DenseLayerTests: XCTestCase {
         (0..<count).map { _ in Float(generator.nextGaussian()) }
     }
 
+    /// The first element where `fast` and `reference` differ by more than `tolerance` × the
+    /// reference's largest magnitude (at least 1), or nil: the check `assertMatches` makes.
+    private func mismatch(_ fast: [Float], _ reference: [Double], tolerance: Double = 1e-5) -> String? {
+        guard fast.count == reference.count else { return "\(fast.count) elements, reference \(reference.count)" }
+        let scale = max(1, reference.map(abs).max() ?? 1)
+        for (index, (f, r)) in zip(fast, reference).enumerated() where !(abs(Double(f) - r) <= tolerance * scale) {
+            return "element \(index): fast \(f), reference \(r)"
+        }
+        return nil
+    }
+
     private func assertMatches(_ fast: [Float], _ reference: [Double], tolerance: Double = 1e-5,
                                file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(fast.count, reference.count, file: file, line: line)
-        let scale = max(1, reference.map(abs).max() ?? 1)
-        for (index, (f, r)) in zip(fast, reference).enumerated() where abs(Double(f) - r) > tolerance * scale {
-            XCTFail("element \(index): fast \(f), reference \(r)", file: file, line: line)
-            return
-        }
+        if let mismatch = mismatch(fast, reference, tolerance: tolerance) { XCTFail(mismatch, file: file, line: line) }
     }
 
     /// (batch, in, out) shapes including the degenerate and odd ones the issue names.
@@ -85,10 +91,12 @@ final class DenseLayerTests: XCTestCase {
     }
 
     func testComparisonFailsOnAWrongKernel() {
-        // The checker itself must be able to fail: a deliberately wrong result is reported.
+        // The checker itself must be able to fail: a deliberately wrong result, a NaN and a
+        // missing element are reported; the right result is not.
         let reference: [Double] = [1, 2, 3]
-        let wrong: [Float] = [1, 2, 3.001]
-        let scale = 3.0
-        XCTAssertTrue(zip(wrong, reference).contains { abs(Double($0) - $1) > 1e-5 * scale })
+        XCTAssertEqual(mismatch([1, 2, 3.001], reference), "element 2: fast 3.001, reference 3.0")
+        XCTAssertNotNil(mismatch([1, .nan, 3], reference))
+        XCTAssertNotNil(mismatch([1, 2], reference))
+        XCTAssertNil(mismatch([1, 2, 3], reference))
     }
 }
