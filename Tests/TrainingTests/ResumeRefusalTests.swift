@@ -1,3 +1,5 @@
+import Optimizers
+import Datasets
 import Checkpoints
 import Collectives
 import Coordination
@@ -105,6 +107,30 @@ final class ResumeRefusalTests: XCTestCase {
             in the data depend on them
             """)
         XCTAssertEqual(failure.exitStatus, .usage)
+    }
+
+    /// Every field of `RunState.fixedFields`, changed alone, is refused by name even with
+    /// `--allow-config-change` (issue 15: before, only `--hidden` and `--seed` were shown).
+    func testEveryFixedFieldIsRefusedByName() throws {
+        let changes: [String: (inout TrainingConfiguration) -> Void] = [
+            "model": { $0.model = "flatten linear(8) relu linear(3)" },
+            "hiddenSizes": { $0.hiddenSizes = [9] },
+            "optimizer.kind": { $0.optimizer = OptimizerConfiguration(kind: .sgd) },
+            "optimizer.amsgrad": { $0.optimizer.amsgrad = true },
+            "seed": { $0.seed = 4 },
+            "globalBatchSize": { $0.globalBatchSize = 4 },
+            "limitTrain": { $0.limitTrain = 40 },
+            "validationSplit": { $0.validationSplit = 0.25 },
+            "normalize": { $0.normalize = Normalization.Kind.none },
+        ]
+        XCTAssertEqual(Set(changes.keys), RunState.fixedFields, "a fixed field without a change here")
+        for (field, change) in changes.sorted(by: { $0.key < $1.key }) {
+            var changed = TrainingFixtures.configuration()
+            change(&changed)
+            let failure = refusal(resuming: source, changed, allowChange: true)
+            XCTAssertTrue(failure?.description.contains("cannot be resumed with a different \(field) (") ?? false,
+                          "\(field): \(failure?.description ?? "accepted")")
+        }
     }
 
     func testFreeFieldsChangeWithoutTheFlagAndAreLogged() throws {
