@@ -56,16 +56,6 @@ public struct LabeledSamples: Sendable {
         /// "uint8" or "float32".
         public var typeName: String { isFloat ? "float32" : "uint8" }
 
-        /// The same elements in memory of this process (a copy of shared ones).
-        public var owned: Features {
-            withElements { elements in
-                switch elements {
-                case .bytes(let b): .bytes(Array(b))
-                case .floats(let f): .floats(Array(f))
-                }
-            }
-        }
-
         public static func == (lhs: Features, rhs: Features) -> Bool {
             lhs.withElements { l in
                 rhs.withElements { r in
@@ -174,13 +164,6 @@ public struct LabeledSamples: Sendable {
         }
         return LabeledSamples(sampleShape: sampleShape, classCount: classCount, features: picked,
                               labels: indices.map { labels[$0] }, normalization: normalization)
-    }
-
-    /// The same samples with their features at another place (`features` must hold the same
-    /// elements: node-shared memory).
-    public func withFeatures(_ features: Features) -> LabeledSamples {
-        LabeledSamples(sampleShape: sampleShape, classCount: classCount, features: features, labels: labels,
-                       normalization: normalization)
     }
 
     /// "1×28×28" or "784".

@@ -57,18 +57,6 @@ public struct RunDirectory: Equatable, Sendable {
         return RunDirectory(path: String(decoding: bytes, as: UTF8.self), claimed: claimed)
     }
 
-    /// `parent/<yyyyMMdd-HHmmss>` in local time, unique among existing folders (not claimed).
-    public static func uniqueDefault(parent: String, now: Date) -> String {
-        let base = (parent as NSString).appendingPathComponent(timestamp(now))
-        var candidate = base
-        var suffix = 2
-        while FileManager.default.fileExists(atPath: candidate) {
-            candidate = "\(base)-\(suffix)"
-            suffix += 1
-        }
-        return candidate
-    }
-
     /// `parent/<yyyyMMdd-HHmmss>[-N]`, created here with `mkdir` (atomic: of two runs asking for
     /// the same name, one gets it and the other the next suffix).
     /// - Throws: `OutputError` when `parent` cannot be created or no name can be claimed.

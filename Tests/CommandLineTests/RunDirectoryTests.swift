@@ -6,25 +6,13 @@ import XCTest
 
 /// The run directory: where it is, what goes in it, the same on every rank.
 final class RunDirectoryTests: XCTestCase {
-    func testDefaultNameIsTheTimeMadeUnique() throws {
-        let parent = try temporaryDirectory(for: self).path
-        // 2026-11-29 14:15:02 local time.
-        let date = DateComponents(
-            calendar: Calendar.current, year: 2026, month: 11, day: 29, hour: 14, minute: 15, second: 2).date!
-        let first = RunDirectory.uniqueDefault(parent: parent, now: date)
-        XCTAssertEqual(first, parent + "/20261129-141502")
-        try FileManager.default.createDirectory(atPath: first, withIntermediateDirectories: true)
-        XCTAssertEqual(RunDirectory.uniqueDefault(parent: parent, now: date), parent + "/20261129-141502-2")
-    }
-
-    /// Two runs asking in the same second: the name is claimed by creating the folder, so the
-    /// second gets `-2` even though the first has not written anything yet. (Choosing by looking,
-    /// as `uniqueDefault` does, gives both the same name: the overwrite of issue 15.)
-    func testTheDefaultNameIsClaimedAtomically() throws {
+    /// The default name is the time, made unique. Two runs asking in the same second: the name
+    /// is claimed by creating the folder, so the second gets `-2` even though the first has not
+    /// written anything yet (choosing by looking gave both the same name: the overwrite of issue 15).
+    func testTheDefaultNameIsTheTimeClaimedAtomically() throws {
         let parent = try temporaryDirectory(for: self).appendingPathComponent("runs").path
         let date = DateComponents(
             calendar: Calendar.current, year: 2026, month: 11, day: 29, hour: 14, minute: 15, second: 2).date!
-        XCTAssertEqual(RunDirectory.uniqueDefault(parent: parent, now: date), RunDirectory.uniqueDefault(parent: parent, now: date))
         let first = try RunDirectory.claimUniqueDefault(parent: parent, now: date)
         let second = try RunDirectory.claimUniqueDefault(parent: parent, now: date)
         XCTAssertEqual(first, parent + "/20261129-141502")
