@@ -1,4 +1,5 @@
 import Datasets
+import Reporting
 
 /// The training, validation and test sets of a run.
 public struct TrainingData: Sendable {
@@ -50,7 +51,9 @@ public struct TrainingData: Sendable {
         }
         var validation: LabeledSamples?
         if let fraction = configuration.validationSplit {
-            guard training.count >= 2 else { throw DataFileError.noSamples(source: "the training data left after --validation-split") }
+            guard training.count >= 2 else {
+                throw UsageError("--validation-split needs at least 2 training samples to split; there is \(training.count)")
+            }
             let split = ValidationSplit.indices(count: training.count, fraction: fraction, seed: configuration.seed)
             validation = training.subset(split.validation)
             training = training.subset(split.training)
