@@ -4,6 +4,7 @@
 // Layers, bottom to top (dependencies only point down; README "Layout"):
 //   COpenMPI, COpenBLAS, CZlib, CZip  system libraries found through pkg-config
 //   CMPIShim                    the only C code that includes <mpi.h>; a narrow `lockstep_mpi_` API
+//   CVectorKernels              AVX-512 row kernels (copy, add, 2×2 max pooling), chosen at run time
 //   Reporting, Determinism      exit statuses and errors; the seeded generator and the state hash
 //   Collectives                 `Communicator` (MPI, single process, in-process ranks for tests),
 //                               bucketed gradient reduction driven by ready ranges
@@ -47,13 +48,14 @@ let package = Package(
             name: "CZip", pkgConfig: "libzip",
             providers: [.apt(["libzip-dev"])]),
         .target(name: "CMPIShim", dependencies: ["COpenMPI"]),
+        .target(name: "CVectorKernels"),
 
         // MARK: - Swift modules
         .target(name: "Reporting"),
         .target(name: "Determinism"),
         .target(name: "Collectives", dependencies: ["CMPIShim", "Reporting"]),
         .target(name: "Coordination", dependencies: ["Collectives", "Reporting", "Determinism"]),
-        .target(name: "Kernels", dependencies: ["Determinism", "COpenBLAS"]),
+        .target(name: "Kernels", dependencies: ["Determinism", "COpenBLAS", "CVectorKernels"]),
         .target(name: "Models", dependencies: ["Kernels", "Determinism", "Reporting"]),
         .target(name: "Optimizers", dependencies: ["Reporting", "Kernels"]),
         .target(

@@ -6,8 +6,8 @@ import Models
 ///
 /// A step runs, per linear layer, the forward GEMM `X · Wᵀ`, the weight-gradient GEMM `dZᵀ · X`
 /// and (when an earlier layer has parameters) the input-gradient GEMM `dZ · W`; per convolution,
-/// the same three per sample over its patches (`W · cols`, `dY · colsᵀ`, `Wᵀ · dY`; see
-/// `ConvolutionBlock.swift`). Each shape can be timed on its own (hot in cache), and the roofline runs
+/// the same three per sample over its patches (`W · cols`, `dY · colsᵀ`, and with stride 1 one
+/// `W[:, :, i, j]ᵀ · dY` per kernel tap, else `Wᵀ · dY`; see `ConvolutionBlock.swift`). Each shape can be timed on its own (hot in cache), and the roofline runs
 /// all of them in the step's order, one BLAS call per product (no row blocks), step after step:
 /// the step's speed if everything but the GEMMs were free. Shapes are named by the layer's
 /// ordinal among the layers with parameters (`layer0.forward`, as for the MLP).
@@ -18,9 +18,15 @@ public struct GEMMBenchmark {
         public let name: String
         public let m: Int, n: Int, k: Int
         public let transposeA: Bool, transposeB: Bool
-        /// Calls per step: 1, or the batch for a convolution's per-sample GEMMs.
+        /// Calls per step: 1, or the batch for a convolution's per-sample GEMMs (times the taps
+        /// for its tap-by-tap input gradient).
         public var calls: Int = 1
-        /// FLOPs per step.
+        /// C's row stride when it is not `n` (a tap's view of the padded input gradient).
+        public var ldc: Int? = nil
+        /// Whether C accumulates (β = 1) as in the step, rather than being overwritten.
+        public var accumulates = false
+        /// FLOPs per step, as executed (a tap-by-tap input gradient also multiplies the zeros
+        /// that pad `dY` to the padded width, so it executes more than the useful FLOPs).
         public var flops: Int { 2 * m * n * k * calls }
     }
 
@@ -71,11 +77,17 @@ public struct GEMMBenchmark {
             let name = "layer\(ordinal)"
             let needsInputGradient = ordinal > 0
             switch (layer.spec, layer.input, layer.output) {
-            case let (.conv2d(outputs, kh, kw, _, _), .image(channels, _, _), .image(_, height, width)):
+            case let (.conv2d(outputs, kh, kw, stride, padding), .image(channels, _, inputWidth), .image(_, height, width)):
                 let (patch, patches) = (channels * kh * kw, height * width)
                 shapes.append(Shape(name: "\(name).forward", m: outputs, n: patches, k: patch, transposeA: false, transposeB: false, calls: batchSize))
                 shapes.append(Shape(name: "\(name).weight_gradient", m: outputs, n: patch, k: patches, transposeA: false, transposeB: true, calls: batchSize))
-                if needsInputGradient {
+                if needsInputGradient && stride == 1 {
+                    // ConvolutionBlock's tap-by-tap input gradient: one GEMM per tap and sample.
+                    let paddedWidth = inputWidth + 2 * padding
+                    shapes.append(Shape(name: "\(name).input_gradient", m: channels, n: height * paddedWidth - (kw - 1), k: outputs,
+                                        transposeA: true, transposeB: false, calls: batchSize * kh * kw,
+                                        ldc: (height - 1 + kh) * paddedWidth, accumulates: true))
+                } else if needsInputGradient {
                     shapes.append(Shape(name: "\(name).input_gradient", m: patch, n: patches, k: outputs, transposeA: true, transposeB: false, calls: batchSize))
                 }
             default:
@@ -89,7 +101,7 @@ public struct GEMMBenchmark {
             ordinal += 1
         }
         self.shapes = shapes
-        let largest = shapes.map { max($0.m * $0.k, $0.k * $0.n, $0.m * $0.n) }.max() ?? 1
+        let largest = shapes.map { max($0.m * $0.k, $0.k * $0.n, $0.m * ($0.ldc ?? $0.n)) }.max() ?? 1
         var generator = SeededGenerator(seed: 7)
         a = FloatBuffer(count: largest)
         b = FloatBuffer(count: largest)
@@ -142,6 +154,7 @@ public struct GEMMBenchmark {
     private func run(_ shape: Shape) {
         sgemm(transposeA: shape.transposeA, transposeB: shape.transposeB, m: shape.m, n: shape.n, k: shape.k,
               alpha: 1, a: a.baseAddress, lda: shape.transposeA ? shape.m : shape.k, b: b.baseAddress,
-              ldb: shape.transposeB ? shape.k : shape.n, beta: 0, c: c.baseAddress, ldc: shape.n)
+              ldb: shape.transposeB ? shape.k : shape.n, beta: shape.accumulates ? 1 : 0, c: c.baseAddress,
+              ldc: shape.ldc ?? shape.n)
     }
 }

@@ -7,6 +7,11 @@
 //   X [N, C, H, W] input            W [O, C, kh, kw] weights (= [O, K] row-major)
 //   b [O] bias                      Y [N, O, OH, OW] output (= [N, O, P])
 //   cols [K, P]: one sample's patches      dY [N, O, P]: gradient of the loss with respect to Y
+//
+// On CPUs with AVX-512, `padInput` and stride-1 `im2col` and `col2im` copy and add their rows with
+// `CVectorKernels` (the same bits; `VectorKernels`).
+
+import CVectorKernels
 
 /// The shape of one convolution: everything its kernels need, checked once.
 public struct ConvolutionGeometry: Equatable, Sendable, CustomStringConvertible {
@@ -79,6 +84,7 @@ extension ConvolutionGeometry {
 func padInput(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>, geometry g: ConvolutionGeometry) {
     let (h, w, p, wp) = (g.inputHeight, g.inputWidth, g.padding, g.paddedWidth)
     guard p > 0 else { return copyFloats(from: x, to: padded, count: g.inputSize) }
+    if VectorKernels.enabled { return lockstep_vector_pad_planes(x, padded, g.inputChannels, h, w, p) }
     var target = padded
     for c in 0..<g.inputChannels {
         target.update(repeating: 0, count: p * wp)  // top border
@@ -160,11 +166,17 @@ public func im2col(
     let (oh, ow, hp, wp, s) = (g.outputHeight, g.outputWidth, g.paddedHeight, g.paddedWidth, g.stride)
     padInput(x, into: padded, geometry: g)
     var row = columns
+    let vector = s == 1 && VectorKernels.enabled
     for c in 0..<g.inputChannels {
         let plane = padded + c * hp * wp
         for i in 0..<g.kernelHeight {
             for j in 0..<g.kernelWidth {
                 var from = plane + i * wp + j
+                if vector {  // the same copies, a row of patches per call (into the columns' slack)
+                    lockstep_vector_copy_rows_into_slack(from, wp, row, oh, ow)
+                    row += oh * ow
+                    continue
+                }
                 for _ in 0..<oh {
                     if s == 1 {
                         copyFloats(from: from, to: row, count: ow)
@@ -191,11 +203,17 @@ public func col2im(
     padded.update(repeating: 0, count: g.inputChannels * hp * wp)
     let rowAdder = RowAdder(count: ow)
     var row = columns
+    let vector = s == 1 && VectorKernels.enabled
     for c in 0..<g.inputChannels {
         let plane = padded + c * hp * wp
         for i in 0..<g.kernelHeight {
             for j in 0..<g.kernelWidth {
                 var to = plane + i * wp + j
+                if vector {  // the same additions in the same order, a row of patches per call
+                    lockstep_vector_add_rows(row, ow, to, wp, oh, ow)
+                    row += oh * ow
+                    continue
+                }
                 for _ in 0..<oh {
                     if s == 1 {
                         rowAdder.add(row, to: to)

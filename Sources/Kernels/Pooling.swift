@@ -3,6 +3,11 @@
 //
 // Legend: planes = N·C (each channel of each sample pools alone), H×W input, k×k window,
 // s stride, OH×OW = ⌊(H − k) / s⌋ + 1 × ⌊(W − k) / s⌋ + 1 output.
+//
+// On CPUs with AVX-512, the 2×2 stride-2 max pooling runs `CVectorKernels`' versions (the same
+// bits; `VectorKernels`).
+
+import CVectorKernels
 
 /// The shape of one pooling: `planes` independent `H×W` planes, a `k×k` window, stride `s`.
 public struct PoolingGeometry: Equatable, Sendable {
@@ -103,7 +108,9 @@ private func maxPool2x2(
     input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
     planes: Int, geometry g: PoolingGeometry, bias: UnsafePointer<Float>?, relu: Bool
 ) {
-    typealias Wide = SIMD16<Float>
+    if VectorKernels.enabled {
+        return lockstep_vector_max_pool_2x2(x, y, argmax, planes, g.inputHeight, g.inputWidth, bias, relu ? 1 : 0)
+    }
     let (oh, ow, w) = (g.outputHeight, g.outputWidth, g.inputWidth)
     let lane = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
     for plane in 0..<planes {
@@ -210,6 +217,9 @@ public func maxPoolBackward(
     outputGradient dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, inputGradient dx: UnsafeMutablePointer<Float>,
     planes: Int, geometry g: PoolingGeometry, reluOutput: UnsafePointer<Float>? = nil
 ) {
+    if g.window == 2 && g.stride == 2 && VectorKernels.enabled {
+        return lockstep_vector_max_pool_2x2_backward(dy, argmax, reluOutput, dx, planes, g.inputHeight, g.inputWidth)
+    }
     dx.update(repeating: 0, count: planes * g.inputPlaneSize)
     for plane in 0..<planes {
         let target = dx + plane * g.inputPlaneSize
