@@ -22,10 +22,23 @@ if [ ! -r "$hostfile" ]; then
   exit 66
 fi
 
+np=${NP:-2}
+if ! [[ "$np" =~ ^[1-9][0-9]{0,5}$ ]]; then
+  echo "error: NP must be a whole number of ranks from 1 to 999999, got '$np'" >&2
+  exit 64
+fi
+for argument in "$@"; do
+  case "$argument" in
+    --np | -np | -n | --ranks | --np=* | -np=* | --ranks=*)
+      echo "error: scripts/train.sh takes the number of ranks from NP, not from $argument: NP=4 scripts/train.sh …" >&2
+      echo "hint: the other arguments go to 'lockstep train' (see its --help)" >&2
+      exit 64 ;;
+  esac
+done
+
 scripts/setup.sh
 swift build -c release --product lockstep
 
-np=${NP:-2}
 cores=$(nproc)
 mpirun_args=(-np "$np")
 if [ "$np" -gt "$cores" ]; then
