@@ -20,9 +20,10 @@ import CVectorKernels
 /// (i, j) adds `W[:, :, i, j]ᵀ · dY` (`[C, O] · [O, P]`) straight into the padded input's
 /// gradient, shifted by (i, j). That needs `dY` laid out on the padded width (`OH` rows of `W + 2p`
 /// floats, the last `kw − 1` of each zero) so that one GEMM per tap, with `ldc = (H + 2p)(W + 2p)`,
-/// covers every output position; the taps are added in the order `col2im` adds them, so the
-/// sums are those of `dX = col2im(Wᵀ · dY)`, bit for bit, without writing and re-reading the
-/// patch gradient (`kh·kw` GEMMs of `[C, O] · [O, OH·(W + 2p) − kw + 1]` instead of one of
+/// covers every output position (the zero columns add +0 products). The taps are added in the
+/// order `col2im` adds them and each GEMM sums over O as the single GEMM does, so the sums are
+/// those of `dX = col2im(Wᵀ · dY)` bit for bit with OpenBLAS (`VectorKernelsTests` checks it),
+/// without writing and re-reading the patch gradient (`kh·kw` GEMMs of `[C, O] · [O, OH·(W + 2p) − kw + 1]` instead of one of
 /// `[K, O] · [O, P]`; `bench gemm --model` lists these shapes). Other strides use `col2im`.
 ///
 /// The arithmetic is that of the unfused layers: the same GEMMs with the same operands, in the
@@ -63,7 +64,6 @@ public struct ConvolutionBlock: Equatable, Sendable {
     /// Floats of the scratch `forward` and `backward` need (`Scratch.layout`).
     public var scratchSize: Int { Scratch.size(self) }
 
-
     /// Per-sample scratch carved from one buffer: the patches `[K, P]`, the convolution's output
     /// or its gradient `[O, P]` (with pooling), the padded input (or its gradient), and for the
     /// input's gradient either the patches' gradient `[K, P]` (`col2im`) or, tap by tap, the
@@ -86,8 +86,8 @@ public struct ConvolutionBlock: Equatable, Sendable {
 
         static func size(_ block: ConvolutionBlock) -> Int {
             let g = block.convolution
-            let work = block.computesInputGradientByTap ? g.weightCount + g.outputChannels * g.outputHeight * g.paddedWidth
-                                                  : g.columnsSize
+            let work = block.computesInputGradientByTap
+                ? g.weightCount + g.outputChannels * g.outputHeight * g.paddedWidth : g.columnsSize
             return g.columnsSize + (block.pooling == nil ? 0 : g.outputSize) + g.paddedInputSize + work
         }
     }
