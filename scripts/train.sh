@@ -30,8 +30,8 @@ fi
 for argument in "$@"; do
   case "$argument" in
     --np | -np | -n | --ranks | --np=* | -np=* | --ranks=*)
-      echo "error: scripts/train.sh takes the number of ranks from NP, not from $argument: NP=4 scripts/train.sh …" >&2
-      echo "hint: the other arguments go to 'lockstep train' (see its --help)" >&2
+      echo "error: scripts/train.sh does not take $argument: its arguments go to 'lockstep train'" >&2
+      echo "hint: set the number of ranks with NP=4 scripts/train.sh" >&2
       exit 64 ;;
   esac
 done

@@ -180,7 +180,7 @@ public final class Trainer {
         }
         let parameterHash = try verifyState(context: "final check").parameters
         watchdog.stop()
-        logger.info("lockstep verified: \(communicator.worldSize) ranks, params hash \(StateHash.hex(parameterHash))")
+        logger.info("lockstep verified: \(communicator.worldSize) \(communicator.worldSize == 1 ? "rank" : "ranks"), params hash \(StateHash.hex(parameterHash))")
         return TrainingSummary(
             epochs: state.metricsHistory, parameterHash: parameterHash, worldSize: communicator.worldSize,
             skippedSteps: state.skippedSteps)

@@ -155,7 +155,7 @@ final class ProgressTests: XCTestCase {
         XCTAssertTrue(screen.contains("\r\u{1B}[Kepoch 1/1 "), screen)
         XCTAssertTrue(screen.contains(" 30/30  loss "), screen)
         XCTAssertTrue(screen.contains("\r\u{1B}[Kepoch 1/1  lr 0.1  train loss "), "the summary replaces the live line: \(screen)")
-        XCTAssertTrue(screen.contains("lockstep verified: 1 ranks"), screen)
+        XCTAssertTrue(screen.contains("lockstep verified: 1 rank, params hash"), screen)
         XCTAssertNil(screen.range(of: #"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "#, options: .regularExpression), "no timestamps on a terminal")
     }
 

@@ -22,8 +22,9 @@ final class TrainScriptTests: XCTestCase {
         for arguments in [["--np", "4"], ["--epochs", "3", "-np", "4"], ["--np=4"]] {
             let result = try ProcessRunner.run(Self.script, arguments, environment: ["NP": ""], timeout: 30)
             XCTAssertEqual(result.exitCode, 64, "\(arguments): \(result.combinedOutput)")
-            XCTAssertTrue(result.standardError.contains("takes the number of ranks from NP, not from \(arguments.first { $0.contains("np") }!)"),
+            XCTAssertTrue(result.standardError.contains("error: scripts/train.sh does not take \(arguments.first { $0.contains("np") }!)"),
                           result.combinedOutput)
+            XCTAssertTrue(result.standardError.contains("hint: set the number of ranks with NP=4 scripts/train.sh"), result.combinedOutput)
             XCTAssertFalse(result.combinedOutput.contains("Unknown option"), result.combinedOutput)
         }
     }

@@ -13,7 +13,7 @@ public func readJSONLines(_ path: String) throws -> [[String: Any]] {
 
 /// The `lockstep verified: N ranks, params hash HEX` hash in a run's output, or nil.
 public func verifiedParameterHash(in output: String) -> String? {
-    guard let range = output.range(of: #"lockstep verified: \d+ ranks, params hash [0-9a-f]{16}"#, options: .regularExpression) else {
+    guard let range = output.range(of: #"lockstep verified: \d+ ranks?, params hash [0-9a-f]{16}"#, options: .regularExpression) else {
         return nil
     }
     return String(output[range].suffix(16))

@@ -32,8 +32,8 @@ struct CheckpointOptions: ParsableArguments {
     var allowConfigurationChange = false
 
     @Option(name: .customLong("stop-after-steps"), help: ArgumentHelp(
-        "Stop after N optimizer steps of this invocation (to fit a job time limit), writing a checkpoint when "
-            + "--checkpoint-dir is set; rerun with --resume auto to continue.", valueName: "N"))
+        "Stop after N optimizer steps of this invocation (to fit a job time limit), writing a checkpoint "
+            + "(unless --no-checkpoints); rerun with --resume auto to continue.", valueName: "N"))
     var stopAfterSteps: Int?
 
     func validate() throws {
