@@ -53,12 +53,13 @@ struct EvaluateCommand: ParsableCommand {
         }
     }
 
-    /// `checkpoint PATH (step 52, end of epoch 2): test loss 0.453812  test acc 0.833100  (1000 samples, 2 ranks)`.
+    /// `checkpoint PATH (step 52, end of epoch 2): test loss 0.4538  test acc 0.8331  (1000 samples, 2 ranks)`: the
+    /// digits of the training's epoch lines (`--json` keeps full precision).
     static func text(_ result: CheckpointEvaluation) -> String {
         let position = result.stepInEpoch == 0
             ? "end of epoch \(result.epoch)" : "epoch \(result.epoch + 1), step \(result.stepInEpoch)"
         return "checkpoint \(result.checkpoint) (step \(result.globalStep), \(position)): "
-            + String(format: "test loss %.6f  test acc %.6f", result.testLoss, result.testAccuracy)
+            + String(format: "test loss %.4f  test acc %.4f", result.testLoss, result.testAccuracy)
             + "  (\(result.testSamples) samples, \(result.worldSize) rank\(result.worldSize == 1 ? "" : "s"))"
     }
 }

@@ -37,7 +37,7 @@ final class CheckpointFormatVersion1Tests: XCTestCase {
     func testTheVersion1FixtureEvaluatesToWhatItsWriterPrinted() throws {
         let result = try ProcessRunner.lockstep(["evaluate", "--checkpoint", Self.fixture.path, "--limit-test", "300"])
         XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
-        XCTAssertTrue(result.standardOutput.contains("test loss 0.972698  test acc 0.660000  (300 samples, 1 rank)"),
+        XCTAssertTrue(result.standardOutput.contains("test loss 0.9727  test acc 0.6600  (300 samples, 1 rank)"),
                       result.combinedOutput)
     }
 

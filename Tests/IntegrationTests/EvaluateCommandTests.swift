@@ -72,7 +72,7 @@ final class EvaluateCommandTests: XCTestCase {
 
         let text = try ProcessRunner.lockstep(["evaluate", "--checkpoint", path, "--limit-test", "1000"])
         XCTAssertEqual(text.standardOutput, "checkpoint \(path) (step 10, end of epoch 1): "
-            + String(format: "test loss %.6f  test acc %.6f", one.test_loss, one.test_accuracy) + "  (1000 samples, 1 rank)\n")
+            + String(format: "test loss %.4f  test acc %.4f", one.test_loss, one.test_accuracy) + "  (1000 samples, 1 rank)\n")
     }
 
     func testNumpyComputesTheSameTestAccuracyFromTheCheckpoint() throws {

@@ -102,7 +102,8 @@ final class ProgressReporter {
     private static func figures(_ progress: StepProgress, meanLoss: Double) -> String {
         let samplesPerSecond = progress.epochSeconds > 0
             ? Double(progress.stepInEpoch * progress.globalBatchSize) / progress.epochSeconds : 0
-        return "loss \(String(format: "%.4f", meanLoss))  lr \(String(format: "%.4g", progress.learningRate))  "
+        // The LR as the epoch line prints it (`EpochMetrics.summary`), so the two never disagree.
+        return "loss \(String(format: "%.4f", meanLoss))  lr \(String(format: "%.6g", progress.learningRate))  "
             + "\(Int(samplesPerSecond.rounded())) samples/s"
     }
 
