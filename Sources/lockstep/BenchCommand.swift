@@ -194,6 +194,10 @@ extension BenchCommand {
 
         func run() throws {
             BenchCommand.runJob(performance) { communicator in
+                if communicator.worldSize == 1 {
+                    FileHandle.standardError.write(Data(("warning: bench allreduce on 1 rank moves no data between ranks: "
+                        + "its GB/s are memory copies; run it under mpirun -np 2 or more\n").utf8))
+                }
                 let results = try AllreduceBenchmark.run(
                     communicator: communicator, sizes: AllreduceBenchmark.sizes(minimumBytes: minBytes.bytes, maximumBytes: maxBytes.bytes),
                     modes: modes, repetitions: common.repetitions, bucketMegabytes: bucketMegabytes,

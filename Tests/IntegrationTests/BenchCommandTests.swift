@@ -87,6 +87,18 @@ final class BenchCommandTests: XCTestCase {
             XCTAssertEqual(line["ranks"] as? Int, 2)
             XCTAssertGreaterThan(line["path_gbps"] as? Double ?? 0, 0)
         }
+        XCTAssertFalse(result.combinedOutput.contains("warning: bench allreduce on 1 rank"), result.combinedOutput)
+    }
+
+    /// Without mpirun there is no one to send to: the GB/s are memory copies, and it says so.
+    func testAllreduceOnOneRankSaysItMeasuresNoCommunication() throws {
+        let result = try ProcessRunner.lockstep(
+            ["bench", "allreduce", "--min-bytes", "4096", "--max-bytes", "4096", "--repetitions", "1", "--calls", "2", "--json"])
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains(
+            "warning: bench allreduce on 1 rank moves no data between ranks: its GB/s are memory copies; run it under mpirun -np 2 or more"),
+            result.combinedOutput)
+        XCTAssertEqual(jsonLines(result.standardOutput).first?["ranks"] as? Int, 1, result.combinedOutput)
     }
 
     func testATerminalGetsATableInsteadOfJSON() throws {
