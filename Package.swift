@@ -4,7 +4,8 @@
 // Layers, bottom to top (dependencies only point down; README "Layout"):
 //   COpenMPI, COpenBLAS, CZlib, CZip  system libraries found through pkg-config
 //   CMPIShim                    the only C code that includes <mpi.h>; a narrow `lockstep_mpi_` API
-//   CVectorKernels              AVX-512 row kernels (copy, add, 2×2 max pooling), chosen at run time
+//   CVectorKernels              AVX-512 row kernels (padding, patch rows, 2×2 max pooling and its
+//                               gradient), chosen at run time; the same bits as the Swift loops
 //   Reporting, Determinism      exit statuses and errors; the seeded generator and the state hash
 //   Collectives                 `Communicator` (MPI, single process, in-process ranks for tests),
 //                               bucketed gradient reduction driven by ready ranges

@@ -4,8 +4,8 @@
 // Legend: planes = N·C (each channel of each sample pools alone), H×W input, k×k window,
 // s stride, OH×OW = ⌊(H − k) / s⌋ + 1 × ⌊(W − k) / s⌋ + 1 output.
 //
-// On CPUs with AVX-512, the 2×2 stride-2 max pooling runs `CVectorKernels`' versions (the same
-// bits; `VectorKernels`).
+// On CPUs with AVX-512, the 2×2 stride-2 max pooling and its gradient run `CVectorKernels`'
+// versions (the same bits; `VectorKernels`).
 
 import CVectorKernels
 
