@@ -21,7 +21,7 @@ final class MultiRankTrainingTests: XCTestCase {
             let result = try train(ranks: ranks, metrics: metricsPath)
             XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
             XCTAssertNotNil(verifiedParameterHash(in: result.standardOutput), result.combinedOutput)
-            XCTAssertTrue(result.standardOutput.contains("lockstep verified: \(ranks) ranks"), result.combinedOutput)
+            XCTAssertTrue(result.standardOutput.contains("lockstep verified: \(ranks) \(ranks == 1 ? "rank" : "ranks"), params hash"), result.combinedOutput)
             let lines = try readJSONLines(metricsPath)
             XCTAssertEqual(lines.count, 2)
             let losses = lines.compactMap { $0["train_loss"] as? Double }
