@@ -50,6 +50,7 @@ let package = Package(
             providers: [.apt(["libzip-dev"])]),
         .target(name: "CMPIShim", dependencies: ["COpenMPI"]),
         .target(name: "CVectorKernels"),
+        .target(name: "CSignals"),
 
         // MARK: - Swift modules
         .target(name: "Reporting"),
@@ -77,7 +78,7 @@ let package = Package(
         .target(
             name: "Job",
             dependencies: [
-                "Reporting", "Collectives", "Coordination", "Kernels",
+                "Reporting", "Collectives", "Coordination", "Kernels", "CSignals",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Rainbow", package: "Rainbow"),
             ]),

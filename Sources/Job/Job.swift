@@ -57,14 +57,22 @@ public struct Job {
     /// After a successful body and `finalize()`, runs `epilogue` (work that must not fork under
     /// MPI, such as starting the plotting script) and exits 0.
     public func run(_ body: () throws -> Void, epilogue: () -> Void = {}) -> Never {
+        runReturningStatus({ try body(); return .success }, epilogue: epilogue)
+    }
+
+    /// Runs `body`; on error reports it and ends the job. Otherwise finalizes, runs `epilogue` and
+    /// exits with the status `body` returned (the same on every rank: `body` decides it
+    /// collectively, as a run stopped by a signal does).
+    public func runReturningStatus(_ body: () throws -> ExitStatus, epilogue: () -> Void = {}) -> Never {
+        let status: ExitStatus
         do {
-            try body()
+            status = try body()
             try communicator.finalize()
         } catch {
             Self.fail(error, communicator: communicator)
         }
         epilogue()
-        exit(0)
+        exit(status.rawValue)
     }
 
     /// Reports `error` from this rank and ends the whole job.

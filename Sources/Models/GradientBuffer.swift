@@ -5,12 +5,16 @@ import Kernels
 ///
 /// Layout `[parameterCount + trailingSlotCount]`: the gradients in `ParameterLayout` order, then the
 /// trailing slots. Slot 0 holds the step's loss sum scaled like the gradients (so the reduced value
-/// is the global batch's mean loss). Reducing them together lets every rank take its decisions
-/// (a non-finite loss or gradient) from the same reduced bytes, with no extra collective. This
-/// type is the only owner of that layout.
+/// is the global batch's mean loss); slots 1…`stopSlotCount` are stop requests, 1 on a rank that
+/// asks to stop (a signal, one slot per kind) and 0 elsewhere, so the reduced value counts the
+/// ranks that asked. Reducing them together lets every rank take its decisions (a non-finite loss
+/// or gradient, a stop) from the same reduced bytes, with no extra collective. This type is the
+/// only owner of that layout.
 public final class GradientBuffer {
-    /// Slots after the gradients: `[0]` the scaled loss.
-    public static let trailingSlotCount = 1
+    /// Stop-request slots after the loss slot (the kinds are the caller's: `StopSignal`).
+    public static let stopSlotCount = 3
+    /// Slots after the gradients: `[0]` the scaled loss, then the stop requests.
+    public static let trailingSlotCount = 1 + stopSlotCount
 
     /// Every element: gradients, then the trailing slots.
     public let storage: FloatBuffer
@@ -30,6 +34,19 @@ public final class GradientBuffer {
     public var loss: Float {
         get { storage[parameterCount] }
         set { storage[parameterCount] = newValue }
+    }
+
+    /// Stop-request slot `index` (`0..<stopSlotCount`): this rank's 0 or 1 before the reduction,
+    /// the number of ranks that asked after it (a small integer, exact in a Float sum).
+    public subscript(stopRequest index: Int) -> Float {
+        get {
+            precondition((0..<Self.stopSlotCount).contains(index), "stop slot \(index)")
+            return storage[parameterCount + 1 + index]
+        }
+        set {
+            precondition((0..<Self.stopSlotCount).contains(index), "stop slot \(index)")
+            storage[parameterCount + 1 + index] = newValue
+        }
     }
 
 }

@@ -22,6 +22,9 @@ public enum ExitStatus: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case lockstepViolation = 76
     /// A non-finite loss or gradient with `--on-nonfinite abort`.
     case nonFinite = 79
+    /// SIGTERM, SIGINT or SIGUSR1 stopped the run at a step the ranks agreed on, after writing its
+    /// checkpoint: continue with `--resume auto` (what a requeued job does).
+    case stoppedBySignal = 80
 
     public var description: String {
         switch self {
@@ -35,6 +38,7 @@ public enum ExitStatus: Int32, Sendable, CaseIterable, CustomStringConvertible {
         case .stalled: "stalled"
         case .lockstepViolation: "lockstep violation"
         case .nonFinite: "non-finite value"
+        case .stoppedBySignal: "stopped by a signal"
         }
     }
 }

@@ -52,8 +52,18 @@ public final class Trainer {
     /// that a run that cannot start leaves nothing behind. An error it throws ends every rank.
     public var beforeTraining: (() throws -> Void)?
 
+    /// The stop signal this rank has received (0: none), read at the start of every step; the
+    /// ranks agree through the step's reduction and stop after it, with a checkpoint
+    /// (`TrainingSummary.stop`). The job installs the handlers (`StopSignals`).
+    public var stopSignal: () -> Int32 {
+        get { step.stopSignal }
+        set { step.stopSignal = newValue }
+    }
+
     /// Steps taken by this invocation (for `--stop-after-steps`).
     private var stepsThisRun = 0
+    /// The signals the ranks agreed to stop for (set after the step that carried them).
+    private var agreedSignals: [(signal: StopSignal, ranks: Int)] = []
     private var lastPhase: SchedulePhase?
 
     /// Checks the model's size, builds the sampler, the schedule, the step (model, optimizer,
@@ -173,6 +183,7 @@ public final class Trainer {
             try verifyState(context: "end of epoch \(state.epoch + 1)")
             state.beginNextEpoch()
             try writeCheckpoint()
+            if !agreedSignals.isEmpty { break }
             if reachedStepLimit {
                 logStop()
                 break
@@ -181,9 +192,11 @@ public final class Trainer {
         let parameterHash = try verifyState(context: "final check").parameters
         watchdog.stop()
         logger.info("lockstep verified: \(communicator.worldSize) \(communicator.worldSize == 1 ? "rank" : "ranks"), params hash \(StateHash.hex(parameterHash))")
+        let stop = agreedSignals.isEmpty || state.epoch >= configuration.epochs  // finished anyway
+            ? nil : AgreedStop(signals: agreedSignals, step: state.globalStep, position: state.positionDescription)
         return TrainingSummary(
             epochs: state.metricsHistory, parameterHash: parameterHash, worldSize: communicator.worldSize,
-            skippedSteps: state.skippedSteps)
+            skippedSteps: state.skippedSteps, stop: stop)
     }
 
     // MARK: - Training
@@ -232,14 +245,16 @@ public final class Trainer {
             if configuration.verifyEvery > 0, state.globalStep % Int64(configuration.verifyEvery) == 0 {
                 try verifyState(context: "periodic check")
             }
+            agreedSignals = step.agreedStopRequests  // from the reduced bytes: the same on every rank
             // The epoch's last step is checkpointed after the evaluation, with the epoch's metrics.
             guard state.stepInEpoch < stepsPerEpoch else { break }
-            let stopping = reachedStepLimit
+            let signalled = !agreedSignals.isEmpty
+            let stopping = signalled || reachedStepLimit
             if stopping || (checkpointing.everySteps > 0 && state.globalStep % Int64(checkpointing.everySteps) == 0) {
                 try writeCheckpoint()
             }
             if stopping {
-                logStop()
+                if !signalled { logStop() }
                 return nil
             }
         }

@@ -24,6 +24,9 @@ public final class TrainingStep {
     public let seed: UInt64
     /// Watchers of each step (stall watchdog, fault injection), called in order.
     public var observers: [any StepObserver] = []
+    /// The stop signal this rank has received (0: none), read once at the start of each step and
+    /// carried to every rank by the step's reduction (`agreedStopRequests`).
+    public var stopSignal: () -> Int32 = { 0 }
     /// Labels of the current batch `[localBatchSize]`.
     private let labels: UnsafeMutableBufferPointer<Int32>
 
@@ -63,6 +66,10 @@ public final class TrainingStep {
 
     deinit { labels.deallocate() }
 
+    /// The stop requests of the last step's reduction: each signal some rank had received when
+    /// the step started, with how many ranks had (the same on every rank).
+    public var agreedStopRequests: [(signal: StopSignal, ranks: Int)] { model.gradientBuffer.agreedStopRequests }
+
     /// Global step `step` on this rank's samples (indices into `training`, at most the local
     /// batch). Collective: every rank calls it for the same `step`.
     @inline(__always)
@@ -70,7 +77,8 @@ public final class TrainingStep {
         for observer in observers { observer.willComputeGradients(step: step) }
         training.fillBatch(indices: samples, features: model.input.baseAddress, labels: labels.baseAddress!)
         let gradients = model.gradientBuffer
-        // The reduction's buckets start during backward (overlap); the loss slot is in the first.
+        gradients.setStopRequests(received: stopSignal())
+        // The reduction's buckets start during backward (overlap); the loss and stop slots are in the first.
         reduction.beginStep()
         _ = try model.computeGradients(
             batchSize: samples.count, labels: labels.baseAddress!, gradientScale: 1 / Float(globalBatchSize),

@@ -27,6 +27,9 @@ public struct TrainingSummary: Sendable {
     public let worldSize: Int
     /// Updates skipped because the reduced loss or gradient was not finite.
     public let skippedSteps: Int64
+    /// Set when a signal stopped the run before its last epoch ended (a checkpoint was written at
+    /// `stop.step` unless checkpoints are off).
+    public var stop: AgreedStop? = nil
 }
 
 /// Mean and maximum of the gradient norms seen in an epoch (checkpointed mid-epoch, so a resumed

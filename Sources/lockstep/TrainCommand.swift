@@ -2,6 +2,7 @@ import ArgumentParser
 import Collectives
 import Foundation
 import Job
+import Reporting
 import Logging
 import Optimizers
 import Schedules
@@ -83,6 +84,7 @@ struct TrainCommand: ParsableCommand {
         }
 
         var runDirectory = RunDirectory(path: "")
+        var stop: AgreedStop?
         /// Everything after the run directory is agreed.
         func startRun() throws {
             // A folder that holds a run is not started afresh in by accident.
@@ -116,27 +118,47 @@ struct TrainCommand: ParsableCommand {
                 trainer.onStep = { reporter.step($0) }
                 trainer.onEpoch = { _ in reporter.epochEnded() }
             }
-            do { _ = try trainer.run() } catch {
+            trainer.stopSignal = { StopSignals.received }
+            do { stop = try trainer.run().stop } catch {
                 liveLine?.clear()  // the error message starts on a line of its own
                 throw error
             }
+            if let stop { logStop(stop, worldSize: communicator.worldSize, runDirectory: runDirectory, logger: logger) }
             try NodeMemory.report(communicator, logger: logger)
         }
 
-        job.run({
+        job.runReturningStatus({
+            // From here on SIGTERM, SIGINT and SIGUSR1 stop the run at an agreed step, with a checkpoint.
+            try StopSignals.install(StopSignal.allCases.map(\.number))
             runDirectory = try RunDirectory.agree(requested: output.runDir, communicator: communicator)
             do { try startRun() } catch {
                 if isLeader { runDirectory.releaseIfEmpty() }  // a claimed default folder, still empty
                 throw error
             }
+            return stop == nil ? .success : .stoppedBySignal
         }, epilogue: {
             guard isLeader else { return }
-            if output.plots { drawPlots(runDirectory, metrics: configuration.metricsPath ?? runDirectory.metricsPath, logger: logger) }
+            // A stopped run is short of time (a scheduler's kill follows): no plots.
+            if output.plots && stop == nil { drawPlots(runDirectory, metrics: configuration.metricsPath ?? runDirectory.metricsPath, logger: logger) }
             var files = [runDirectory.configPath, runDirectory.metricsPath, runDirectory.plotPath]
                 .filter { FileManager.default.fileExists(atPath: $0) }.map { ($0 as NSString).lastPathComponent }
             if FileManager.default.fileExists(atPath: runDirectory.checkpointsPath) { files.append("checkpoints/") }
             logger.info("run directory \(runDirectory.path): \(files.joined(separator: ", "))")
         })
+    }
+
+    /// `stopped by SIGTERM at step N (epoch E, step s/S); continue with … --resume auto`, naming
+    /// the run directory when it was a default one (`--resume auto` needs to be told the run).
+    private func logStop(_ stop: AgreedStop, worldSize: Int, runDirectory: RunDirectory, logger: Logger) {
+        let saved: String
+        if !checkpoints.checkpoints {
+            saved = "checkpoints are off (--no-checkpoints), so this state is not saved"
+        } else if output.runDir == nil && checkpoints.checkpointDirectory == nil && checkpoints.resume == nil {
+            saved = "continue with the same command and --run-dir \(runDirectory.path) --resume auto"
+        } else {
+            saved = "continue with the same command and --resume auto"
+        }
+        logger.notice("stopped by \(stop.signalDescription(worldSize: worldSize)) at step \(stop.step) (\(stop.position)); \(saved)")
     }
 
     // MARK: - Progress and plots
