@@ -35,6 +35,9 @@
 #       back (then flush the neighbour caches and wait until every host is reachable again).
 #   scripts/cluster_sim.sh kill HOST [NAME]
 #       SIGKILL the processes named NAME (default lockstep) on HOST; fails when there are none.
+#   scripts/cluster_sim.sh signal HOST SIGNAL [NAME]
+#       Send SIGNAL (TERM, INT, USR1, …) to the processes named NAME (default lockstep) on HOST;
+#       fails when there are none.
 #   scripts/cluster_sim.sh hostfile | status | check
 #       Print the hostfile's path; or the hosts, their links and their processes; or check that
 #       this machine can create the namespaces (root, iproute2), saying why not and failing if not.
@@ -374,14 +377,19 @@ cmd_heal() {
 }
 
 cmd_kill() {
-  local index name=${2:-lockstep} pid victims=()
+  cmd_signal "${1:-}" KILL "${2:-lockstep}"
+}
+
+cmd_signal() {
+  local index signal=${2:-} name=${3:-lockstep} pid victims=()
   index=$(host_index "${1:-}")
+  [ -n "$signal" ] || die "signal: give the signal, e.g. signal h0 TERM mpirun"
   for pid in $(ip netns pids "${prefix}h$index"); do
     [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] && victims+=("$pid")
   done
-  [ ${#victims[@]} -gt 0 ] || die "kill: no process named '$name' on h$index"
-  kill -KILL "${victims[@]}"
-  echo "cluster_sim: killed ${victims[*]} ($name) on h$index" >&2
+  [ ${#victims[@]} -gt 0 ] || die "$([ "$signal" = KILL ] && echo kill || echo signal): no process named '$name' on h$index"
+  kill "-$signal" "${victims[@]}" || die "signal: kill -$signal failed"
+  echo "cluster_sim: sent SIG$signal to ${victims[*]} ($name) on h$index" >&2
 }
 
 cmd_status() {
@@ -408,6 +416,7 @@ case $command in
   cut) cmd_cut "$@" ;;
   heal) cmd_heal "$@" ;;
   kill) cmd_kill "$@" ;;
+  signal) cmd_signal "$@" ;;
   check) cmd_check ;;
   hostfile) echo "$state_dir/hostfile" ;;
   status) cmd_status ;;

@@ -117,6 +117,35 @@ final class ClusterTests: XCTestCase {
             "resumed after the kill vs never interrupted")
     }
 
+    /// SIGTERM and SIGUSR1 to mpirun on h0, after the first epoch: the ranks on all three hosts
+    /// stop at the same step with a checkpoint and `stopped by …` (mpirun exits 1 after SIGTERM,
+    /// which it turns into SIGTERM to every rank through the remote daemons, and 80 after SIGUSR1,
+    /// which it forwards); `--resume auto` then ends with an uninterrupted run's hash.
+    func testASignalToMpirunStopsRanksOnEveryHostAndResumeFinishesIt() throws {
+        let finish = Self.smallRun + ["--epochs", "100"]
+        let uninterrupted = try ProcessRunner.mpirun(ranks: 3, ["train"] + finish)
+        XCTAssertEqual(uninterrupted.exitCode, 0, uninterrupted.combinedOutput)
+        let hash = try XCTUnwrap(verifiedParameterHash(in: uninterrupted.standardOutput), uninterrupted.combinedOutput)
+        for (signal, status) in [("TERM", Int32(1)), ("USR1", Int32(80))] {
+            let directory = try ProcessRunner.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let checkpoints = ["--checkpoint-dir", directory.appendingPathComponent("checkpoints").path]
+            let run = try trainUntilFault(["signal", "h0", signal, "mpirun"], extra: checkpoints)
+            XCTAssertEqual(run.result.exitCode, status, "SIG\(signal): \(run.result.combinedOutput)")
+            XCTAssertLessThan(run.secondsFromFaultToExit, 5, "SIG\(signal): stopped within 5 s")
+            let stopped = run.result.standardOutput.split(separator: "\n").first { $0.contains("stopped by SIG") }
+            XCTAssertNotNil(stopped, run.result.combinedOutput)
+            XCTAssertTrue(stopped?.contains("; continue with the same command and --resume auto") ?? false, run.result.combinedOutput)
+            XCTAssertTrue(run.result.standardOutput.contains("lockstep verified: 3 ranks"), run.result.combinedOutput)
+            let resumed = try trainOnSimulatedCluster(
+                hosts: 3, finish + checkpoints + ["--resume", "auto", "--allow-config-change"])
+            XCTAssertEqual(resumed.exitCode, 0, resumed.combinedOutput)
+            let resumedFrom = resumed.standardOutput.split(separator: "\n").first { $0.contains("resumed from ") }
+            XCTAssertFalse(resumedFrom?.contains(" at step 0 ") ?? true, resumed.combinedOutput)
+            XCTAssertEqual(verifiedParameterHash(in: resumed.standardOutput), hash, "SIG\(signal): resumed vs never stopped")
+        }
+    }
+
     /// h2's cable unplugged after the first epoch: mpirun's keepalives notice the silent host and
     /// end the job with an error (about 7 s here) instead of hanging.
     func testCutLinkEndsTheJobInsteadOfHanging() throws {
