@@ -5,8 +5,8 @@ import Models
 /// records where the rank is (`StallWatchdog`), test fault injection corrupts state on cue
 /// (`FaultInjector`). Handed to `TrainingStep` from outside; every method has an empty default.
 public protocol StepObserver: AnyObject {
-    /// Global step `step` starts: before the batch is gathered.
-    func willComputeGradients(step: Int64)
+    /// Global step `step` starts: before the batch is gathered. An error ends the step.
+    func willComputeGradients(step: Int64) throws
     /// Forward is done and `gradients.loss` holds this rank's scaled loss; backward has not
     /// started and nothing has been sent to the other ranks.
     func lossComputed(step: Int64, gradients: GradientBuffer)

@@ -18,7 +18,12 @@ extension Trainer {
         _ = try communicator.runOnRankZero {
             let directory = CheckpointDirectory(url: URL(fileURLWithPath: path))
             let checkpoint = try state.makeTrainingCheckpoint().encoded()
-            let url = try directory.write(checkpoint, step: step, fault: faults.checkpointWriteFault(step: step))
+            let url: URL
+            do {
+                url = try directory.write(checkpoint, step: step, fault: faults.checkpointWriteFault(step: step))
+            } catch let error as CheckpointError where faults.plan.explains(error) {
+                throw InjectedError(error)  // marked here: rank 0's message reaches the others as text
+            }
             let pruned = try directory.prune(keepLast: checkpointing.keepLast)
             let removed = pruned.isEmpty ? "" : "; removed \(pruned.map(\.lastPathComponent).joined(separator: ", "))"
             let shown = (path as NSString).appendingPathComponent(url.lastPathComponent)  // as the user gave it

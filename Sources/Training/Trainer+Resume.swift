@@ -15,6 +15,7 @@ extension Trainer {
     func prepareState() throws {
         guard let source = try locateCheckpoint() else {
             state.model.initialize(seed: configuration.seed)
+            faults.initialStateReady(parameters: state.model.parameters)
             try agreeOnState(context: "initial state from seed \(configuration.seed)")
             return
         }

@@ -106,7 +106,10 @@ public final class Trainer {
         watchdog = StallWatchdog(
             timeout: configuration.stallTimeout, rank: communicator.rank,
             onStall: StallWatchdog.reportAndAbort(communicator.abortFromAnyThread))
-        self.faults = FaultInjector(plan: faults, rank: communicator.rank)
+        self.faults = FaultInjector(plan: faults, rank: communicator.rank, optimizer: step.optimizer) {
+            var byte: UInt8 = 0
+            try withUnsafeMutableBytes(of: &byte) { try communicator.broadcast($0, root: communicator.worldSize) }
+        }
         step.observers = [watchdog, self.faults]
     }
 
@@ -133,7 +136,11 @@ public final class Trainer {
     /// after each epoch and writing checkpoints as `checkpointing` says, and verifies at the end
     /// that every rank holds the same state. Collective.
     public func run() throws -> TrainingSummary {
-        try FloatingPointEnvironment.withFlushToZero { try runWithFlushToZero() }
+        do {
+            return try FloatingPointEnvironment.withFlushToZero { try runWithFlushToZero() }
+        } catch let error as ReportableError where faults.plan.explains(error) {
+            throw InjectedError(error)
+        }
     }
 
     private func runWithFlushToZero() throws -> TrainingSummary {
@@ -342,6 +349,12 @@ public struct NonFiniteError: ReportableError, Equatable {
     public let step: Int64
     /// The global batch's mean loss as reduced (NaN or ±Inf when the loss itself was non-finite).
     public let loss: Double
+
+    public init(step: Int64, loss: Double) {
+        self.step = step
+        self.loss = loss
+    }
+
     public var exitStatus: ExitStatus { .nonFinite }
     public var isCollective: Bool { true }
     public var description: String {

@@ -74,7 +74,7 @@ public final class TrainingStep {
     /// batch). Collective: every rank calls it for the same `step`.
     @inline(__always)
     public func run(samples: UnsafeBufferPointer<Int32>, learningRate: Double, step: Int64) throws -> Outcome {
-        for observer in observers { observer.willComputeGradients(step: step) }
+        for observer in observers { try observer.willComputeGradients(step: step) }
         training.fillBatch(indices: samples, features: model.input.baseAddress, labels: labels.baseAddress!)
         let gradients = model.gradientBuffer
         gradients.setStopRequests(received: stopSignal())

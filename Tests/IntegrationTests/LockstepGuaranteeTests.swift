@@ -47,6 +47,29 @@ final class LockstepGuaranteeTests: XCTestCase {
         try assertNoProcessLeft()
     }
 
+    func testAnOptimizerBufferDifferenceIsCaughtAndNamed() throws {
+        // The flip happens in step 9's update (global step 9 → 10), just before the check at 10,
+        // so the momentum buffer alone differs there.
+        let result = try train(ranks: 2, fault: "perturb-optimizer:rank=1:step=9", ["--verify-every", "5"])
+        XCTAssertEqual(result.exitCode, 76, result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains(
+            "error: lockstep violation at step 10 (periodic check): optimizer.momentum_buffer differ: ranks 0 vs ranks 1 (injected)\n"),
+            result.combinedOutput)
+        try assertNoProcessLeft()
+    }
+
+    /// Rank 0 is the source of truth: a rank whose own initial state differs from rank 0's is
+    /// named before the first step.
+    func testARankWhoseInitialStateDiffersFromRankZerosIsRefused() throws {
+        let result = try train(ranks: 3, fault: "perturb-state:rank=2")
+        XCTAssertEqual(result.exitCode, 76, result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains(
+            "error: lockstep violation at step 0 (initial state from seed 0): parameters differ: ranks 0,1 vs ranks 2 (injected)\n"),
+            result.combinedOutput)
+        XCTAssertFalse(result.standardOutput.contains("epoch 1/"), "nothing was trained")
+        try assertNoProcessLeft()
+    }
+
     func testWithoutTheFaultTheSameRunVerifies() throws {
         // The control for the test above: the check does not fire on an honest run.
         let result = try train(ranks: 3, ["--verify-every", "5"])
@@ -61,6 +84,13 @@ final class LockstepGuaranteeTests: XCTestCase {
         XCTAssertEqual(result.exitCode, 79, result.combinedOutput)
         XCTAssertTrue(result.standardError.contains("non-finite loss (nan) at step 3"), result.combinedOutput)
         XCTAssertEqual(result.standardError.components(separatedBy: "non-finite").count - 1, 1, "reported once, by rank 0")
+        try assertNoProcessLeft()
+    }
+
+    func testInfinityOnOneRankAbortsEveryRankAtThatStep() throws {
+        let result = try train(ranks: 2, fault: "inf:rank=1:step=3")
+        XCTAssertEqual(result.exitCode, 79, result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains("error: non-finite loss (inf) at step 3 (injected)\n"), result.combinedOutput)
         try assertNoProcessLeft()
     }
 
@@ -104,6 +134,37 @@ final class LockstepGuaranteeTests: XCTestCase {
         XCTAssertFalse(result.timedOut)
         XCTAssertLessThan(result.seconds, 20)
         try assertNoProcessLeft()
+    }
+
+    func testARankDyingBySIGSEGVEndsTheJobWithinSeconds() throws {
+        let result = try train(ranks: 3, fault: "segv:rank=1:step=5", timeout: 60)
+        XCTAssertFalse(result.timedOut)
+        XCTAssertLessThan(result.seconds, 20)
+        XCTAssertTrue(result.standardError.contains("rank 1: fault injection: SIGSEGV at step 5"), result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains("exited on signal 11 (Segmentation fault)"), result.combinedOutput)
+        XCTAssertFalse(result.standardError.contains("Thread 0"), "no backtrace: \(result.combinedOutput)")
+        XCTAssertNotEqual(result.exitCode, 0)
+        try assertNoProcessLeft()
+    }
+
+    /// A failing MPI call ends the job with exit 69 and the call's MPI error.
+    func testAFailingMPICallEndsTheJobWithTheMPIStatus() throws {
+        let result = try train(ranks: 2, fault: "mpi-error:rank=1:step=4", timeout: 60)
+        XCTAssertEqual(result.exitCode, 69, result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains(
+            "rank 1: error: MPI broadcast of 1 bytes from rank 2 failed: MPI_ERR_ROOT: invalid root (code 8) (injected)"),
+            result.combinedOutput)
+        XCTAssertFalse(result.timedOut)
+        try assertNoProcessLeft()
+    }
+
+    /// A slow rank slows the job, never its results: the same parameters as without the fault.
+    func testASlowRankChangesNoBit() throws {
+        let honest = try train(ranks: 2, ["--verify-every", "5"])
+        let slow = try train(ranks: 2, fault: "slow:rank=1:step=3:factor=3", ["--verify-every", "5"])
+        XCTAssertEqual(slow.exitCode, 0, slow.combinedOutput)
+        XCTAssertEqual(verifiedParameterHash(in: slow.standardOutput), verifiedParameterHash(in: honest.standardOutput))
+        XCTAssertNotNil(verifiedParameterHash(in: honest.standardOutput), honest.combinedOutput)
     }
 
     func testAStallingRankIsEndedByTheWatchdog() throws {
