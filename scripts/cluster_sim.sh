@@ -38,6 +38,9 @@
 #   scripts/cluster_sim.sh signal HOST SIGNAL [NAME]
 #       Send SIGNAL (TERM, INT, USR1, …) to the processes named NAME (default lockstep) on HOST;
 #       fails when there are none.
+#   LOCKSTEP_SIM_PRIVATE_DIR=DIR (in the environment of launch or run)
+#       DIR is not shared between hosts: h1, h2, … each see an empty tmpfs of their own there, as
+#       with node-local storage; h0 sees the real folder.
 #   scripts/cluster_sim.sh hostfile | status | check
 #       Print the hostfile's path; or the hosts, their links and their processes; or check that
 #       this machine can create the namespaces (root, iproute2), saying why not and failing if not.
@@ -212,6 +215,11 @@ cmd_inside() {
   shift 2
   hostname "$host"
   mount --bind "$hosts_file" /etc/hosts
+  # A folder the other hosts do not share with h0 (node-local storage): an empty tmpfs of their own.
+  if [ -n "${LOCKSTEP_SIM_PRIVATE_DIR:-}" ] && [ "$host" != h0 ]; then
+    mkdir -p "$LOCKSTEP_SIM_PRIVATE_DIR"
+    mount -t tmpfs -o size=64m tmpfs "$LOCKSTEP_SIM_PRIVATE_DIR"
+  fi
   exec "$@"
 }
 

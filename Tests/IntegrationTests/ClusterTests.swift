@@ -146,6 +146,37 @@ final class ClusterTests: XCTestCase {
         }
     }
 
+    /// A checkpoint directory on node-local storage (each of h1 and h2 sees an empty folder of its
+    /// own there): only rank 0 writes and reads checkpoints, and broadcasts them, so a stopped run
+    /// resumes on three hosts to the uninterrupted run's hash.
+    func testACheckpointDirectoryOnlyRankZeroSeesIsEnoughToResume() throws {
+        let directory = try ProcessRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let checkpoints = directory.appendingPathComponent("checkpoints").path
+        let privateDirectory = ["LOCKSTEP_SIM_PRIVATE_DIR": checkpoints, "LOCKSTEP_BINARY": ProcessRunner.lockstepBinary]
+        let hostfile = try ProcessRunner.run(Self.clusterSim, ["hostfile"]).standardOutput
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        func train(_ extra: [String]) throws -> ProcessResult {
+            try ProcessRunner.run(
+                Self.clusterSim,
+                ["run", "3", "--timeout", "90", "--", Self.trainCluster, hostfile] + Self.smallRun + ["--epochs", "2", "--checkpoint-dir", checkpoints] + extra,
+                environment: privateDirectory, timeout: 120)
+        }
+        let first = try train(["--stop-after-steps", "10"])
+        XCTAssertEqual(first.exitCode, 0, first.combinedOutput)
+        // The folder is private indeed: h0 sees the checkpoint, h1 and h2 an empty folder.
+        let listing = try ProcessRunner.run(
+            Self.clusterSim, ["run", "3", "--timeout", "60", "--", "mpirun", "-np", "3", "sh", "-c", "echo \"$(hostname) $(ls \(checkpoints) | wc -l)\""],
+            environment: privateDirectory, timeout: 90)
+        XCTAssertEqual(listing.standardOutput.split(separator: "\n").map(String.init).sorted(), ["h0 1", "h1 0", "h2 0"], listing.combinedOutput)
+        let resumed = try train(["--resume", "auto"])
+        XCTAssertEqual(resumed.exitCode, 0, resumed.combinedOutput)
+        XCTAssertTrue(resumed.standardOutput.contains("resumed from \(checkpoints)/ckpt-step-000000000010.safetensors at step 10"), resumed.combinedOutput)
+        let uninterrupted = try ProcessRunner.mpirun(ranks: 3, ["train"] + Self.smallRun + ["--epochs", "2"])
+        XCTAssertEqual(verifiedParameterHash(in: resumed.standardOutput), verifiedParameterHash(in: uninterrupted.standardOutput))
+        XCTAssertNotNil(verifiedParameterHash(in: uninterrupted.standardOutput), uninterrupted.combinedOutput)
+    }
+
     /// h2's cable unplugged after the first epoch: mpirun's keepalives notice the silent host and
     /// end the job with an error (about 7 s here) instead of hanging.
     func testCutLinkEndsTheJobInsteadOfHanging() throws {
