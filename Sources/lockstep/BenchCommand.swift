@@ -29,7 +29,7 @@ struct BenchCommand: ParsableCommand {
         var repetitions: Int = 5
 
         func validate() throws {
-            guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1, got \(repetitions)") }
+            guard (1...1000).contains(repetitions) else { throw ValidationError("--repetitions must be in 1…1000, got \(repetitions)") }
         }
     }
 
@@ -61,7 +61,7 @@ extension BenchCommand {
         @OptionGroup(title: "Performance") var performance: PerformanceOptions
 
         func validate() throws {
-            guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
+            guard (1...1_000_000).contains(batch) else { throw ValidationError("--batch must be in 1…1000000, got \(batch)") }
         }
 
         func run() throws {
@@ -119,10 +119,15 @@ extension BenchCommand {
         @OptionGroup(title: "Performance") var performance: PerformanceOptions
 
         func validate() throws {
-            guard globalBatch >= 1 else { throw ValidationError("--global-batch must be at least 1, got \(globalBatch)") }
-            guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more, got \(warmup)") }
-            guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
-            if let synthetic, synthetic < 1 { throw ValidationError("--synthetic must be at least 1, got \(synthetic)") }
+            guard (1...1_000_000).contains(globalBatch) else {
+                throw ValidationError("--global-batch must be in 1…1000000, got \(globalBatch)")
+            }
+            guard (0...1_000_000).contains(warmup) else { throw ValidationError("--warmup must be in 0…1000000, got \(warmup)") }
+            guard (1...1_000_000).contains(steps) else { throw ValidationError("--steps must be in 1…1000000, got \(steps)") }
+            // 10 million samples of 784 bytes: 7.8 GB.
+            if let synthetic, !(1...10_000_000).contains(synthetic) {
+                throw ValidationError("--synthetic must be in 1…10000000 samples, got \(synthetic)")
+            }
         }
 
         func run() throws {
@@ -183,13 +188,14 @@ extension BenchCommand {
         @OptionGroup(title: "Performance") var performance: PerformanceOptions
 
         func validate() throws {
-            guard minBytes.bytes >= 4, maxBytes.bytes >= minBytes.bytes else {
-                throw ValidationError("--min-bytes must be at least 4 and at most --max-bytes, got \(minBytes) and \(maxBytes)")
+            guard minBytes.bytes >= 4, maxBytes.bytes >= minBytes.bytes, maxBytes.bytes <= 1 << 30 else {
+                throw ValidationError(
+                    "--min-bytes and --max-bytes must satisfy 4 ≤ min ≤ max ≤ 1G (1073741824 bytes), got \(minBytes) and \(maxBytes)")
             }
-            guard bucketMegabytes > 0, bucketMegabytes.isFinite else {
-                throw ValidationError("--bucket-mb must be a positive number of MiB, got \(bucketMegabytes)")
+            guard bucketMegabytes >= 0.0001, bucketMegabytes <= 4096 else {
+                throw ValidationError("--bucket-mb must be a number of MiB in 0.0001…4096, got \(bucketMegabytes)")
             }
-            if let calls, calls < 1 { throw ValidationError("--calls must be at least 1, got \(calls)") }
+            if let calls, !(1...1_000_000).contains(calls) { throw ValidationError("--calls must be in 1…1000000, got \(calls)") }
         }
 
         func run() throws {

@@ -50,6 +50,13 @@ struct DiagnoseBLASCommand: ParsableCommand {
         }
     }
 
+    func validate() throws {
+        guard tolerance >= 1e-12, tolerance <= 1 else {
+            throw ValidationError("--tolerance must be a relative error in 1e-12…1, got \(tolerance)")
+        }
+        guard (1...4096).contains(batch) else { throw ValidationError("--batch must be in 1…4096 rows, got \(batch)") }
+    }
+
     func run() throws {
         BLASSetup.apply(coreRequest: performance.blasCore, threads: performance.blasThreads)
         let checks = BLASSelfCheck.run(

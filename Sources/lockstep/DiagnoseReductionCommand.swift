@@ -24,11 +24,18 @@ struct DiagnoseReductionCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Repetitions per mode and size.", valueName: "n"))
     var repeats: Int = 3
 
+    func validate() throws {
+        guard (1...1000).contains(repeats) else { throw ValidationError("--repeats must be in 1…1000, got \(repeats)") }
+        let fields = sizes.split(separator: ",", omittingEmptySubsequences: false)
+        let counts = fields.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        // 2²⁶ Floats: a 256 MiB buffer, twice the largest gradient this tool is meant to check.
+        guard !fields.isEmpty, counts.count == fields.count, counts.allSatisfy({ (1...(1 << 26)).contains($0) }) else {
+            throw ValidationError("--sizes must be a comma-separated list of counts in 1…67108864 Floats, got '\(sizes)'")
+        }
+    }
+
     func run() throws {
         let counts = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !counts.isEmpty, counts.allSatisfy({ $0 > 0 }) else {
-            throw ValidationError("--sizes must be a comma-separated list of positive counts, got '\(sizes)'")
-        }
         let job = Job.start(blas: nil)
         job.run {
             let encoder = JSONEncoder()

@@ -24,7 +24,22 @@ struct ScheduleCommand: ParsableCommand {
         var globalBatch: Int = TrainingConfiguration.defaults.globalBatchSize
 
         func validate() throws {
-            guard globalBatch >= 1 else { throw ValidationError("--global-batch must be at least 1, got \(globalBatch)") }
+            guard (1...1_000_000).contains(globalBatch) else {
+                throw ValidationError("--global-batch must be in 1…1000000, got \(globalBatch)")
+            }
+            guard (1...1_000_000_000).contains(stepsPerEpoch) else {
+                throw ValidationError("--steps-per-epoch must be in 1…1000000000, got \(stepsPerEpoch)")
+            }
+        }
+
+        /// `--total` in 1…10⁹ units, and at most 2⁵³ steps (where step counts stay exact in a Double).
+        func validateTotal(_ total: Int?) throws {
+            guard let total else { return }
+            guard (1...1_000_000_000).contains(total) else { throw ValidationError("--total must be in 1…1000000000 units, got \(total)") }
+            let (steps, overflow) = total.multipliedReportingOverflow(by: stepsPerEpoch)
+            guard !overflow, steps <= 1 << 53 else {
+                throw ValidationError("--total \(total) × --steps-per-epoch \(stepsPerEpoch) steps is more than 2^53")
+            }
         }
 
         func schedule(_ options: ScheduleOptions, totalUnits: Int?) throws -> ExponentialSchedule {
@@ -64,10 +79,11 @@ extension ScheduleCommand {
         var json = false
 
         func validate() throws {
-            if count < 0 { throw ValidationError("--count \(count) must be at least 0") }
+            guard (0...1_000_000).contains(count) else { throw ValidationError("--count must be in 0…1000000 rows, got \(count)") }
             if count.multipliedReportingOverflow(by: shape.stepsPerEpoch).overflow {
                 throw ValidationError("--count \(count) × --steps-per-epoch \(shape.stepsPerEpoch) steps is too large")
             }
+            try shape.validateTotal(total)
             _ = try shape.schedule(schedule, totalUnits: total)
         }
 
@@ -110,6 +126,7 @@ extension ScheduleCommand {
         var json = false
 
         func validate() throws {
+            try shape.validateTotal(total)
             _ = try shape.schedule(schedule, totalUnits: total)
         }
 
