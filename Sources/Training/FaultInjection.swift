@@ -15,6 +15,8 @@ import Reporting
 ///   verification catches it.
 /// - `perturb-optimizer`: the same, in the first optimizer buffer (SGD's momentum, Adam's
 ///   `exp_avg`); the verification names that buffer.
+/// - `perturb-counter`: after step S's update, rank R counts one optimizer step more (no effect
+///   on SGD's math); the verification names the counters.
 /// - `perturb-state`: rank R flips one bit of its initial parameters before the ranks agree on
 ///   the initial state; the agreement with rank 0 (the source of truth) fires.
 /// - `nan`, `inf`: at step S, rank R's loss becomes NaN (+Inf) before the reduction.
@@ -37,6 +39,7 @@ public struct FaultPlan: Equatable, Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case bitflip
         case perturbOptimizer = "perturb-optimizer"
+        case perturbCounter = "perturb-counter"
         case perturbState = "perturb-state"
         case nan, inf, exit, kill, segv, stall, slow
         case mpiError = "mpi-error"
@@ -138,7 +141,7 @@ public struct FaultPlan: Equatable, Sendable {
         case is NonFiniteEvaluationError:
             return !kinds.isDisjoint(with: [.nan, .inf])
         case let error as LockstepViolation:
-            return faults.contains { [.bitflip, .perturbOptimizer].contains($0.kind) && $0.step <= error.step }
+            return faults.contains { [.bitflip, .perturbOptimizer, .perturbCounter].contains($0.kind) && $0.step <= error.step }
                 || kinds.contains(.perturbState)
         case let error as CheckpointError:
             if case .writeFailed = error { return kinds.contains(.checkpointFail) }
@@ -227,6 +230,7 @@ final class FaultInjector: StepObserver {
         if plan.fires(.perturbOptimizer, rank: rank, step: step), let first = optimizer.stateBuffers.first {
             Self.flipBit(in: first.buffer)
         }
+        if plan.fires(.perturbCounter, rank: rank, step: step) { optimizer.stepCount += 1 }
     }
 
     /// `perturb-state`: changes this rank's freshly initialised parameters before the agreement.

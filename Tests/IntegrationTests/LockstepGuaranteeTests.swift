@@ -58,6 +58,15 @@ final class LockstepGuaranteeTests: XCTestCase {
         try assertNoProcessLeft()
     }
 
+    func testACounterDifferenceIsCaughtAndNamed() throws {
+        let result = try train(ranks: 2, fault: "perturb-counter:rank=1:step=9", ["--verify-every", "5"])
+        XCTAssertEqual(result.exitCode, 76, result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains(
+            "error: lockstep violation at step 10 (periodic check): counters (global step, optimizer step, skipped steps, lr) differ: ranks 0 vs ranks 1 (injected)\n"),
+            result.combinedOutput)
+        try assertNoProcessLeft()
+    }
+
     /// Rank 0 is the source of truth: a rank whose own initial state differs from rank 0's is
     /// named before the first step.
     func testARankWhoseInitialStateDiffersFromRankZerosIsRefused() throws {
