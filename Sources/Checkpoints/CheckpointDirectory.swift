@@ -69,16 +69,17 @@ public struct CheckpointDirectory: Sendable {
         return destination
     }
 
-    /// Deletes all checkpoints but the `keepLast` with the highest steps. Temporary files and
-    /// other files are left alone. Call it after a successful write, so the newest is valid.
+    /// Deletes all checkpoints but the `keepLast` with the highest steps, and never `written`
+    /// (the checkpoint just written, even when files of higher steps are there). Temporary files
+    /// and other files are left alone. Call it after a successful write, so the newest is valid.
     /// - Returns: the deleted files, oldest first.
     /// - Throws: `CheckpointError.directoryUnreadable` or `.writeFailed` (operation "delete").
     /// - Precondition: `keepLast ≥ 1`.
     @discardableResult
-    public func prune(keepLast: Int) throws -> [URL] {
+    public func prune(keepLast: Int, keeping written: URL? = nil) throws -> [URL] {
         precondition(keepLast >= 1, "keepLast \(keepLast) < 1")
         let checkpoints = try list().checkpoints
-        let doomed = checkpoints.dropLast(keepLast).map(\.url)
+        let doomed = checkpoints.dropLast(keepLast).map(\.url).filter { $0.standardizedFileURL != written?.standardizedFileURL }
         for file in doomed where unlink(file.path) != 0 && errno != ENOENT {
             throw CheckpointError.writeFailed(file: file.path, operation: "delete", code: errno)
         }

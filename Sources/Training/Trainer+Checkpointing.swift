@@ -24,7 +24,7 @@ extension Trainer {
             } catch let error as CheckpointError where faults.plan.explains(error) {
                 throw InjectedError(error)  // marked here: rank 0's message reaches the others as text
             }
-            let pruned = try directory.prune(keepLast: checkpointing.keepLast)
+            let pruned = try directory.prune(keepLast: checkpointing.keepLast, keeping: url)
             let removed = pruned.isEmpty ? "" : "; removed \(pruned.map(\.lastPathComponent).joined(separator: ", "))"
             let shown = (path as NSString).appendingPathComponent(url.lastPathComponent)  // as the user gave it
             logger.info("checkpoint \(shown) at step \(step) (\(state.positionDescription))\(removed)")

@@ -1,10 +1,11 @@
 import ArgumentParser
+import Checkpoints
 import Collectives
 import Foundation
 import Job
-import Reporting
 import Logging
 import Optimizers
+import Reporting
 import Schedules
 import Training
 
@@ -92,6 +93,11 @@ struct TrainCommand: ParsableCommand {
                 guard isLeader, checkpoints.resume == nil, !output.overwrite else { return }
                 let holds = runDirectory.existingRun()
                 if !holds.isEmpty { throw RunDirectoryInUse(path: runDirectory.path, holds: holds) }
+                // A --checkpoint-dir outside the run directory may hold another run's checkpoints.
+                if let path = explicitCheckpointDirectory {
+                    let steps = try CheckpointDirectory(url: URL(fileURLWithPath: path)).list().checkpoints.map(\.step)
+                    if !steps.isEmpty { throw CheckpointDirectoryInUse(path: path, steps: steps) }
+                }
             }
             configuration.metricsPath = output.metrics ?? runDirectory.metricsPath
             // Data and settings are checked on every rank, and the outcome agreed (a failure is
@@ -107,7 +113,10 @@ struct TrainCommand: ParsableCommand {
             if isLeader {
                 trainer.beforeTraining = {
                     try runDirectory.create()
-                    if output.overwrite && checkpoints.resume == nil { try runDirectory.removeRun() }
+                    if output.overwrite && checkpoints.resume == nil {
+                        try runDirectory.removeRun()
+                        if let path = explicitCheckpointDirectory { try removeCheckpoints(in: path) }
+                    }
                     try runDirectory.write(
                         effectiveTOML(arguments: arguments, runDirectory: runDirectory, worldSize: communicator.worldSize),
                         to: runDirectory.configPath)
@@ -145,6 +154,17 @@ struct TrainCommand: ParsableCommand {
             if FileManager.default.fileExists(atPath: runDirectory.checkpointsPath) { files.append("checkpoints/") }
             logger.info("run directory \(runDirectory.path): \(files.joined(separator: ", "))")
         })
+    }
+
+    /// `--checkpoint-dir` when given and checkpoints are on.
+    private var explicitCheckpointDirectory: String? { checkpoints.checkpoints ? checkpoints.checkpointDirectory : nil }
+
+    /// `--overwrite` with `--checkpoint-dir`: deletes the checkpoints the folder holds (rank 0).
+    private func removeCheckpoints(in path: String) throws {
+        for checkpoint in try CheckpointDirectory(url: URL(fileURLWithPath: path)).list().checkpoints
+        where unlink(checkpoint.url.path) != 0 && errno != ENOENT {
+            throw OutputError(path: checkpoint.url.path, action: "remove (--overwrite)", reason: String(cString: strerror(errno)))
+        }
     }
 
     /// `stopped by SIGTERM at step N (epoch E, step s/S); continue with … --resume auto`, naming

@@ -141,6 +141,14 @@ final class CheckpointDirectoryTests: XCTestCase {
         XCTAssertEqual(try directory.latest()?.step, 25)
     }
 
+    func testPruneNeverDeletesTheCheckpointJustWritten() throws {
+        // Files of higher steps (another run's) would otherwise make step 5 the oldest.
+        for step: Int64 in [20, 25, 5] { try directory.write(CheckpointSamples.mlp(seed: UInt64(step)), step: step) }
+        let deleted = try directory.prune(keepLast: 1, keeping: directory.url(step: 5))
+        XCTAssertEqual(deleted, [directory.url(step: 20)])
+        XCTAssertEqual(try directory.list().checkpoints.map(\.step), [5, 25])
+    }
+
     func testWriteCreatesTheDirectoryAndReportsFailure() throws {
         let nested = CheckpointDirectory(url: url.appendingPathComponent("a/b"))
         let written = try nested.write(CheckpointSamples.mlp(), step: 7)

@@ -89,6 +89,25 @@ final class HardeningCommandTests: XCTestCase {
         XCTAssertEqual(replaced.exitCode, 0, replaced.combinedOutput)
         XCTAssertNotEqual(try Data(contentsOf: used.appendingPathComponent("metrics.jsonl")), before)
 
+        // A --checkpoint-dir of its own that holds another run's checkpoints: refused, untouched;
+        // --overwrite deletes them first, so --keep-last never counts them.
+        let shared = directory.appendingPathComponent("shared-checkpoints")
+        let first = try ProcessRunner.lockstep(
+            arguments + ["--epochs", "2", "--run-dir", directory.appendingPathComponent("a").path, "--checkpoint-dir", shared.path], timeout: 60)
+        XCTAssertEqual(first.exitCode, 0, first.combinedOutput)
+        let firstFiles = try FileManager.default.contentsOfDirectory(atPath: shared.path).sorted()
+        let second = try ProcessRunner.lockstep(
+            arguments + ["--run-dir", directory.appendingPathComponent("b").path, "--checkpoint-dir", shared.path], timeout: 60)
+        XCTAssertEqual(second.exitCode, 64, second.combinedOutput)
+        XCTAssertTrue(second.standardError.hasPrefix(
+            "error: --checkpoint-dir \(shared.path) already holds 2 checkpoints (steps 5…10) of another run\n"), second.combinedOutput)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: shared.path).sorted(), firstFiles)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("b").path), "nothing created")
+        let overwritten = try ProcessRunner.lockstep(
+            arguments + ["--run-dir", directory.appendingPathComponent("b").path, "--checkpoint-dir", shared.path, "--overwrite"], timeout: 60)
+        XCTAssertEqual(overwritten.exitCode, 0, overwritten.combinedOutput)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: shared.path), ["ckpt-step-000000000005.safetensors"])
+
         // A run that cannot start leaves no folder behind.
         let refused = try ProcessRunner.lockstep(arguments + ["--data", "/nonexistent.npz"], environment: environment, timeout: 60)
         XCTAssertEqual(refused.exitCode, 66, refused.combinedOutput)

@@ -22,8 +22,8 @@ struct OutputOptions: ParsableArguments {
     var runDir: String?
 
     @Flag(help: ArgumentHelp(
-        "Start afresh in a --run-dir that already holds a run, removing its config.toml, metrics and checkpoints "
-            + "(without it, such a --run-dir is refused unless --resume is given)."))
+        "Start afresh in a --run-dir that already holds a run, removing its config.toml, metrics and checkpoints, "
+            + "and the checkpoints of a --checkpoint-dir (without it, such folders are refused unless --resume is given)."))
     var overwrite = false
 
     @Option(help: ArgumentHelp(
