@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "Determinism"),
         .target(name: "Collectives", dependencies: ["CMPIShim", "Reporting"]),
         .target(name: "Coordination", dependencies: ["Collectives", "Reporting", "Determinism"]),
-        .target(name: "Kernels", dependencies: ["Determinism", "COpenBLAS", "CVectorKernels"]),
+        .target(name: "Kernels", dependencies: ["Determinism", "Reporting", "COpenBLAS", "CVectorKernels"]),
         .target(name: "Models", dependencies: ["Kernels", "Determinism", "Reporting"]),
         .target(name: "Optimizers", dependencies: ["Reporting", "Kernels"]),
         .target(

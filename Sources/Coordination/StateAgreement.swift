@@ -28,8 +28,10 @@ public struct StateAgreement {
     public func agree(on pieces: [Piece], step: Int64, context: String) throws {
         var mismatches = [Int64](repeating: 0, count: pieces.count)
         for (index, piece) in pieces.enumerated() {
-            let received = UnsafeMutableRawBufferPointer.allocate(byteCount: max(piece.bytes.count, 1), alignment: 64)
-            defer { received.deallocate() }
+            let received = UnsafeMutableRawBufferPointer(
+                start: AlignedAllocation.allocate(byteCount: piece.bytes.count, alignment: 64, what: "rank 0's copy of \(piece.name)"),
+                count: max(piece.bytes.count, 1))
+            defer { free(received.baseAddress) }
             let view = UnsafeMutableRawBufferPointer(rebasing: received[0..<piece.bytes.count])
             view.copyMemory(from: UnsafeRawBufferPointer(piece.bytes))
             try communicator.broadcast(view, root: 0)

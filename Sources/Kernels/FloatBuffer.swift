@@ -1,4 +1,5 @@
 import Determinism
+import Reporting
 
 /// An owned, 64-byte-aligned, fixed-size buffer of `Float`s: the storage for parameters,
 /// gradients, optimizer moments and activations.
@@ -21,8 +22,8 @@ public final class FloatBuffer {
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer(count: \(count))")
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: Self.alignment)
+        let raw = AlignedAllocation.allocate(
+            byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: Self.alignment, what: "a buffer of \(count) Float")
         baseAddress = raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
         owner = nil
     }
@@ -44,7 +45,7 @@ public final class FloatBuffer {
     deinit {
         guard owner == nil else { return }
         baseAddress.deinitialize(count: max(count, 1))
-        UnsafeMutableRawPointer(baseAddress).deallocate()
+        free(baseAddress)
     }
 
     /// The whole buffer as a mutable buffer pointer.

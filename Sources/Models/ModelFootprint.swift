@@ -68,4 +68,10 @@ public struct ModelFootprint: Equatable, Sendable {
         let activations = Double(batchSize) * Double(activationFloatsPerSample)
         return Double(2 + optimizerBuffers) * parameterBytes + activations * Double(MemoryLayout<Float>.stride)
     }
+
+    /// Bytes a checkpoint write holds for a moment on rank 0, on top of `trainingBytes`: a copy of
+    /// the parameters and of each optimizer buffer as tensors, and the encoded file image.
+    public func checkpointBytes(optimizerBuffers: Int) -> Double {
+        2 * Double(1 + optimizerBuffers) * parameterBytes
+    }
 }

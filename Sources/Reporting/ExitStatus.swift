@@ -14,6 +14,8 @@ public enum ExitStatus: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case mpi = 69
     /// A bug in lockstep itself (EX_SOFTWARE).
     case software = 70
+    /// Memory ran out although the model passed the memory check (EX_OSERR).
+    case outOfMemory = 71
     /// Writing a file failed: disk full, permission denied (EX_IOERR).
     case io = 74
     /// The stall watchdog fired: a step made no progress within `--stall-timeout` (EX_TEMPFAIL).
@@ -34,6 +36,7 @@ public enum ExitStatus: Int32, Sendable, CaseIterable, CustomStringConvertible {
         case .missingInput: "missing input"
         case .mpi: "MPI failure"
         case .software: "internal error"
+        case .outOfMemory: "out of memory"
         case .io: "I/O error"
         case .stalled: "stalled"
         case .lockstepViolation: "lockstep violation"

@@ -40,13 +40,15 @@ public struct ModelSizeError: ReportableError, Equatable {
     }
 
     /// Throws when what one rank allocates (`ModelFootprint.trainingBytes`: parameters, gradients,
-    /// `optimizerBuffers` optimizer buffers, activations and scratch for `maximumBatch` rows),
-    /// times the ranks on this node, is more than the node can give (`MemoryAdmission`).
+    /// `optimizerBuffers` optimizer buffers, activations and scratch for `maximumBatch` rows; and
+    /// at a checkpoint `checkpointBytes` more), times the ranks on this node, is more than the
+    /// node can give (`MemoryAdmission`).
     public static func checkMemory(
         _ footprint: ModelFootprint, model: String, flag: String, optimizerBuffers: Int, maximumBatch: Int,
         admission: MemoryAdmission = .current()
     ) throws {
         let bytes = footprint.trainingBytes(optimizerBuffers: optimizerBuffers, batchSize: maximumBatch)
+            + footprint.checkpointBytes(optimizerBuffers: optimizerBuffers)
         if let refusal = admission.refusal(bytesPerRank: bytes) {
             throw ModelSizeError(model: model, reason: refusal, flag: flag)
         }

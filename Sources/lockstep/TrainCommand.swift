@@ -95,7 +95,8 @@ struct TrainCommand: ParsableCommand {
                 if !holds.isEmpty { throw RunDirectoryInUse(path: runDirectory.path, holds: holds) }
                 // A --checkpoint-dir outside the run directory may hold another run's checkpoints.
                 if let path = explicitCheckpointDirectory {
-                    let steps = try CheckpointDirectory(url: URL(fileURLWithPath: path)).list().checkpoints.map(\.step)
+                    // A folder that cannot be listed is reported by the checkpoint directory's own check.
+                    let steps = (try? CheckpointDirectory(url: URL(fileURLWithPath: path)).list().checkpoints.map(\.step)) ?? []
                     if !steps.isEmpty { throw CheckpointDirectoryInUse(path: path, steps: steps) }
                 }
             }

@@ -35,7 +35,12 @@ final class ModelSizeTests: XCTestCase {
             "it needs about 9.0 GB per rank × 3 ranks on this node; 20.0 GB available (MemAvailable), of which 90 % may be planned")
         XCTAssertEqual(MemoryAdmission(nodeBytes: 20e9, nodeSource: "MemAvailable", processLimitBytes: 4e9, ranksOnNode: 1)
             .refusal(bytesPerRank: 9e9),
-            "it needs about 9.0 GB per rank; the address-space limit (ulimit -v) is 4.0 GB per process")
+            "it needs about 11.51 GB of address space per rank (9.00 GB of buffers, with the libraries' and the allocator's "
+                + "reservations); the address-space limit (ulimit -v) is 4.00 GB per process")
+        // What the process already holds counts against the limit: 1.5 + 0.256 + 1.25 × 1.79 = 3.9975 GB fits in 4.
+        let holding = MemoryAdmission(nodeBytes: 20e9, nodeSource: "MemAvailable", processLimitBytes: 4e9, processUsedBytes: 1.5e9, ranksOnNode: 1)
+        XCTAssertNil(holding.refusal(bytesPerRank: 1.79e9))
+        XCTAssertNotNil(holding.refusal(bytesPerRank: 1.8e9))
         XCTAssertEqual(MemoryAdmission(nodeBytes: 20e9, nodeSource: "MemAvailable", processLimitBytes: nil, ranksOnNode: 0).ranksOnNode, 1)
     }
 
