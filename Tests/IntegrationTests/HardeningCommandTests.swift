@@ -54,6 +54,25 @@ final class HardeningCommandTests: XCTestCase {
         XCTAssertTrue(result.standardError.contains(" per rank × 1 rank on this node; "), result.standardError)
     }
 
+    /// Under `ulimit -v 3000000` (3.07 GB), a 784-8000-8000-10 MLP (2.0 GB of buffers; its address
+    /// space peaks above 3.1 GB) is refused up front instead of dying in an allocation, and a
+    /// 784-7000-7000-10 one (address space peak measured at 2.48 GB) trains.
+    func testAnAddressSpaceLimitIsCountedWithWhatTheProcessHolds() throws {
+        func train(_ hidden: String) throws -> ProcessResult {
+            let command = ["'\(ProcessRunner.lockstepBinary)'", "train", "--no-plots", "--hidden", hidden, "--epochs", "1",
+                           "--limit-train", "1280", "--limit-test", "100", "--progress", "none",
+                           "--run-dir", "'\(directory.appendingPathComponent(hidden).path)'"].joined(separator: " ")
+            return try ProcessRunner.run("/bin/sh", ["-c", "ulimit -v 3000000 && exec \(command)"], timeout: 120)
+        }
+        let refused = try train("8000,8000")
+        XCTAssertEqual(refused.exitCode, 64, refused.combinedOutput)
+        XCTAssertTrue(refused.standardError.contains(
+            "error: the model 784-8000-8000-10 is too large: it needs about "), refused.combinedOutput)
+        XCTAssertTrue(refused.standardError.contains("the address-space limit (ulimit -v) is 3.07 GB per process"), refused.combinedOutput)
+        let admitted = try train("7000,7000")
+        XCTAssertEqual(admitted.exitCode, 0, admitted.combinedOutput)
+    }
+
     func testRunsStartedTogetherGetTwoFoldersAndAUsedFolderIsRefused() throws {
         let environment = ["LOCKSTEP_RUNS_DIR": directory.appendingPathComponent("runs").path]
         let arguments = ["train", "--no-plots"] + Self.small
