@@ -78,14 +78,22 @@ public struct Job {
     /// Reports `error` from this rank and ends the whole job.
     ///
     /// An error every rank detects from the same collective data (`isCollective`) is printed by
-    /// rank 0 alone; the other ranks give rank 0 a moment to print before they abort too (rank 0's
-    /// abort usually ends them first).
+    /// rank 0 alone, and every rank ends in order: `MPI_Finalize`, then the error's exit status,
+    /// so Open MPI prints no abort banner (mpirun still reports the non-zero status). An error of
+    /// one rank alone ends the job with `MPI_Abort`, since the others cannot know of it. Before MPI
+    /// starts (`communicator` nil), a usage error under an MPI launcher is printed by rank 0 only:
+    /// every rank was given the same arguments.
     public static func fail(_ error: any Error, communicator: (any Communicator)?) -> Never {
         let collective = (error as? ReportableError)?.isCollective ?? false
         let status: ExitStatus
         if collective, let communicator, communicator.worldSize > 1 {
             status = (error as? ReportableError)?.exitStatus ?? .software
-            if communicator.rank == 0 { report(error, rank: nil) } else { sleep(2) }
+            if communicator.rank == 0 { report(error, rank: nil) }
+            // Every rank raised this error from the same collective, so every rank is here.
+            do { try communicator.finalize() } catch { communicator.abort(exitCode: status.rawValue) }
+            exit(status.rawValue)
+        } else if communicator == nil, isUsageErrorOnLaterRank(error) {
+            exit(ExitStatus.usage.rawValue)
         } else {
             let rank = (communicator?.worldSize ?? 1) > 1 ? communicator?.rank : nil
             status = report(error, rank: rank)
@@ -93,6 +101,15 @@ public struct Job {
         if let communicator { communicator.abort(exitCode: status.rawValue) }
         exit(status.rawValue)
     }
+
+    /// True for a usage error on a rank other than 0 of an MPI launch, before MPI starts: rank 0
+    /// reports the same error.
+    public static func isUsageErrorOnLaterRank(_ error: any Error) -> Bool {
+        (error as? ReportableError)?.exitStatus == .usage && (MPICommunicator.launcherRank() ?? 0) != 0
+    }
+
+    /// True on a rank other than 0 of an MPI launch (before or after MPI starts).
+    public static var isLaterLaunchedRank: Bool { (MPICommunicator.launcherRank() ?? 0) != 0 }
 
     /// Writes `error: message` (and `hint: …`) to standard error, prefixed with the rank in a
     /// multi-rank job; returns the exit status for it.

@@ -42,6 +42,7 @@ struct Lockstep: ParsableCommand {
         let code = exitCode(for: error)
         if code == .success || error is ExitCode { exit(withError: error) }
         if error is ReportableError || code != .validationFailure { Job.fail(error, communicator: nil) }
+        if Job.isLaterLaunchedRank { Foundation.exit(ExitStatus.usage.rawValue) }  // rank 0 says it
         let commandPath = subcommandPath(of: arguments.all)
         var command: any ParsableCommand.Type = Lockstep.self
         for name in commandPath {

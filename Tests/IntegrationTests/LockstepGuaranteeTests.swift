@@ -93,6 +93,7 @@ final class LockstepGuaranteeTests: XCTestCase {
         XCTAssertEqual(result.exitCode, 79, result.combinedOutput)
         XCTAssertTrue(result.standardError.contains("non-finite loss (nan) at step 3"), result.combinedOutput)
         XCTAssertEqual(result.standardError.components(separatedBy: "non-finite").count - 1, 1, "reported once, by rank 0")
+        XCTAssertFalse(result.standardError.contains("MPI_ABORT"), "every rank knew: an orderly exit, no abort banner")
         try assertNoProcessLeft()
     }
 

@@ -53,6 +53,15 @@ final class MultiRankTrainingTests: XCTestCase {
         XCTAssertFalse(result.standardOutput.contains("rank 1"), result.combinedOutput)
     }
 
+    /// A mistake every rank makes alike is said once, by rank 0, without Open MPI's abort banner.
+    func testAUsageErrorUnderMpirunIsPrintedOnce() throws {
+        let result = try ProcessRunner.mpirun(ranks: 3, ["train", "--lrr", "0.1"], timeout: 60)
+        XCTAssertEqual(result.exitCode, 64, result.combinedOutput)
+        XCTAssertEqual(result.standardError.components(separatedBy: "error: Unknown option '--lrr'. Did you mean '--lr'?").count - 1, 1,
+                       result.combinedOutput)
+        XCTAssertFalse(result.standardError.contains("MPI_ABORT"), result.combinedOutput)
+    }
+
     func testOneRankWithUnreadableDataEndsTheJobWithinSeconds() throws {
         // Each rank reads its own copy (with one copy per node, only node rank 0 reads, and rank 1's
         // path is not used).
