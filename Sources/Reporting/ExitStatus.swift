@@ -27,6 +27,8 @@ public enum ExitStatus: Int32, Sendable, CaseIterable, CustomStringConvertible {
     /// SIGTERM, SIGINT or SIGUSR1 stopped the run at a step the ranks agreed on, after writing its
     /// checkpoint: continue with `--resume auto` (what a requeued job does).
     case stoppedBySignal = 80
+    /// Training diverged and `--on-divergence stop` ended the run (its checkpoints kept).
+    case diverged = 81
 
     public var description: String {
         switch self {
@@ -42,6 +44,7 @@ public enum ExitStatus: Int32, Sendable, CaseIterable, CustomStringConvertible {
         case .lockstepViolation: "lockstep violation"
         case .nonFinite: "non-finite value"
         case .stoppedBySignal: "stopped by a signal"
+        case .diverged: "training diverged"
         }
     }
 }

@@ -28,6 +28,7 @@ extension Trainer {
             let removed = pruned.isEmpty ? "" : "; removed \(pruned.map(\.lastPathComponent).joined(separator: ", "))"
             let shown = (path as NSString).appendingPathComponent(url.lastPathComponent)  // as the user gave it
             logger.info("checkpoint \(shown) at step \(step) (\(state.positionDescription))\(removed)")
+            lastCheckpoint = shown
             return []
         }
     }

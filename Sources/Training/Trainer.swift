@@ -62,6 +62,8 @@ public final class Trainer {
 
     /// Steps taken by this invocation (for `--stop-after-steps`).
     private var stepsThisRun = 0
+    /// The newest checkpoint this run wrote (as the user gave its directory), on rank 0.
+    var lastCheckpoint: String?
     /// The signals the ranks agreed to stop for (set after the step that carried them).
     private var agreedSignals: [(signal: StopSignal, ranks: Int)] = []
     private var lastPhase: SchedulePhase?
@@ -183,13 +185,20 @@ public final class Trainer {
                 epochSeconds: training.seconds, evaluationSeconds: evaluationSeconds, skippedSteps: state.skippedSteps,
                 gradientNormMean: state.gradientNorms.mean, gradientNormMaximum: state.gradientNorms.maximum,
                 validationLoss: validation?.meanLoss, validationAccuracy: validation?.accuracy)
+            // From the reduced metrics, the same on every rank: every rank decides alike.
+            let divergence = Divergence.check(line, earlier: state.metricsHistory, classes: data.training.classCount)
             state.metricsHistory.append(line)
             try writer?.append(line)
             if communicator.rank == 0 { onEpoch?(line) }
             logger.info("\(line.summary(epochs: configuration.epochs))")
+            if let divergence, communicator.rank == 0 { logger.warning("\(divergence.warning(epoch: line.epoch))") }
             try verifyState(context: "end of epoch \(state.epoch + 1)")
             state.beginNextEpoch()
+            let lastGoodCheckpoint = lastCheckpoint
             try writeCheckpoint()
+            if let divergence, configuration.onDivergence == .stop {
+                throw DivergenceError(epoch: line.epoch, evidence: divergence.evidence, lastGoodCheckpoint: lastGoodCheckpoint)
+            }
             if !agreedSignals.isEmpty { break }
             if reachedStepLimit {
                 logStop()

@@ -62,6 +62,8 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var overlap: Bool
     /// What every rank does when the reduced loss or gradient holds a NaN or infinity.
     public var onNonFinite: NonFinitePolicy
+    /// What every rank does when an epoch's metrics show divergence (`Divergence`); nil: `warn`.
+    public var onDivergence: DivergencePolicy?
     /// End the job when a step makes no progress for this many seconds (0: never).
     public var stallTimeout: Double
 
@@ -179,7 +181,7 @@ extension TrainingConfiguration {
         "schedule.hold": "--hold", "schedule.minimumLearningRate": "--min-lr", "schedule.staircase": "--staircase",
         "clipGradientNorm": "--clip-grad-norm", "learningRateScaling": "--lr-scaling",
         "learningRateReferenceBatch": "--lr-reference-batch", "reduction": "--reduction",
-        "verifyEvery": "--verify-every", "onNonFinite": "--on-nonfinite", "stallTimeout": "--stall-timeout",
+        "verifyEvery": "--verify-every", "onNonFinite": "--on-nonfinite", "onDivergence": "--on-divergence", "stallTimeout": "--stall-timeout",
         "bucketMegabytes": "--bucket-mb", "overlap": "--no-overlap",
         "metricsPath": "--metrics", "evaluationBatchSize": "--eval-batch",
     ]

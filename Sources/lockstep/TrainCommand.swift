@@ -35,7 +35,7 @@ struct TrainCommand: ParsableCommand {
     /// The run's configuration from the parsed options; `metricsPath` is `--metrics` (the run
     /// directory's file is filled in once the directory is known).
     func trainingConfiguration() throws -> TrainingConfiguration {
-        TrainingConfiguration(
+        var configuration = TrainingConfiguration(
             dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: data.limitTest,
             dataSource: try data.dataSource(), normalize: data.normalize == .unit ? nil : data.normalize,
             validationSplit: data.validationSplit, dataCopies: data.dataCopies == .node ? nil : data.dataCopies, model: model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: training.epochs, globalBatchSize: training.globalBatch,
@@ -46,6 +46,9 @@ struct TrainCommand: ParsableCommand {
             bucketMegabytes: distribution.bucketMegabytes, overlap: distribution.overlap,
             onNonFinite: distribution.onNonFinite, stallTimeout: distribution.stallTimeout, metricsPath: output.metrics,
             evaluationBatchSize: performance.evalBatch)
+        // `warn` is the default, stored as nil so that configurations before the option compare equal.
+        configuration.onDivergence = distribution.onDivergence == .warn ? nil : distribution.onDivergence
+        return configuration
     }
 
     /// The settings `--model`'s preset brings for the flags not given (`ModelRecipe`).

@@ -36,8 +36,9 @@ final class BLASKernelTests: XCTestCase {
     }
 
     func testTheCheckFailsWhenTheToleranceCannotBeMet() throws {
-        // Float sgemm never matches the Double reference exactly: a zero tolerance must fail.
-        let (result, report) = try diagnose(["--tolerance", "0"])
+        // Float sgemm never matches the Double reference to 1e-12 (the smallest tolerance accepted;
+        // 0 is a usage error): the check must fail.
+        let (result, report) = try diagnose(["--tolerance", "1e-12"])
         XCTAssertEqual(result.exitCode, 70, result.combinedOutput)
         XCTAssertEqual(report["passed"] as? Bool, false)
     }

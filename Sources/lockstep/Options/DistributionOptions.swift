@@ -4,6 +4,7 @@ import Training
 
 extension ReductionMode: ExpressibleByArgument {}
 extension NonFinitePolicy: ExpressibleByArgument {}
+extension DivergencePolicy: ExpressibleByArgument {}
 
 /// `lockstep train`: how the ranks reduce gradients and check each other.
 struct DistributionOptions: ParsableArguments {
@@ -21,6 +22,11 @@ struct DistributionOptions: ParsableArguments {
         "When the reduced loss or gradient holds NaN or Inf: abort (stop with the step) or skip "
             + "(every rank skips that update; the count is logged and kept).", valueName: "policy"))
     var onNonFinite: NonFinitePolicy = TrainingConfiguration.defaults.onNonFinite
+
+    @Option(name: .customLong("on-divergence"), help: ArgumentHelp(
+        "When an epoch's training loss or test accuracy shows divergence (README \"Guarantees\"): warn (on the "
+            + "epoch line) or stop (after the epoch's checkpoint, exit 81).", valueName: "policy"))
+    var onDivergence: DivergencePolicy = .warn
 
     @Option(help: ArgumentHelp(
         "End the job with an error naming the step and collective when a step makes no progress "
