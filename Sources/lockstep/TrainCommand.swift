@@ -240,10 +240,14 @@ struct TrainCommand: ParsableCommand {
         }
         let started = Date().formatted(.iso8601)
         header.append("Run \(runDirectory.path), started \(started) with \(worldSize) rank\(worldSize == 1 ? "" : "s").")
+        var notes = ["run-dir": "run-dir: this run wrote to \(runDirectory.path); a rerun from this file gets a new one"]
+        if let metrics = output.metrics { notes["metrics"] = "metrics: this run wrote to \(metrics)" }
+        if let resume = checkpoints.resume {
+            notes["resume"] = "resume: this run continued with --resume \(resume); a rerun from this file starts afresh"
+        }
         return configuration.toml(
-            header: header,
-            notes: ["run-dir": "run-dir: this run wrote to \(runDirectory.path); a rerun from this file gets a new one"],
-            commentedOut: ["run-dir", "metrics"], unsetValues: defaultsInEffect())
+            header: header, notes: notes, omitted: ["run-dir", "metrics", "resume", "allow-config-change"],
+            unsetValues: defaultsInEffect())
     }
 
     /// What the options without a fixed default stand for in this run, by key: the chosen

@@ -108,7 +108,8 @@ final class ConfigFileTests: XCTestCase {
         let text = try TrainCommand.parse([]).effectiveTOML(arguments: [])
         for entry in catalog.configurableEntries {
             XCTAssertTrue(
-                text.contains("\n\(entry.key) = ") || text.contains("\n# \(entry.key) = "), "\(entry.key) in\n\(text)")
+                text.contains("\n\(entry.key) = ") || text.contains("\n# \(entry.key) = ")
+                    || text.contains("\n## \(entry.key): "), "\(entry.key) in\n\(text)")
         }
         XCTAssertFalse(text.contains("print-config"))
         XCTAssertNoThrow(try ConfigFile(text: text, path: "printed.toml", catalog: catalog))
@@ -134,8 +135,8 @@ final class ConfigFileTests: XCTestCase {
             XCTAssertNil(run.schedule.gamma, "\(plain)")
         }
         let printed = try TrainCommand.parse(["--model", "cnn"]).effectiveTOML(arguments: ["--model", "cnn"])
-        XCTAssertTrue(printed.contains("\n# gamma = 0.85   (not set: the default in effect)\n"), printed)
-        XCTAssertTrue(printed.contains("\n# weight-decay = 0.0005   (not set: the default in effect)\n"), printed)
+        XCTAssertTrue(printed.contains("\n## gamma: not set, the default in effect (uncomment to pin it):\n# gamma = 0.85\n"), printed)
+        XCTAssertTrue(printed.contains("\n# weight-decay = 0.0005\n"), printed)
     }
 
     // MARK: - The binary
@@ -206,10 +207,10 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertEqual(second, first)
         XCTAssertEqual(value("metrics", in: first), #""/tmp/lockstep metrics \"quoted\".jsonl""#)
         XCTAssertEqual(value("amsgrad", in: first), "true")
-        XCTAssertTrue(first.contains("\n# momentum =   (not set)\n"), first)
-        // Unset options whose default depends on others show the value in effect.
-        XCTAssertTrue(first.contains("\n# beta2 = 0.999   (not set: the default in effect)\n"), first)
-        XCTAssertTrue(first.contains("\n# warmup-start-lr = 0.0005   (not set: the default in effect)\n"), first)
+        XCTAssertTrue(first.contains("\n## momentum: not set\n"), first)
+        // Unset options whose default depends on others show the value in effect, as a line that pins it.
+        XCTAssertTrue(first.contains("\n## beta2: not set, the default in effect (uncomment to pin it):\n# beta2 = 0.999\n"), first)
+        XCTAssertTrue(first.contains("\n# warmup-start-lr = 0.0005\n"), first)
     }
 
     /// A run repeated from its run directory's config.toml ends with the same parameters.
@@ -220,7 +221,7 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertEqual(first.exitCode, 0, first.combinedOutput)
         let config = firstDirectory.appendingPathComponent("config.toml").path
         let text = try String(contentsOfFile: config, encoding: .utf8)
-        XCTAssertTrue(text.contains("\n# run-dir: this run wrote to \(firstDirectory.path)"), text)
+        XCTAssertTrue(text.contains("\n## run-dir: this run wrote to \(firstDirectory.path)"), text)
         XCTAssertEqual(value("seed", in: text), "3")
 
         let second = try lockstep(["train", "--config", config, "--run-dir", directory.appendingPathComponent("second").path])
@@ -233,5 +234,41 @@ final class ConfigFileTests: XCTestCase {
         let secondText = try String(
             contentsOfFile: directory.appendingPathComponent("second/config.toml").path, encoding: .utf8)
         XCTAssertEqual(settings(secondText).filter { !$0.hasPrefix("run-dir") }, settings(text))
+    }
+
+    /// Every line uncommented (`# key = value` becomes `key = value`; `## ` notes stay comments):
+    /// still valid TOML, and the same run, since each pinned value is the one in effect.
+    func testAConfigWithEveryLineUncommentedRepeatsTheRun() throws {
+        let directory = try temporaryDirectory(for: self)
+        let firstDirectory = directory.appendingPathComponent("first")
+        let first = try lockstep(["train", "--run-dir", firstDirectory.path, "--no-plots"] + tinyRun)
+        XCTAssertEqual(first.exitCode, 0, first.combinedOutput)
+        let text = try String(contentsOfFile: firstDirectory.appendingPathComponent("config.toml").path, encoding: .utf8)
+        let uncommented = text.split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.hasPrefix("# ") ? String($0.dropFirst(2)) : String($0) }.joined(separator: "\n")
+        XCTAssertNotEqual(uncommented, text, "some lines were commented")
+        XCTAssertTrue(uncommented.contains("\nmomentum = 0.9\n"), uncommented)
+        let config = try write(uncommented, to: "uncommented.toml", in: directory)
+        let second = try lockstep(["train", "--config", config, "--run-dir", directory.appendingPathComponent("second").path])
+        XCTAssertEqual(second.exitCode, 0, second.combinedOutput)
+        XCTAssertEqual(verifiedParameterHash(in: second.standardOutput), verifiedParameterHash(in: first.standardOutput))
+        XCTAssertNotNil(verifiedParameterHash(in: first.standardOutput), first.combinedOutput)
+    }
+
+    /// A resumed run's config.toml repeats the run from the start (it holds no `resume`).
+    func testAResumedRunsConfigRepeatsTheRun() throws {
+        let directory = try temporaryDirectory(for: self)
+        let run = directory.appendingPathComponent("run")
+        let stopped = try lockstep(["train", "--run-dir", run.path, "--no-plots", "--stop-after-steps", "1"] + tinyRun)
+        XCTAssertEqual(stopped.exitCode, 0, stopped.combinedOutput)
+        let resumed = try lockstep(["train", "--run-dir", run.path, "--no-plots", "--resume", "auto"] + tinyRun)
+        XCTAssertEqual(resumed.exitCode, 0, resumed.combinedOutput)
+        let text = try String(contentsOfFile: run.appendingPathComponent("config.toml").path, encoding: .utf8)
+        XCTAssertTrue(text.contains("\n## resume: this run continued with --resume auto; a rerun from this file starts afresh\n"), text)
+        XCTAssertNil(value("resume", in: text), text)
+        let again = try lockstep(["train", "--config", run.appendingPathComponent("config.toml").path,
+                                  "--run-dir", directory.appendingPathComponent("again").path])
+        XCTAssertEqual(again.exitCode, 0, again.combinedOutput)
+        XCTAssertEqual(verifiedParameterHash(in: again.standardOutput), verifiedParameterHash(in: resumed.standardOutput))
     }
 }

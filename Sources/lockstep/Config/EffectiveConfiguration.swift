@@ -8,6 +8,11 @@ import TOMLKit
 /// command line): for each option the last value given, else its default as the help shows it.
 /// Options without a default that were not given (`--gamma`, `--limit-train`, …) are written
 /// as comments, since setting them changes the run.
+///
+/// The file stays valid TOML whichever lines a user uncomments: explanations are `## ` comments
+/// (uncommenting one `# ` leaves a comment), and a commented key line (`# momentum = 0.9`) is a
+/// whole TOML line that pins the value it shows. An option with no value at all is only named in
+/// a `## ` note, since no line could stand for it.
 struct EffectiveConfiguration {
     enum Value: Equatable {
         /// An option's value (several for a repeating option), or a flag's state.
@@ -50,30 +55,36 @@ struct EffectiveConfiguration {
 
     /// The configuration as TOML: a header, then one section comment per help group.
     /// - Parameters:
-    ///   - notes: a comment to write above a key's line, by key.
-    ///   - commentedOut: keys written as comments whatever their value (where a run wrote its
-    ///     files: a rerun from the file must not overwrite them).
+    ///   - notes: a note to write above a key's line, by key.
+    ///   - omitted: keys written only as their note, never as a line (where a run wrote its
+    ///     files, and how it was started: a rerun from the file must neither overwrite them nor
+    ///     resume).
     ///   - unsetValues: for options left unset, the value the run uses instead (a default that
-    ///     depends on other options, such as SGD's momentum), shown in their comment.
+    ///     depends on other options, such as SGD's momentum), as a commented line that pins it.
     func toml(
-        header: [String], notes: [String: String] = [:], commentedOut: Set<String> = [],
+        header: [String], notes: [String: String] = [:], omitted: Set<String> = [],
         unsetValues: [String: String] = [:]
     ) -> String {
-        var lines = header.map { "# \($0)" }
+        var lines = header.map { "## \($0)" }
         var section: String?? = .none
         for item in items {
             if section != .some(item.entry.section) {
                 section = .some(item.entry.section)
                 lines.append("")
-                if let title = item.entry.section { lines.append("# \(title)") }
+                if let title = item.entry.section { lines.append("## \(title)") }
             }
-            if let note = notes[item.entry.key] { lines.append("# \(note)") }
-            if item.value == .unset, let value = unsetValues[item.entry.key] {
-                lines.append("# \(item.entry.key) = \(Self.tomlValue(value))   (not set: the default in effect)")
+            if let note = notes[item.entry.key] { lines.append("## \(note)") }
+            if omitted.contains(item.entry.key) { continue }
+            if item.value == .unset {
+                if let value = unsetValues[item.entry.key] {
+                    lines.append("## \(item.entry.key): not set, the default in effect (uncomment to pin it):")
+                    lines.append("# \(item.entry.key) = \(Self.tomlValue(value))")
+                } else if notes[item.entry.key] == nil {
+                    lines.append("## \(item.entry.key): not set")
+                }
                 continue
             }
-            let line = Self.line(key: item.entry.key, value: item.value)
-            lines.append(item.value == .unset || commentedOut.contains(item.entry.key) ? "# \(line)" : line)
+            lines.append(Self.line(key: item.entry.key, value: item.value))
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -82,7 +93,7 @@ struct EffectiveConfiguration {
 
     private static func line(key: String, value: Value) -> String {
         switch value {
-        case .unset: "\(key) =   (not set)"
+        case .unset: preconditionFailure("\(key) has no value to write")
         case .flag(let isOn): "\(key) = \(isOn)"
         case .set(let values) where values.count == 1: "\(key) = \(tomlValue(values[0]))"
         case .set(let values): "\(key) = [\(values.map(tomlValue).joined(separator: ", "))]"
