@@ -7,7 +7,7 @@ public enum ScheduleUnit: String, Codable, Sendable, CaseIterable {
     case step
 
     /// "epoch" or "epochs", "step" or "steps", for messages.
-    func name(count: Double) -> String {
+    public func name(count: Double) -> String {
         count == 1 ? rawValue : rawValue + "s"
     }
 

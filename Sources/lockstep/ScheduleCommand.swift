@@ -98,7 +98,7 @@ extension ScheduleCommand {
             } else {
                 print(pad("step", 10) + pad("epoch", 8) + "  lr")
                 for sample in samples {
-                    print(pad("\(sample.step)", 10) + pad("\(sample.epoch)", 8) + "  \(sample.learningRate)")
+                    print(pad("\(sample.step)", 10) + pad("\(sample.epoch)", 8) + "  \(Analyze.number(sample.learningRate))")
                 }
             }
         }
@@ -142,21 +142,25 @@ extension ScheduleCommand {
         }
 
         /// The analysis for people: one figure per line, then the warnings.
+        /// For people: 6 significant digits (`0.0773781`, not `0.07737809374999999`), no `-0`.
+        /// `--json` keeps every digit.
+        static func number(_ value: Double) -> String { String(format: "%.6g", value == 0 ? 0 : value) }
+
         static func text(_ analysis: ScheduleAnalysis) -> String {
             let unit = analysis.unit.rawValue
             var rows: [(String, String)] = [
-                ("gamma (per \(unit))", "\(analysis.gamma)"),
-                ("lambda = -ln gamma", "\(analysis.decayConstant)"),
-                ("half-life", analysis.halfLife.map { "\($0) \(unit)s" } ?? "never (gamma = 1)"),
-                ("decay per \(unit)", "\(analysis.decayPercentPerUnit)%"),
-                ("\(unit)s of decay to 1% of lr", analysis.unitsToOnePercent.map { "\($0)" } ?? "never"),
+                ("gamma (per \(unit))", number(analysis.gamma)),
+                ("lambda = -ln gamma", number(analysis.decayConstant)),
+                ("half-life", analysis.halfLife.map { "\(number($0)) \(analysis.unit.name(count: $0))" } ?? "never (gamma = 1)"),
+                ("decay per \(unit)", "\(number(analysis.decayPercentPerUnit))%"),
+                ("\(unit)s of decay to 1% of lr", analysis.unitsToOnePercent.map { number($0) } ?? "never"),
             ]
-            if let factor = analysis.perStairFactor { rows.append(("per-stair factor (Keras/Optax decay_rate)", "\(factor)")) }
-            if let gamma = analysis.perStepGamma { rows.append(("per-step gamma", "\(gamma)")) }
+            if let factor = analysis.perStairFactor { rows.append(("per-stair factor (Keras/Optax decay_rate)", number(factor))) }
+            if let gamma = analysis.perStepGamma { rows.append(("per-step gamma", number(gamma))) }
             for milestone in analysis.milestones {
-                rows.append(("lr at \(unit) \(milestone.unit)", "\(milestone.learningRate)"))
+                rows.append(("lr at \(unit) \(milestone.unit)", number(milestone.learningRate)))
             }
-            rows.append(("halvings by \(unit) \(analysis.totalUnits - 1)", "\(analysis.halvings)"))
+            rows.append(("halvings by \(unit) \(analysis.totalUnits - 1)", number(analysis.halvings)))
             let width = rows.map(\.0.count).max() ?? 0
             var text = rows.map { $0.0 + String(repeating: " ", count: width - $0.0.count) + "  " + $0.1 + "\n" }.joined()
             for warning in analysis.warnings { text += "warning: \(warning.message)\n" }

@@ -102,7 +102,7 @@ final class ScheduleCommandTests: XCTestCase {
             (["--min-lr", "0.5"], "--min-lr 0.5 is above --lr 0.1"),
             (["--unit", "step", "--smooth"], "--smooth needs --unit epoch"),
             (["--warmup", "4", "--total", "4"], "--warmup 4 + --hold 0 must be shorter than the schedule's length of 4 epochs"),
-            (["--steps-per-epoch", "0"], "--steps-per-epoch 0 must be at least 1"),
+            (["--steps-per-epoch", "0"], "--steps-per-epoch must be in 1…1000000000, got 0"),
             (["--unit", "day"], "The value 'day' is invalid for '--unit <unit>'"),
         ] {
             let stderr = try usageError(["table", "--count", "3"] + arguments)
@@ -131,7 +131,7 @@ final class ScheduleCommandTests: XCTestCase {
     func testAnalyzeTextWarns() throws {
         let output = try run(["analyze", "--gamma", "0.5", "--total", "100"])
         let lines = output.split(separator: "\n")
-        XCTAssertTrue(lines.contains { $0.hasPrefix("half-life ") && $0.hasSuffix(" 1.0 epochs") }, output)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("half-life ") && $0.hasSuffix(" 1 epoch") }, output)
         XCTAssertEqual(output.components(separatedBy: "warning: ").count - 1, 3, output)
         XCTAssertTrue(output.contains("warning: the LR halves 99 times by the last trained epoch (99), more than 10"), output)
     }

@@ -55,7 +55,7 @@ final class ScheduleAnalysisTests: XCTestCase {
         XCTAssertNil(figures.halfLife)
         XCTAssertNil(figures.unitsToOnePercent)
         XCTAssertEqual(figures.halvings, 0)
-        XCTAssertEqual(kinds(figures), [.lessThanOneHalving])
+        XCTAssertEqual(kinds(figures), [], "a constant rate is deliberate")
     }
 
     // MARK: - Warnings
@@ -77,10 +77,18 @@ final class ScheduleAnalysisTests: XCTestCase {
         XCTAssertEqual(kinds(eleven), [.moreThanTenHalvings, .shortHalfLife])
     }
 
-    func testExactlyOneHalvingDoesNotWarnButLessDoes() throws {
+    func testHalfAHalvingDoesNotWarnButLessDoes() throws {
         let one = try analysis(.init(gamma: 0.5), totalUnits: 2)
         assertClose(one.halvings, 1, relative: tolerance)
         XCTAssertEqual(one.warnings, [])
+        // 0.5^(1/2) per unit over 2 units (1 decaying step): exactly half a halving.
+        let half = try analysis(.init(gamma: 0.5.squareRoot()), totalUnits: 2)
+        assertClose(half.halvings, 0.5, relative: tolerance)
+        XCTAssertEqual(half.warnings, [])
+        // lockstep's defaults (γ 0.95 over 10 epochs: 0.666 halvings, 0.8851 test accuracy) and a
+        // deliberate constant rate do not warn.
+        XCTAssertEqual(try analysis(.init(gamma: 0.95), totalUnits: 10).warnings, [])
+        XCTAssertEqual(try analysis(.init(gamma: 1), totalUnits: 10).warnings, [])
         let slow = try analysis(.init(gamma: 0.999), totalUnits: 100)
         XCTAssertEqual(kinds(slow), [.lessThanOneHalving])
         XCTAssertEqual(
