@@ -284,7 +284,7 @@ final class ResumeRefusalTests: XCTestCase {
         } catch let failure as CollectiveFailure {
             XCTAssertTrue(failure.description.hasPrefix("writing checkpoint failed: write \(failing.path)/.ckpt-step-000000000004.safetensors.tmp-"),
                           failure.description)
-            XCTAssertTrue(failure.description.hasSuffix(": No space left on device (errno 28)"), failure.description)
+            XCTAssertTrue(failure.description.hasSuffix(": No space left on device (errno 28) (injected)"), failure.description)
             XCTAssertEqual(failure.exitStatus, .io)
         }
         let listing = try CheckpointDirectory(url: failing).list()
