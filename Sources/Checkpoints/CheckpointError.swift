@@ -89,6 +89,9 @@ public enum CheckpointError: ReportableError, Equatable, Sendable {
             "checkpoint \(file) is \(byteCount) bytes long; expected at least the 8-byte header length"
         case let .fileTooLarge(file, byteCount, limit):
             "checkpoint \(file) is larger than the limit of \(limit) bytes (at least \(byteCount) bytes)"
+        case let .headerLengthExceedsFile(file, headerLength, available) where headerLength > Self.implausibleHeaderLength:
+            "\(file) is not a safetensors checkpoint: its first 8 bytes, read as the header's length, say "
+                + "\(headerLength) bytes, and \(available) bytes follow"
         case let .headerLengthExceedsFile(file, headerLength, available):
             "checkpoint \(file) claims a \(headerLength)-byte header, but only \(available) bytes follow the header length"
         case let .headerTooLarge(file, headerLength, limit):
@@ -166,6 +169,8 @@ public enum CheckpointError: ReportableError, Equatable, Sendable {
             "read it with the Lockstep version that wrote it, or start afresh"
         case .wrongFormat:
             "give the path of a file written by lockstep (ckpt-step-…safetensors)"
+        case let .headerLengthExceedsFile(_, headerLength, _) where headerLength > Self.implausibleHeaderLength:
+            "give the path of a checkpoint written by lockstep (ckpt-step-…safetensors in a run's checkpoints/ folder)"
         case .tensorsDoNotMatch:
             "resume with the model configuration the checkpoint was written with"
         case .onlyTemporaryFiles:
@@ -184,6 +189,9 @@ public enum CheckpointError: ReportableError, Equatable, Sendable {
                 + "(--resume PATH) or start afresh"
         }
     }
+
+    /// A header length no checkpoint has (1 TB): the file is something else (text, another format).
+    static let implausibleHeaderLength: UInt64 = 1 << 40
 
     // MARK: - Formatting
 

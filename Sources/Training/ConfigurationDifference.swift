@@ -68,7 +68,7 @@ public struct ConfigurationDifference: Equatable, Sendable, CustomStringConverti
     private static func flatten(_ value: Any, prefix: String, into fields: inout [String: String]) {
         if let dictionary = value as? [String: Any] {
             for (key, child) in dictionary { flatten(child, prefix: prefix.isEmpty ? key : "\(prefix).\(key)", into: &fields) }
-        } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) {
+        } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes]) {
             fields[prefix] = String(decoding: data, as: UTF8.self)
         }
     }

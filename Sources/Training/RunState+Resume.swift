@@ -40,7 +40,10 @@ extension RunState {
 
         // What is trained: the configuration, the data, the tensors.
         let changes = try checkConfiguration(stored.configuration, file: file, allowChange: allowConfigurationChange)
-        notes += changes.map { "configuration changed on resume: \($0)" }
+        // Where files are (each run's own metrics file, each rank's data path) is not a change of
+        // what is trained: not worth a warning.
+        notes += changes.filter { !TrainingConfiguration.rankLocalFields.contains($0.field) }
+            .map { "configuration changed on resume: \($0)" }
         let deliberate = changes.contains { !Self.freeFields.contains($0.field) }
         try checkData(stored.data, file: file)
         let parameterTensors = model.tensors.map { (name: $0.name, shape: $0.shape) }

@@ -349,7 +349,9 @@ public struct NonFiniteEvaluationError: ReportableError, Equatable {
     public let loss: Double
     public var exitStatus: ExitStatus { .nonFinite }
     public var isCollective: Bool { true }
-    public var description: String { "non-finite \(set) loss (\(loss)) at the end of epoch \(epoch): the parameters diverged" }
+    public var description: String {
+        "non-finite \(set) loss (\(loss.isNaN ? "nan" : "\(loss)")) at the end of epoch \(epoch): the parameters diverged"
+    }
     public var hint: String? { "lower --lr or --weight-decay, add warmup (--warmup) or clipping (--clip-grad-norm)" }
 }
 
@@ -367,7 +369,8 @@ public struct NonFiniteError: ReportableError, Equatable {
     public var exitStatus: ExitStatus { .nonFinite }
     public var isCollective: Bool { true }
     public var description: String {
-        "non-finite \(loss.isFinite ? "gradient" : "loss (\(loss))") at step \(step)"
+        // A NaN's sign means nothing: "nan", never "-nan".
+        "non-finite \(loss.isFinite ? "gradient" : "loss (\(loss.isNaN ? "nan" : "\(loss)"))") at step \(step)"
     }
     public var hint: String? { "lower --lr, add warmup (--warmup) or clipping, or pass --on-nonfinite skip" }
 }

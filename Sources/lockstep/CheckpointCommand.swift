@@ -117,6 +117,11 @@ struct CheckpointReport: Encodable {
         ]
         for key in metadata.keys.sorted() {
             let value = prettyMetadata[key] ?? ""
+            // One line per epoch would bury the rest: the count and the last epoch (all with --json).
+            if key == "metrics", let epochs = Self.epochs(in: metadata[key] ?? ""), epochs.count > 1 {
+                lines.append("  metrics: \(epochs.count) epochs (every one with --json); the last: \(epochs.last!)")
+                continue
+            }
             if value.contains("\n") {
                 lines.append("  \(key):")
                 lines += value.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }
@@ -139,6 +144,15 @@ struct CheckpointReport: Encodable {
                 .trimmingCharacters(in: .whitespaces))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The epochs of a `metrics` value (a JSON array of objects), each as one line of compact JSON.
+    static func epochs(in text: String) -> [String]? {
+        guard let array = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [Any] else { return nil }
+        return array.compactMap { item in
+            (try? JSONSerialization.data(withJSONObject: item, options: [.sortedKeys, .withoutEscapingSlashes]))
+                .map { String(decoding: $0, as: UTF8.self) }
+        }
     }
 
     static func number(_ value: Double?) -> String {

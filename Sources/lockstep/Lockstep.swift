@@ -48,10 +48,15 @@ struct Lockstep: ParsableCommand {
         for name in commandPath {
             command = command.configuration.subcommands.first { $0._commandName == name } ?? command
         }
+        var text = message(for: error)
+        // `lockstep trian --epochs 2`: the misspelt command is the mistake, not the options after it.
+        if commandPath.isEmpty, let first = arguments.all.first, !first.hasPrefix("-") {
+            text = "Unexpected argument '\(first)'"
+        }
         let report = UsageErrorReport(
-            message: message(for: error), helpCommand: (["lockstep"] + commandPath + ["--help"]).joined(separator: " "),
+            message: text, helpCommand: (["lockstep"] + commandPath + ["--help"]).joined(separator: " "),
             configFile: arguments.configFile?.path, keysFromFile: arguments.keysFromFile,
-            subcommands: command.configuration.subcommands.map { $0._commandName })
+            subcommands: command.configuration.subcommands.map { $0._commandName }, arguments: arguments.all)
         FileHandle.standardError.write(Data(report.text(style: TerminalStyle(descriptor: STDERR_FILENO)).utf8))
         Foundation.exit(ExitStatus.usage.rawValue)
     }

@@ -89,6 +89,10 @@ extension ScheduleCommand {
 
         func run() throws {
             let schedule = try shape.schedule(schedule, totalUnits: total)
+            if self.schedule.smooth, shape.stepsPerEpoch == 1 {
+                FileHandle.standardError.write(Data(("warning: --smooth with --steps-per-epoch 1 (the default) gives the same rows "
+                    + "as without it; pass the steps per epoch of your run (train prints it: \"469 steps/epoch\")\n").utf8))
+            }
             let samples = schedule.samples(count: count)
             if json {
                 for sample in samples {

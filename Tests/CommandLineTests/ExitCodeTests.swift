@@ -27,6 +27,25 @@ final class ExitCodeTests: XCTestCase {
 
     // MARK: - 64, usage
 
+    /// A misspelt command is named even with options after it (which would otherwise be reported
+    /// as unknown options of the top-level command).
+    func testAMisspeltCommandIsNamedEvenWithOptionsAfterIt() throws {
+        for arguments in [["trian"], ["trian", "--epochs", "2"]] {
+            let (error, hint) = try failure(arguments, status: 64)
+            XCTAssertEqual(error, "Unexpected argument 'trian'", "\(arguments)")
+            XCTAssertEqual(hint, "did you mean 'train'?; lockstep --help lists every option", "\(arguments)")
+        }
+    }
+
+    /// A value left out says so; a negative number read as an option gets the equals-sign form.
+    func testAMissingValueAndANegativeNumberGetTheirOwnHints() throws {
+        let missing = try failure(["train", "--config"], status: 64)
+        XCTAssertEqual(missing.error, "Missing value for '--config <file.toml>'")
+        XCTAssertEqual(missing.hint, "--config needs a value; lockstep train --help lists every option")
+        let negative = try failure(["train", "--lr", "-1"], status: 64)
+        XCTAssertEqual(negative.hint, "a negative number goes after an equals sign: --lr=-1; lockstep train --help lists every option")
+    }
+
     func testBadFlagValueIsUsage() throws {
         let report = try failure(["train", "--epochs", "0"], status: 64)
         XCTAssertEqual(report.error, "--epochs must be in 1…1000000, got 0")

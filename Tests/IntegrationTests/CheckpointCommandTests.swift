@@ -97,4 +97,30 @@ final class CheckpointCommandTests: XCTestCase {
         XCTAssertEqual(result.exitCode, 66, result.combinedOutput)
         XCTAssertTrue(result.standardError.hasPrefix("error: checkpoint \(path) does not exist\n"), result.standardError)
     }
+
+    /// A file that is not a checkpoint (a metrics file) is called that, with a hint for inspect.
+    func testInspectingAMetricsFileSaysItIsNotACheckpoint() throws {
+        let path = directory.appendingPathComponent("metrics.jsonl").path
+        try Data("{\"epoch\": 1, \"train_loss\": 0.5}\n".utf8).write(to: URL(fileURLWithPath: path))
+        let result = try ProcessRunner.lockstep(["checkpoint", "inspect", path])
+        XCTAssertEqual(result.exitCode, 65, result.combinedOutput)
+        XCTAssertTrue(result.standardError.hasPrefix("error: \(path) is not a safetensors checkpoint: its first 8 bytes, "), result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains(
+            "hint: give the path of a checkpoint written by lockstep (ckpt-step-…safetensors in a run's checkpoints/ folder)"),
+            result.combinedOutput)
+    }
+
+    /// The metrics history is one line in the text (the count and the last epoch); --json has it all.
+    func testInspectSummarisesTheMetricsHistory() throws {
+        var checkpoint = Checkpoint(tensors: [CheckpointTensor(name: "w", shape: [1], values: [1])], metadata: [:])
+        try checkpoint.setMetadata(json: (1...30).map { ["epoch": Double($0), "test_accuracy": 0.5] }, forKey: "metrics")
+        let url = try CheckpointDirectory(url: directory).write(checkpoint, step: 30)
+        let text = try ProcessRunner.lockstep(["checkpoint", "inspect", url.path])
+        XCTAssertEqual(text.exitCode, 0, text.combinedOutput)
+        XCTAssertTrue(text.standardOutput.contains(
+            "  metrics: 30 epochs (every one with --json); the last: {\"epoch\":30,\"test_accuracy\":0.5}\n"), text.standardOutput)
+        XCTAssertLessThan(text.standardOutput.split(separator: "\n").count, 15, text.standardOutput)
+        let json = try ProcessRunner.lockstep(["checkpoint", "inspect", "--json", url.path])
+        XCTAssertEqual(json.standardOutput.components(separatedBy: "epoch").count - 1, 30)
+    }
 }

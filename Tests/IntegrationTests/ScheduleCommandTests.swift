@@ -140,4 +140,14 @@ final class ScheduleCommandTests: XCTestCase {
         let stderr = try usageError(["analyze", "--gamma", "0.9"])
         XCTAssertTrue(stderr.contains("Missing expected argument '--total <units>'"), stderr)
     }
+
+    /// --smooth with one step per epoch changes nothing: it says so instead of printing the same table.
+    func testSmoothWithOneStepPerEpochWarns() throws {
+        let result = try ProcessRunner.lockstep(["schedule", "table", "--smooth", "--count", "2"])
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        XCTAssertTrue(result.standardError.hasPrefix("warning: --smooth with --steps-per-epoch 1 (the default) gives the same rows"),
+                      result.combinedOutput)
+        let real = try ProcessRunner.lockstep(["schedule", "table", "--smooth", "--count", "2", "--steps-per-epoch", "469"])
+        XCTAssertEqual(real.standardError, "")
+    }
 }

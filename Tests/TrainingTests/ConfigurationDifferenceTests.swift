@@ -34,13 +34,20 @@ final class ConfigurationDifferenceTests: XCTestCase {
         XCTAssertEqual(ConfigurationDifference.between(reference, other, ignoring: ["epochs", "limitTrain"]).map(\.field),
                        ["optimizer.kind", "schedule.learningRate"])
         XCTAssertEqual(ConfigurationDifference.between(reference, reference), [])
+        // Paths read as typed: no JSON-escaped slashes.
+        var moved = reference
+        moved.limitTest = 7
+        moved.dataDirectory = "runs/a/b"
+        XCTAssertTrue(ConfigurationDifference.between(reference, moved).map(\.description).contains { $0.contains("\"runs/a/b\"") })
     }
 
     func testEveryFixedAndFreeFieldExistsAndHasAFlag() {
-        let fields = ConfigurationDifference.fields(of: TrainingConfiguration(
+        var full = TrainingConfiguration(
             dataDirectory: "d", limitTrain: 1, limitTest: 1,
             dataSource: DataSource(data: "x.npy", dataLabels: "y.npy", testData: "u.npy", testDataLabels: "v.npy"),
-            normalize: .standard, validationSplit: 0.1, dataCopies: .rank, model: "cnn", metricsPath: "m"))
+            normalize: .standard, validationSplit: 0.1, dataCopies: .rank, model: "cnn", metricsPath: "m")
+        full.onDivergence = .stop
+        let fields = ConfigurationDifference.fields(of: full)
         for field in RunState.fixedFields.union(RunState.freeFields) {
             XCTAssertNotNil(fields[field], "\(field) is a configuration field")
             XCTAssertNotNil(TrainingConfiguration.flagName(forField: field), "\(field) has a flag")

@@ -18,6 +18,8 @@ struct UsageErrorReport {
     let keysFromFile: Set<String>
     /// The subcommands that could stand where an unexpected word stood (for "did you mean").
     var subcommands: [String] = []
+    /// The command line as parsed (to tell `--lr -1` from a value left out).
+    var arguments: [String] = []
 
     func text(style: TerminalStyle) -> String {
         var lines = message.split(separator: "\n", omittingEmptySubsequences: true)
@@ -39,9 +41,14 @@ struct UsageErrorReport {
                 problem += " " + line
             }
         }
-        if problem.hasPrefix("Missing value for '--") {
+        if problem.hasPrefix("Missing value for '--"), let option = Self.option(in: problem) {
             // swift-argument-parser reads a negative number after an option as another option.
-            hints.append("a negative number goes after an equals sign, e.g. --lr=-1")
+            let next = arguments.firstIndex(of: option).map { arguments.index(after: $0) }
+            if let next, next < arguments.endIndex, arguments[next].hasPrefix("-"), Double(arguments[next]) != nil {
+                hints.append("a negative number goes after an equals sign: \(option)=\(arguments[next])")
+            } else {
+                hints.append("\(option) needs a value")
+            }
         }
         if let word = Self.unexpectedWord(in: problem), let nearest = EditDistance.nearest(to: word, among: subcommands),
            EditDistance.distance(word, nearest) <= 2 {
@@ -49,6 +56,13 @@ struct UsageErrorReport {
         }
         hints.append("\(helpCommand) lists every option")
         return style.error("error:") + " " + problem + "\n" + style.hint("hint:") + " " + hints.joined(separator: "; ") + "\n"
+    }
+
+    /// `--config` of "Missing value for '--config <file.toml>'".
+    static func option(in problem: String) -> String? {
+        guard let start = problem.range(of: "'--") else { return nil }
+        let name = problem[problem.index(after: start.lowerBound)...].prefix { $0 != " " && $0 != "'" }
+        return name.isEmpty ? nil : String(name)
     }
 
     /// True when `text` names `--option` (not merely a longer option that starts with it).

@@ -109,7 +109,10 @@ enum PlotError: ReportableError, Equatable {
         switch self {
         case .scriptsNotFound: "set LOCKSTEP_SCRIPTS to the repository's scripts/ folder"
         case .pythonMissing: "install python3 (apt-get install python3) or set LOCKSTEP_PYTHON"
-        case .matplotlibMissing(_, let scripts): "install it with \(scripts)/setup_plotting.sh, then run lockstep plot RUN_DIR"
+        case let .matplotlibMissing(python, scripts):
+            python == "python3"
+                ? "install it with \(scripts)/setup_plotting.sh, then run lockstep plot RUN_DIR"
+                : "install matplotlib for \(python) (LOCKSTEP_PYTHON), e.g. \(python) -m pip install matplotlib, then run lockstep plot RUN_DIR"
         case .scriptFailed: nil
         case .noMetrics: "give a run directory with metrics.jsonl (see runs/), or a .jsonl metrics file"
         }
