@@ -5,7 +5,12 @@
 # Environment:
 #   NP        ranks to start (default 2)
 #   HOSTFILE  mpirun hostfile (default hostfiles/localhost)
+#   LOCKSTEP_BINARY  run this lockstep instead of setting up and building (the tests do)
 # Extra arguments go to `lockstep train` (see `lockstep train --help`).
+# Ctrl-C, SIGTERM or SIGUSR1 to this script stop the run cleanly: it passes them to mpirun as
+# SIGUSR1, which mpirun forwards to every rank at once (SIGTERM or SIGINT to mpirun itself would
+# make it kill the ranks two seconds later and exit 1); the ranks stop at an agreed step with a
+# checkpoint and the script exits 80. The same signal again ends the ranks at once.
 set -euo pipefail
 # Paths in the arguments (--data, --run-dir, …) and HOSTFILE are the caller's: the script builds
 # in the repository and runs lockstep from the directory it was started in.
@@ -36,8 +41,13 @@ for argument in "$@"; do
   esac
 done
 
-scripts/setup.sh
-swift build -c release --product lockstep
+if [ -n "${LOCKSTEP_BINARY:-}" ]; then
+  binary=$LOCKSTEP_BINARY
+else
+  scripts/setup.sh
+  swift build -c release --product lockstep
+  binary=$repository/.build/release/lockstep
+fi
 
 cores=$(nproc)
 mpirun_args=(-np "$np")
@@ -65,4 +75,23 @@ fi
 
 mpirun_args+=(--hostfile "$(cd "$(dirname "$hostfile")" && pwd)/$(basename "$hostfile")")
 cd "$caller"
-exec mpirun "${mpirun_args[@]}" -x SWIFT_BACKTRACE -x LOCKSTEP_TERMINAL "$repository/.build/release/lockstep" train "$@"
+# mpirun in a process group of its own (job control), so that Ctrl-C reaches this script only; it
+# reads no standard input (a background group must not read the terminal).
+set -m
+mpirun "${mpirun_args[@]}" --stdin none -x SWIFT_BACKTRACE -x LOCKSTEP_TERMINAL "$binary" train "$@" &
+mpirun_pid=$!
+set +m
+forward() {
+  echo "scripts/train.sh: $1: asking the ranks to stop at the next step (SIGUSR1 to mpirun)" >&2
+  kill -USR1 "$mpirun_pid" 2>/dev/null || true
+}
+trap 'forward SIGINT' INT
+trap 'forward SIGTERM' TERM
+trap 'forward SIGUSR1' USR1
+# A trapped signal interrupts `wait`: wait again until mpirun has really exited.
+status=0
+while true; do
+  wait "$mpirun_pid" && status=0 || status=$?
+  kill -0 "$mpirun_pid" 2>/dev/null || break
+done
+exit "$status"

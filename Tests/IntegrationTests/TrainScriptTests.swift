@@ -28,4 +28,27 @@ final class TrainScriptTests: XCTestCase {
             XCTAssertFalse(result.combinedOutput.contains("Unknown option"), result.combinedOutput)
         }
     }
+
+    /// Ctrl-C (SIGINT) or SIGTERM to the script: it passes SIGUSR1 to mpirun, which forwards it
+    /// to every rank at once; the ranks stop with a checkpoint and the script exits 80.
+    func testASignalToTheScriptStopsTheRunWithACheckpointAndExit80() throws {
+        let directory = try ProcessRunner.temporaryDirectory("train-script-signal")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (signal, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+            let run = directory.appendingPathComponent(name)
+            let script = try BackgroundProcess(Self.script, [
+                "--limit-train", "25600", "--limit-test", "1000", "--epochs", "5", "--run-dir", run.path, "--no-plots",
+                "--progress", "none",
+            ], environment: ["NP": "2", "LOCKSTEP_BINARY": ProcessRunner.lockstepBinary])
+            let first = run.appendingPathComponent("checkpoints/ckpt-step-000000000200.safetensors").path
+            XCTAssertTrue(script.wait(timeout: 60) { FileManager.default.fileExists(atPath: first) }, script.standardError)
+            script.send(signal)
+            let result = script.finish(timeout: 30)
+            XCTAssertEqual(result.exitCode, 80, "\(name): \(result.combinedOutput)")
+            XCTAssertTrue(result.standardError.contains(
+                "scripts/train.sh: \(name): asking the ranks to stop at the next step (SIGUSR1 to mpirun)"), result.combinedOutput)
+            XCTAssertTrue(result.standardOutput.contains("stopped by SIGUSR1 at step "), result.combinedOutput)
+            XCTAssertGreaterThan(try ResumeSupport.steps(run.appendingPathComponent("checkpoints")).count, 1, "a checkpoint where it stopped")
+        }
+    }
 }
