@@ -54,6 +54,7 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertEqual(try readJSONLines(metrics).count, 1)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: run), ["config.toml"])
         let config = try String(contentsOfFile: run + "/config.toml", encoding: .utf8)
-        XCTAssertTrue(config.contains("\n# metrics = \"\(metrics)\"\n"), "where the run wrote is a comment: \(config)")
+        XCTAssertTrue(config.contains("\n## metrics: this run wrote to \(metrics)\n"), "where the run wrote is a note: \(config)")
+        XCTAssertFalse(config.contains("\nmetrics = "), "and not a line: a rerun would overwrite it")
     }
 }
