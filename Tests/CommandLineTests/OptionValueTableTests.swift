@@ -61,7 +61,7 @@ final class CommandValueTableTests: XCTestCase {
         (ArgumentCatalog(BenchCommand.Allreduce.self), ["bench", "allreduce", "--max-bytes", "64K", "--repetitions", "1", "--calls", "2"]),
         (ArgumentCatalog(ScheduleCommand.Table.self), ["schedule", "table", "--count", "3"]),
         (ArgumentCatalog(ScheduleCommand.Analyze.self), ["schedule", "analyze", "--total", "10"]),
-        (ArgumentCatalog(EvaluateCommand.self), ["evaluate", checkpoint, "--limit-test", "100"]),
+        (ArgumentCatalog(EvaluateCommand.self), ["evaluate", "--checkpoint", checkpoint, "--limit-test", "100"]),
         (ArgumentCatalog(CheckpointCommand.Inspect.self), ["checkpoint", "inspect", checkpoint]),
         (ArgumentCatalog(PlotCommand.self), ["plot", "no-such-metrics.jsonl"]),
         (ArgumentCatalog(DiagnoseReductionCommand.self), ["diagnose", "reduction", "--sizes", "3", "--repeats", "1"]),
