@@ -89,9 +89,9 @@ public enum CheckpointError: ReportableError, Equatable, Sendable {
             "checkpoint \(file) is \(byteCount) bytes long; expected at least the 8-byte header length"
         case let .fileTooLarge(file, byteCount, limit):
             "checkpoint \(file) is larger than the limit of \(limit) bytes (at least \(byteCount) bytes)"
-        case let .headerLengthExceedsFile(file, headerLength, available) where headerLength > Self.implausibleHeaderLength:
-            "\(file) is not a safetensors checkpoint: its first 8 bytes, read as the header's length, say "
-                + "\(headerLength) bytes, and \(available) bytes follow"
+        case let .headerLengthExceedsFile(file, headerLength, _) where Self.isText(headerLength):
+            "\(file) is not a safetensors checkpoint: it starts with text (\"\(Self.text(headerLength))\"), where a "
+                + "checkpoint starts with its header's length"
         case let .headerLengthExceedsFile(file, headerLength, available):
             "checkpoint \(file) claims a \(headerLength)-byte header, but only \(available) bytes follow the header length"
         case let .headerTooLarge(file, headerLength, limit):
@@ -169,7 +169,7 @@ public enum CheckpointError: ReportableError, Equatable, Sendable {
             "read it with the Lockstep version that wrote it, or start afresh"
         case .wrongFormat:
             "give the path of a file written by lockstep (ckpt-step-…safetensors)"
-        case let .headerLengthExceedsFile(_, headerLength, _) where headerLength > Self.implausibleHeaderLength:
+        case let .headerLengthExceedsFile(_, headerLength, _) where Self.isText(headerLength):
             "give the path of a checkpoint written by lockstep (ckpt-step-…safetensors in a run's checkpoints/ folder)"
         case .tensorsDoNotMatch:
             "resume with the model configuration the checkpoint was written with"
@@ -190,8 +190,18 @@ public enum CheckpointError: ReportableError, Equatable, Sendable {
         }
     }
 
-    /// A header length no checkpoint has (1 TB): the file is something else (text, another format).
-    static let implausibleHeaderLength: UInt64 = 1 << 40
+    /// True when the 8 bytes read as the header length (little-endian) are printable text: the
+    /// file is a text file (metrics, JSON, CSV), not a damaged checkpoint.
+    static func isText(_ headerLength: UInt64) -> Bool {
+        withUnsafeBytes(of: headerLength.littleEndian) { bytes in bytes.allSatisfy { (0x20...0x7E).contains($0) || [9, 10, 13].contains($0) } }
+    }
+
+    /// Those 8 bytes as text, control characters escaped.
+    static func text(_ headerLength: UInt64) -> String {
+        withUnsafeBytes(of: headerLength.littleEndian) { bytes in
+            bytes.map { $0 == 10 ? "\\n" : $0 == 9 ? "\\t" : $0 == 13 ? "\\r" : String(UnicodeScalar($0)) }.joined()
+        }
+    }
 
     // MARK: - Formatting
 

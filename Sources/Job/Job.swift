@@ -93,6 +93,7 @@ public struct Job {
             do { try communicator.finalize() } catch { communicator.abort(exitCode: status.rawValue) }
             exit(status.rawValue)
         } else if communicator == nil, isUsageErrorOnLaterRank(error) {
+            sleep(2)  // rank 0 prints it: give it that moment before mpirun ends the job for this exit
             exit(ExitStatus.usage.rawValue)
         } else {
             let rank = (communicator?.worldSize ?? 1) > 1 ? communicator?.rank : nil

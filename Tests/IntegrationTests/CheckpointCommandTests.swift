@@ -104,7 +104,9 @@ final class CheckpointCommandTests: XCTestCase {
         try Data("{\"epoch\": 1, \"train_loss\": 0.5}\n".utf8).write(to: URL(fileURLWithPath: path))
         let result = try ProcessRunner.lockstep(["checkpoint", "inspect", path])
         XCTAssertEqual(result.exitCode, 65, result.combinedOutput)
-        XCTAssertTrue(result.standardError.hasPrefix("error: \(path) is not a safetensors checkpoint: its first 8 bytes, "), result.combinedOutput)
+        XCTAssertTrue(result.standardError.hasPrefix(
+            "error: \(path) is not a safetensors checkpoint: it starts with text (\"{\"epoch\"\"), where a checkpoint starts "),
+            result.combinedOutput)
         XCTAssertTrue(result.standardError.contains(
             "hint: give the path of a checkpoint written by lockstep (ckpt-step-…safetensors in a run's checkpoints/ folder)"),
             result.combinedOutput)
