@@ -31,7 +31,7 @@ final class FileAndGzipErrorTests: XCTestCase {
     }
 
     func testUnreadableFileByPermission() throws {
-        try XCTSkipIf(getuid() == 0, "root reads files without read permission; see testDirectoryIsUnreadable")
+        try XCTSkipIf(getuid() == 0, "root reads files without read permission; RealFaultTests runs this case as an unprivileged user (setpriv)")
         let directory = try FixtureDirectory()
         try directory.writeTrain()
         XCTAssertEqual(chmod(directory.imagesPath, 0o000), 0)
