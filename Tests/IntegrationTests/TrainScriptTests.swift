@@ -47,7 +47,9 @@ final class TrainScriptTests: XCTestCase {
             XCTAssertEqual(result.exitCode, 80, "\(name): \(result.combinedOutput)")
             XCTAssertTrue(result.standardError.contains(
                 "scripts/train.sh: \(name): asking the ranks to stop at the next step (SIGUSR1 to mpirun)"), result.combinedOutput)
-            XCTAssertTrue(result.standardOutput.contains("stopped by SIGUSR1 at step "), result.combinedOutput)
+            // mpirun forwards the signal to both ranks; the step that carries it may see it on one.
+            XCTAssertNotNil(result.standardOutput.range(of: #"stopped by SIGUSR1( \(on 1 of 2 ranks\))? at step "#, options: .regularExpression),
+                            result.combinedOutput)
             XCTAssertGreaterThan(try ResumeSupport.steps(run.appendingPathComponent("checkpoints")).count, 1, "a checkpoint where it stopped")
         }
     }
