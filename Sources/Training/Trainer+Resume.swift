@@ -44,7 +44,14 @@ extension Trainer {
                     throw UsageError("--resume auto needs --checkpoint-dir", hint: "give --checkpoint-dir DIR, or --resume PATH")
                 }
                 guard let latest = try CheckpointDirectory(url: URL(fileURLWithPath: directoryPath)).latest() else {
-                    logger.info("--resume auto: no checkpoint in \(directoryPath), starting afresh")
+                    if FileManager.default.fileExists(atPath: directoryPath) {
+                        logger.info("--resume auto: no checkpoint in \(directoryPath), starting afresh")
+                    } else {  // a mistyped run directory, or the first submission of a job script
+                        logger.warning("""
+                            --resume auto: \(directoryPath) does not exist, so this run starts afresh \
+                            (check the --run-dir or --checkpoint-dir if you meant to continue a run)
+                            """)
+                    }
                     return []
                 }
                 for warning in latest.warnings { logger.warning("\(warning)") }

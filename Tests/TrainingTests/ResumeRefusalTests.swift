@@ -268,10 +268,23 @@ final class ResumeRefusalTests: XCTestCase {
 
     func testResumeAutoInAnEmptyDirectoryStartsAfresh() throws {
         let empty = directory.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         let run = try TrainingFixtures.train(
             TrainingFixtures.configuration(), CheckpointPolicy(directory: empty.path, resume: .auto, stopAfterSteps: 1))
         XCTAssertTrue(run.log.contains("info: --resume auto: no checkpoint in \(empty.path), starting afresh"), "\(run.log)")
         XCTAssertEqual(try CheckpointDirectory(url: empty).list().checkpoints.map(\.step), [1])
+    }
+
+    /// A directory that does not exist (a mistyped --run-dir, or a job script's first submission)
+    /// also starts afresh, with a warning that says so.
+    func testResumeAutoInAMissingDirectoryWarnsAndStartsAfresh() throws {
+        let missing = directory.appendingPathComponent("mistyped")
+        let run = try TrainingFixtures.train(
+            TrainingFixtures.configuration(), CheckpointPolicy(directory: missing.path, resume: .auto, stopAfterSteps: 1))
+        XCTAssertTrue(run.log.contains(
+            "warning: --resume auto: \(missing.path) does not exist, so this run starts afresh (check the --run-dir or "
+                + "--checkpoint-dir if you meant to continue a run)"), "\(run.log)")
+        XCTAssertEqual(try CheckpointDirectory(url: missing).list().checkpoints.map(\.step), [1])
     }
 
     func testAFailedCheckpointWriteEndsTheRunAndKeepsThePreviousCheckpoint() throws {
