@@ -154,8 +154,9 @@ public enum DataFileError: ReportableError, Equatable {
             guard let header else {
                 return "--label-column \(labelColumn): \(path) has no header row to find a column name in"
             }
-            return "--label-column \(labelColumn) is not a column of \(path); its header holds: "
-                + header.joined(separator: ", ")
+            // A wide file (785 columns for Fashion-MNIST) would make a line of kilobytes: the first 12.
+            let shown = header.prefix(12).joined(separator: ", ") + (header.count > 12 ? ", … (\(header.count) columns)" : "")
+            return "--label-column \(labelColumn) is not a column of \(path); its header holds: \(shown)"
         case .labelColumnOutOfRange(let path, let column, let columns):
             return "--label-column \(column) is not a column of \(path), which has \(columns) (counted from 1)"
         }

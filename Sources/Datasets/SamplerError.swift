@@ -42,7 +42,7 @@ public enum SamplerError: ReportableError, Equatable {
                 return "the \(samples) training samples are fewer than the \(worldSize) ranks: "
                     + "raise --limit-train to at least \(batch), or run on fewer ranks"
             }
-            return "use --global-batch \(largest) or less (a multiple of \(worldSize)), "
+            return "use --global-batch \(largest) or less\(worldSize > 1 ? " (a multiple of \(worldSize))" : ""), "
                 + "or raise --limit-train to at least \(batch)"
         }
     }

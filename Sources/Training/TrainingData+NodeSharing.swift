@@ -103,6 +103,6 @@ extension TrainingData {
         return TrainingData(
             training: sets[0], test: sets[1], validation: sets.count > 2 ? sets[2] : nil, format: layout.format,
             origin: layout.origin,
-            copies: "one copy per node, shared by its \(nodeSize) rank\(nodeSize == 1 ? "" : "s")")
+            copies: nodeSize == 1 ? "one copy per node (one rank on it)" : "one copy per node, shared by its \(nodeSize) ranks")
     }
 }

@@ -181,6 +181,10 @@ final class DistributedSamplerTests: XCTestCase {
             XCTAssertEqual(
                 error?.hint, "use --global-batch 100 or less (a multiple of 2), or raise --limit-train to at least 128")
         }
+        // One rank: every batch size is a multiple of 1, so the hint does not say it.
+        XCTAssertEqual(
+            SamplerError.tooFewSamples(sampleCount: 100, globalBatchSize: 128, worldSize: 1).hint,
+            "use --global-batch 100 or less, or raise --limit-train to at least 128")
     }
 
     func testFewerSamplesThanRanks() {
