@@ -45,8 +45,3 @@ int lockstep_install_stop_handlers(const int *signals, int count) {
 }
 
 int lockstep_stop_signal(void) { return received; }
-
-void lockstep_reset_stop_signal(void) {
-    received = 0;
-    sender = 0;
-}

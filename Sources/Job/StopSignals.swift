@@ -16,11 +16,8 @@ public enum StopSignals {
         if code != 0 { throw StopSignalsError(code: code) }
     }
 
-    /// The first signal received since `install` (or `reset`), or 0.
+    /// The first signal received since `install`, or 0.
     public static var received: Int32 { lockstep_stop_signal() }
-
-    /// Forgets a received signal (tests).
-    public static func reset() { lockstep_reset_stop_signal() }
 }
 
 /// `sigaction` failed installing the stop handlers.

@@ -42,10 +42,16 @@ public enum StopSignal: CaseIterable, Sendable {
     var slot: Int { Self.allCases.firstIndex(of: self)! }
 }
 
+/// A signal some ranks received, and how many (from the reduced stop slots).
+public struct SignalCount: Equatable, Sendable {
+    public let signal: StopSignal
+    public let ranks: Int
+}
+
 /// The stop the ranks agreed on: which signals, on how many ranks, and where the run stopped.
 public struct AgreedStop: Equatable, Sendable {
     /// Each signal received, with the number of ranks that received it, in `StopSignal` order.
-    public let signals: [(signal: StopSignal, ranks: Int)]
+    public let signals: [SignalCount]
     /// The global step after which the run stopped.
     public let step: Int64
     /// Where that is: `epoch 2, step 17/469` or `end of epoch 2`.
@@ -58,11 +64,6 @@ public struct AgreedStop: Equatable, Sendable {
                 ? entry.signal.name : "\(entry.signal.name) (on \(entry.ranks) of \(worldSize) ranks)"
         }.joined(separator: " and ")
     }
-
-    public static func == (a: AgreedStop, b: AgreedStop) -> Bool {
-        a.step == b.step && a.position == b.position && a.signals.map(\.signal) == b.signals.map(\.signal)
-            && a.signals.map(\.ranks) == b.signals.map(\.ranks)
-    }
 }
 
 extension GradientBuffer {
@@ -73,10 +74,10 @@ extension GradientBuffer {
 
     /// After the reduction: each signal some rank received, with how many ranks did (identical on
     /// every rank: read from the reduced bytes).
-    var agreedStopRequests: [(signal: StopSignal, ranks: Int)] {
+    var agreedStopRequests: [SignalCount] {
         StopSignal.allCases.compactMap { signal in
             let count = self[stopRequest: signal.slot]
-            return count > 0 ? (signal, Int(count.rounded())) : nil
+            return count > 0 ? SignalCount(signal: signal, ranks: Int(count.rounded())) : nil
         }
     }
 }

@@ -65,7 +65,7 @@ public final class Trainer {
     /// The newest checkpoint this run wrote (as the user gave its directory), on rank 0.
     var lastCheckpoint: String?
     /// The signals the ranks agreed to stop for (set after the step that carried them).
-    private var agreedSignals: [(signal: StopSignal, ranks: Int)] = []
+    private var agreedSignals: [SignalCount] = []
     private var lastPhase: SchedulePhase?
 
     /// Checks the model's size, builds the sampler, the schedule, the step (model, optimizer,

@@ -68,7 +68,7 @@ public final class TrainingStep {
 
     /// The stop requests of the last step's reduction: each signal some rank had received when
     /// the step started, with how many ranks had (the same on every rank).
-    public var agreedStopRequests: [(signal: StopSignal, ranks: Int)] { model.gradientBuffer.agreedStopRequests }
+    public var agreedStopRequests: [SignalCount] { model.gradientBuffer.agreedStopRequests }
 
     /// Global step `step` on this rank's samples (indices into `training`, at most the local
     /// batch). Collective: every rank calls it for the same `step`.

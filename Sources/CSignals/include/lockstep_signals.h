@@ -16,10 +16,7 @@
 /// Returns 0, or the `errno` of the `sigaction` that failed.
 int lockstep_install_stop_handlers(const int *signals, int count);
 
-/// The first stop signal received since the handlers were installed (or reset), or 0.
+/// The first stop signal received since the handlers were installed, or 0.
 int lockstep_stop_signal(void);
-
-/// Forgets a received signal (tests).
-void lockstep_reset_stop_signal(void);
 
 #endif
