@@ -92,10 +92,8 @@ public struct Job {
             // Every rank raised this error from the same collective, so every rank is here.
             do { try communicator.finalize() } catch { communicator.abort(exitCode: status.rawValue) }
             exit(status.rawValue)
-        } else if communicator == nil, isUsageErrorOnLaterRank(error) {
-            sleep(2)  // rank 0 prints it: give it that moment before mpirun ends the job for this exit
-            exit(ExitStatus.usage.rawValue)
         } else {
+            if communicator == nil, (error as? ReportableError)?.exitStatus == .usage { leaveUsageErrorToRankZero() }
             let rank = (communicator?.worldSize ?? 1) > 1 ? communicator?.rank : nil
             status = report(error, rank: rank)
         }
@@ -103,14 +101,14 @@ public struct Job {
         exit(status.rawValue)
     }
 
-    /// True for a usage error on a rank other than 0 of an MPI launch, before MPI starts: rank 0
-    /// reports the same error.
-    public static func isUsageErrorOnLaterRank(_ error: any Error) -> Bool {
-        (error as? ReportableError)?.exitStatus == .usage && (MPICommunicator.launcherRank() ?? 0) != 0
+    /// For a usage error before MPI starts: on a rank other than 0 of an MPI launch, exits 64
+    /// without a word, since rank 0 was given the same arguments and says it (after 2 s, so that
+    /// mpirun, which ends the job when this rank exits, lets rank 0 print first). Returns elsewhere.
+    public static func leaveUsageErrorToRankZero() {
+        guard (MPICommunicator.launcherRank() ?? 0) != 0 else { return }
+        sleep(2)
+        exit(ExitStatus.usage.rawValue)
     }
-
-    /// True on a rank other than 0 of an MPI launch (before or after MPI starts).
-    public static var isLaterLaunchedRank: Bool { (MPICommunicator.launcherRank() ?? 0) != 0 }
 
     /// Writes `error: message` (and `hint: …`) to standard error, prefixed with the rank in a
     /// multi-rank job; returns the exit status for it.

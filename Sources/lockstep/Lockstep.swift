@@ -42,10 +42,7 @@ struct Lockstep: ParsableCommand {
         let code = exitCode(for: error)
         if code == .success || error is ExitCode { exit(withError: error) }
         if error is ReportableError || code != .validationFailure { Job.fail(error, communicator: nil) }
-        if Job.isLaterLaunchedRank {  // rank 0 says it; mpirun ends the job when this rank exits
-            sleep(2)
-            Foundation.exit(ExitStatus.usage.rawValue)
-        }
+        Job.leaveUsageErrorToRankZero()
         let commandPath = subcommandPath(of: arguments.all)
         var command: any ParsableCommand.Type = Lockstep.self
         for name in commandPath {
