@@ -16,7 +16,7 @@
 #   BATCH    the weak local batch and the strong global batch (default 128; divisible by each N)
 #   REPEATS  repetitions of the whole sweep (default 3)
 #   OUT      summary JSON Lines (default runs/scaling.jsonl; the raw lines go to OUT.raw)
-#   LOCKSTEP the lockstep binary (default .build/release/lockstep, built when missing)
+#   LOCKSTEP the lockstep binary (default $LOCKSTEP_BINARY, else .build/release/lockstep, built when missing)
 # Draw it with scripts/plot_scaling.py OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ ranks=${RANKS:-1 2 4}
 batch=${BATCH:-128}
 repeats=${REPEATS:-3}
 out=${OUT:-runs/scaling.jsonl}
-lockstep=${LOCKSTEP:-.build/release/lockstep}
+lockstep=${LOCKSTEP:-${LOCKSTEP_BINARY:-.build/release/lockstep}}
 [ -x "$lockstep" ] || swift build -c release --product lockstep
 mkdir -p "$(dirname "$out")"
 raw="$out.raw"
