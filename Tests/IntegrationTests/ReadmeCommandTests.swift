@@ -39,17 +39,26 @@ final class ReadmeCommandTests: XCTestCase {
             print(1)
             print(2)
             ```
+            ```toml
+            # run.toml
+            epochs = 2
+            ```
+            ```toml
+            lr = 0.1
+            ```
             """
         let commands = ReadmeScript.commands(in: markdown)
         XCTAssertEqual(commands.map(\.text), [
             "scripts/train.sh     # a comment", "NP=2 scripts/train.sh --epochs 2 \\\n  --hidden 32",
             "lockstep train --lrr 0.1", "lockstep schedule table --count 1", "print(1)\nprint(2)",
+            "# run.toml\nepochs = 2\n",
         ])
-        XCTAssertEqual(commands.map(\.line), [3, 5, 12, 16, 20])
-        XCTAssertEqual(commands.map(\.expectedStatus), [0, 0, 64, 0, 0])
+        XCTAssertEqual(commands.map(\.line), [3, 5, 12, 16, 20, 24])
+        XCTAssertEqual(commands.map(\.expectedStatus), [0, 0, 64, 0, 0, 0])
+        XCTAssertEqual(commands.map(\.file), [nil, nil, nil, nil, nil, "run.toml"])
         XCTAssertEqual(commands[2].expectedOutput, ["error: Unknown option '--lrr'. Did you mean '--lr'?"])
         XCTAssertEqual(commands[3].expectedOutput, ["      step   epoch  lr"])
-        XCTAssertEqual(commands.map(\.language), ["sh", "sh", "sh", "sh", "python"])
+        XCTAssertEqual(commands.map(\.language), ["sh", "sh", "sh", "sh", "python", "file"])
         XCTAssertEqual(ReadmeScript.strayCommands(in: markdown).map(\.line), [9])
         // An error shown without its status: any status but 0.
         let shown = ReadmeScript.commands(in: "```sh\n$ lockstep trian\nerror: no\n```")
@@ -131,6 +140,11 @@ final class ReadmeCommandTests: XCTestCase {
             }
             guard case .run(let text) = plan else {
                 if case .skip(let reason) = plan { log.append("README.md:\(command.line) skipped (\(reason)): \(command.text)") }
+                continue
+            }
+            if command.language == "file", let name = command.file {
+                try text.write(to: work.appendingPathComponent(name), atomically: true, encoding: .utf8)
+                log.append("README.md:\(command.line) wrote \(name)")
                 continue
             }
             if text.contains("cluster_sim.sh"), !clusterAvailable {

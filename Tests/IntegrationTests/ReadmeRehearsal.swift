@@ -49,7 +49,7 @@ enum ReadmeRehearsal {
             text = text.replacing(exampleRunDirectory) { _ in latestRunDirectory }
         }
         text = text.replacing(checkpointPath) { match in checkpoint(String(match.output)) }
-        guard command.language == "sh" else { return .run(text) }
+        guard command.language == "sh" else { return .run(text) }  // a python program or a file, as written
         if command.expectedOutput.isEmpty, isTraining(text), !text.contains("--limit-train"), !text.contains("--help") {
             text = appending(shortTraining, to: text)
         }

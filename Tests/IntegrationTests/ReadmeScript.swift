@@ -7,8 +7,9 @@ import Foundation
 /// next; `#` lines are comments), or a transcript: lines starting with `$ ` are commands and the
 /// lines after each, up to the next `$ `, are what it prints. In a transcript, `…` stands for any
 /// text (a whole line of `…` for any lines), and `$ echo $?` followed by a number is the exit status
-/// of the command before it. A `python` block is one program. Other blocks (output, TOML, tables)
-/// are not run; a `$ ` line in one of them is reported by `strayCommands`, so a command cannot hide
+/// of the command before it. A `python` block is one program. A `toml` block whose first line is a
+/// comment naming a file (`# run.toml`) is that file, which the commands after it read. Other
+/// blocks (output, tables) are not run; a `$ ` line in one of them is reported by `strayCommands`, so a command cannot hide
 /// from the test in a block that is not marked `sh`.
 enum ReadmeScript {
     /// A fenced code block.
@@ -21,11 +22,11 @@ enum ReadmeScript {
         let lines: [String]
     }
 
-    /// One command of a `sh` block, or a whole `python` block.
+    /// One command of a `sh` block, a whole `python` block, or a file to write.
     struct Command: Equatable {
         /// The 1-based README line where it starts.
         let line: Int
-        /// `sh` or `python`.
+        /// `sh`, `python`, or `file` (`text` is then written to `file`).
         let language: String
         /// The command's text (continued lines joined with their `\` and newline kept).
         var text: String
@@ -34,6 +35,8 @@ enum ReadmeScript {
         /// The exit status it must end with: 0, or a transcript's `echo $?`, or nil for "not 0"
         /// (a transcript that shows an `error:` line without its status).
         var expectedStatus: Int32? = 0
+        /// For a file: its name (relative to the working directory).
+        var file: String?
     }
 
     /// Every fenced block of `markdown`, in order. A fence may be indented (inside a list item);
@@ -71,6 +74,11 @@ enum ReadmeScript {
         switch block.language {
         case "python":
             return [Command(line: block.line + 1, language: "python", text: block.lines.joined(separator: "\n"))]
+        case "toml":
+            guard let first = block.lines.first, let name = first.firstMatch(of: #/^# ([\w.-]+\.toml)\s*$/#)?.output.1 else {
+                return []
+            }
+            return [Command(line: block.line + 1, language: "file", text: block.lines.joined(separator: "\n") + "\n", file: String(name))]
         case "sh":
             return block.lines.contains { $0.hasPrefix("$ ") } ? transcript(block) : list(block)
         default:
