@@ -13,6 +13,14 @@ ROOT = os.path.dirname(SCRIPTS)
 
 # Exit status when matplotlib is missing and installing it is not allowed (lockstep reads it).
 MATPLOTLIB_MISSING = 3
+# Exit status when an input file is not the JSON Lines expected (EX_DATAERR; lockstep reads it).
+NOT_JSON_LINES = 65
+
+
+def refuse(message):
+    """Exits with NOT_JSON_LINES after printing `message` on standard error."""
+    print(message, file=sys.stderr)
+    sys.exit(NOT_JSON_LINES)
 
 
 def pyplot(install=True):
@@ -55,7 +63,7 @@ def lockstep_binary(explicit=None):
 def read_json_lines(path, required, what):
     """The JSON objects of a JSON Lines file, one per non-empty line; exits with a message naming
     the file and line when a line is not a JSON object with every key in `required`, or when the
-    file holds none (`what` names the records in that message)."""
+    file holds none (`what` names the records in that message), with status NOT_JSON_LINES."""
     records = []
     with open(path) as file:
         for number, line in enumerate(file, 1):
@@ -64,11 +72,11 @@ def read_json_lines(path, required, what):
             try:
                 record = json.loads(line)
             except ValueError as error:
-                sys.exit(f"{path}:{number}: not JSON ({error})")
+                refuse(f"{path}:{number}: not JSON ({error})")
             for key in required:
                 if not isinstance(record, dict) or key not in record:
-                    sys.exit(f"{path}:{number}: no \"{key}\" in {line.strip()}")
+                    refuse(f"{path}:{number}: no \"{key}\" in {line.strip()[:200]}")
             records.append(record)
     if not records:
-        sys.exit(f"{path}: no {what}")
+        refuse(f"{path}: no {what}")
     return records

@@ -122,7 +122,9 @@ struct TrainCommand: ParsableCommand {
                         if let path = explicitCheckpointDirectory { try removeCheckpoints(in: path) }
                     }
                     try runDirectory.write(
-                        effectiveTOML(arguments: arguments, runDirectory: runDirectory, worldSize: communicator.worldSize),
+                        effectiveTOML(
+                            arguments: arguments, runDirectory: runDirectory, worldSize: communicator.worldSize,
+                            resumedAtStep: trainer.globalStep > 0 ? trainer.globalStep : nil),
                         to: runDirectory.configPath)
                     logger.info("run directory \(runDirectory.path)")
                 }
@@ -230,7 +232,12 @@ struct TrainCommand: ParsableCommand {
     /// Every option's effective value as TOML (see `EffectiveConfiguration`). In a run
     /// directory's copy, where the run wrote its files is only a comment, so that a rerun from it
     /// gets a new run directory instead of overwriting this one.
-    func effectiveTOML(arguments: [String], runDirectory: RunDirectory? = nil, worldSize: Int? = nil) -> String {
+    /// The configuration file: for `--print-config` (no run directory), or a run's `config.toml`,
+    /// whose header says when the run started, or when it continued from a checkpoint at
+    /// `resumedAtStep`.
+    func effectiveTOML(
+        arguments: [String], runDirectory: RunDirectory? = nil, worldSize: Int? = nil, resumedAtStep: Int64? = nil
+    ) -> String {
         let configuration = EffectiveConfiguration(arguments: arguments, catalog: ArgumentCatalog(Self.self))
         var header = ["lockstep train configuration: `lockstep train --config FILE` repeats this run."]
         guard let runDirectory, let worldSize else {
@@ -238,8 +245,10 @@ struct TrainCommand: ParsableCommand {
                 header: header, notes: ["run-dir": "run-dir: default is a new runs/<yyyyMMdd-HHmmss> for each run"],
                 unsetValues: defaultsInEffect())
         }
-        let started = Date().formatted(.iso8601)
-        header.append("Run \(runDirectory.path), started \(started) with \(worldSize) rank\(worldSize == 1 ? "" : "s").")
+        let now = Date().formatted(.iso8601)
+        let ranks = "\(worldSize) rank\(worldSize == 1 ? "" : "s")"
+        header.append(resumedAtStep.map { "Run \(runDirectory.path), continued \(now) from its checkpoint at step \($0) with \(ranks)." }
+            ?? "Run \(runDirectory.path), started \(now) with \(ranks).")
         var notes = ["run-dir": "run-dir: this run wrote to \(runDirectory.path); a rerun from this file gets a new one"]
         if let metrics = output.metrics { notes["metrics"] = "metrics: this run wrote to \(metrics)" }
         if let resume = checkpoints.resume {

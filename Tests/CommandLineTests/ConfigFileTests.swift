@@ -265,6 +265,8 @@ final class ConfigFileTests: XCTestCase {
         XCTAssertEqual(resumed.exitCode, 0, resumed.combinedOutput)
         let text = try String(contentsOfFile: run.appendingPathComponent("config.toml").path, encoding: .utf8)
         XCTAssertTrue(text.contains("\n## resume: this run continued with --resume auto; a rerun from this file starts afresh\n"), text)
+        XCTAssertTrue(text.contains("\n## Run \(run.path), continued "), text)
+        XCTAssertTrue(text.contains(" from its checkpoint at step 1 with 1 rank.\n"), text)
         XCTAssertNil(value("resume", in: text), text)
         let again = try lockstep(["train", "--config", run.appendingPathComponent("config.toml").path,
                                   "--run-dir", directory.appendingPathComponent("again").path])

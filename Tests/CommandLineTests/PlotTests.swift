@@ -82,6 +82,14 @@ final class PlotTests: XCTestCase {
         let broken = try write("{\"epoch\": 1}\nnot json\n", to: "broken.jsonl", in: directory)
         let result = try lockstep(["plot", broken])
         XCTAssertEqual(result.exitCode, 65, result.combinedOutput)
-        XCTAssertTrue(result.standardError.contains("broken.jsonl:2: not JSON"), result.standardError)
+        XCTAssertTrue(result.standardError.hasPrefix("error: \(broken):2: not JSON"), result.standardError)
+        XCTAssertTrue(result.standardError.contains(
+            "\nhint: lockstep plot reads what lockstep train writes: a run directory, or its metrics.jsonl"), result.standardError)
+
+        let notMetrics = try write("{\"step\": 0, \"lr\": 0.1}\n", to: "schedule.jsonl", in: directory)
+        let wrongFile = try lockstep(["plot", notMetrics])
+        XCTAssertEqual(wrongFile.exitCode, 65, wrongFile.combinedOutput)
+        XCTAssertTrue(wrongFile.standardError.hasPrefix("error: \(notMetrics):1: no \"epoch\" in {"), wrongFile.standardError)
+        XCTAssertTrue(wrongFile.standardError.contains("\nhint: lockstep plot reads"), wrongFile.standardError)
     }
 }

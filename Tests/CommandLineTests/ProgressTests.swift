@@ -101,7 +101,9 @@ final class ProgressTests: XCTestCase {
 
     func testDurationsAndBar() {
         XCTAssertEqual(ProgressReporter.duration(7), "0:07")
-        XCTAssertEqual(ProgressReporter.duration(749.2), "12:30")
+        XCTAssertEqual(ProgressReporter.duration(749.6), "12:30")
+        XCTAssertEqual(ProgressReporter.duration(749.2), "12:29")
+        XCTAssertEqual(ProgressReporter.duration(0.17), "0:00", "the last steps of an epoch: no second left")
         XCTAssertEqual(ProgressReporter.duration(3723), "1:02:03")
         XCTAssertEqual(ProgressReporter.bar(fraction: 0.5, width: 10), "=====>    ")
         XCTAssertEqual(ProgressReporter.bar(fraction: 0, width: 4), ">   ")

@@ -112,9 +112,10 @@ final class ProgressReporter {
         return progress.epochSeconds / Double(progress.stepInEpoch) * Double(left)
     }
 
-    /// `0:07`, `12:30`, `1:02:03`.
+    /// `0:07`, `12:30`, `1:02:03`, to the nearest second (the last steps of an epoch show
+    /// `0:00`, not a second that is not left).
     static func duration(_ seconds: Double) -> String {
-        let total = Int(seconds.rounded(.up))
+        let total = Int(seconds.rounded())
         let (hours, minutes, secs) = (total / 3600, total / 60 % 60, total % 60)
         let mmss = String(format: "%d:%02d", minutes, secs)
         return hours > 0 ? String(format: "%d:%02d:%02d", hours, minutes, secs) : mmss

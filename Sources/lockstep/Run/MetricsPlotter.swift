@@ -66,14 +66,20 @@ struct MetricsPlotter {
         case 0: return
         case 127: throw PlotError.pythonMissing(python: python)
         case Self.matplotlibMissingStatus: throw PlotError.matplotlibMissing(python: python, scriptsDirectory: scriptsDirectory)
-        default:
-            let lastLine = message.split(separator: "\n").last.map(String.init) ?? "exit status \(process.terminationStatus)"
-            throw PlotError.scriptFailed(script: script, message: lastLine)
+        case Self.notMetricsStatus: throw PlotError.notMetrics(message: Self.lastLine(of: message, status: process.terminationStatus))
+        default: throw PlotError.scriptFailed(script: script, message: Self.lastLine(of: message, status: process.terminationStatus))
         }
     }
 
     /// `plot_metrics.py --no-install` exits with this status when matplotlib cannot be imported.
     static let matplotlibMissingStatus: Int32 = 3
+    /// `plot_metrics.py` exits with this status when the file is not a metrics file
+    /// (`plotsupport.NOT_JSON_LINES`).
+    static let notMetricsStatus: Int32 = 65
+
+    private static func lastLine(of message: String, status: Int32) -> String {
+        message.split(separator: "\n").last.map(String.init) ?? "exit status \(status)"
+    }
 }
 
 /// Why a plot could not be drawn.
@@ -84,13 +90,15 @@ enum PlotError: ReportableError, Equatable {
     case scriptFailed(script: String, message: String)
     /// `lockstep plot` was given a folder or file that does not exist or has no metrics.
     case noMetrics(path: String)
+    /// The file is not a metrics file: the script's message names the file, line and what is wrong.
+    case notMetrics(message: String)
 
     var exitStatus: ExitStatus {
         switch self {
         case .scriptsNotFound, .noMetrics: .missingInput
         // EX_UNAVAILABLE, sysexits' status for a missing support program.
         case .pythonMissing, .matplotlibMissing: .mpi
-        case .scriptFailed: .data
+        case .scriptFailed, .notMetrics: .data
         }
     }
 
@@ -102,6 +110,7 @@ enum PlotError: ReportableError, Equatable {
         case .matplotlibMissing(let python, _): "matplotlib is not installed for \(python)"
         case .scriptFailed(let script, let message): "\(script) failed: \(message)"
         case .noMetrics(let path): "no metrics at \(path)"
+        case .notMetrics(let message): message
         }
     }
 
@@ -115,6 +124,8 @@ enum PlotError: ReportableError, Equatable {
                 : "install matplotlib for \(python) (LOCKSTEP_PYTHON), e.g. \(python) -m pip install matplotlib, then run lockstep plot RUN_DIR"
         case .scriptFailed: nil
         case .noMetrics: "give a run directory with metrics.jsonl (see runs/), or a .jsonl metrics file"
+        case .notMetrics:
+            "lockstep plot reads what lockstep train writes: a run directory, or its metrics.jsonl (one JSON object per epoch)"
         }
     }
 }
