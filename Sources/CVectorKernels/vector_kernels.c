@@ -160,12 +160,24 @@ void lockstep_vector_max_pool_2x2_backward(const float *outputGradient, const in
 }
 
 LOCKSTEP_AVX512
-void lockstep_vector_copy_rows_into_slack(const float *source, ptrdiff_t sourceStride, float *target, ptrdiff_t rows,
-                                          ptrdiff_t count) {
+void lockstep_vector_patch_rows(const float *plane, ptrdiff_t height, ptrdiff_t width, ptrdiff_t rowOffset,
+                                ptrdiff_t columnOffset, float *target, ptrdiff_t rows, ptrdiff_t count) {
+    const __m512 zero = _mm512_setzero_ps();
     for (ptrdiff_t r = 0; r < rows; r++) {
-        const float *s = source + r * sourceStride;
         float *t = target + r * count;
-        for (ptrdiff_t i = 0; i < count; i += 16) _mm512_storeu_ps(t + i, _mm512_loadu_ps(s + i));
+        const ptrdiff_t y = r + rowOffset;
+        if (y < 0 || y >= height) {  // a row of the border
+            for (ptrdiff_t L = 0; L < count; L += 16) _mm512_storeu_ps(t + L, zero);
+            continue;
+        }
+        const float *s = plane + y * width;
+        for (ptrdiff_t L = 0; L < count; L += 16) {
+            // Lane k reads plane column x + k: only the lanes with 0 <= x + k < width load.
+            const ptrdiff_t x = L + columnOffset;
+            const ptrdiff_t low = x < 0 ? -x : 0, high = width - x < 16 ? width - x : 16;
+            const __mmask16 lanes = high <= low ? 0 : (__mmask16)(((1u << high) - 1u) & ~((1u << low) - 1u));
+            _mm512_storeu_ps(t + L, _mm512_maskz_loadu_ps(lanes, s + x));
+        }
     }
 }
 

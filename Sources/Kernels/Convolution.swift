@@ -8,8 +8,9 @@
 //   b [O] bias                      Y [N, O, OH, OW] output (= [N, O, P])
 //   cols [K, P]: one sample's patches      dY [N, O, P]: gradient of the loss with respect to Y
 //
-// On CPUs with AVX-512, `padInput` and stride-1 `im2col` and `col2im` copy and add their rows with
-// `CVectorKernels` (the same bits; `VectorKernels`).
+// On CPUs with AVX-512, stride-1 `im2col` reads its patches straight from the unpadded input with
+// masked loads, and `padInput` and stride-1 `col2im` copy and add their rows with `CVectorKernels`
+// (the same bits; `VectorKernels`).
 
 import CVectorKernels
 
@@ -157,26 +158,34 @@ func copyFloats(from source: UnsafePointer<Float>, to target: UnsafeMutablePoint
 /// One sample's patches: `cols[k, q]` = X[c, oh·s − p + i, ow·s − p + j] (0 outside the input),
 /// with k = (c·kh + i)·kw + j and q = oh·OW + ow. `x` `[C, H, W]`; `columns` `[columnsSize]`
 /// (overwritten) and `padded` `[paddedInputSize]` scratch. The input is first copied inside its
-/// zero border, so that every row of `cols` is a plain copy (contiguous for stride 1).
+/// zero border, so that every row of `cols` is a plain copy (contiguous for stride 1); with the
+/// AVX-512 kernels and stride 1, masked loads read the same values (and +0 for the border)
+/// straight from `x`, and `padded` is not used.
 @inline(__always)
 public func im2col(
     input x: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, padded: UnsafeMutablePointer<Float>,
     geometry g: ConvolutionGeometry
 ) {
     let (oh, ow, hp, wp, s) = (g.outputHeight, g.outputWidth, g.paddedHeight, g.paddedWidth, g.stride)
-    padInput(x, into: padded, geometry: g)
     var row = columns
-    let vector = s == 1 && VectorKernels.enabled
+    if s == 1 && VectorKernels.enabled {  // a row of patches per call (into the columns' slack)
+        let (h, w, p) = (g.inputHeight, g.inputWidth, g.padding)
+        for c in 0..<g.inputChannels {
+            for i in 0..<g.kernelHeight {
+                for j in 0..<g.kernelWidth {
+                    lockstep_vector_patch_rows(x + c * h * w, h, w, i - p, j - p, row, oh, ow)
+                    row += oh * ow
+                }
+            }
+        }
+        return
+    }
+    padInput(x, into: padded, geometry: g)
     for c in 0..<g.inputChannels {
         let plane = padded + c * hp * wp
         for i in 0..<g.kernelHeight {
             for j in 0..<g.kernelWidth {
                 var from = plane + i * wp + j
-                if vector {  // the same copies, a row of patches per call (into the columns' slack)
-                    lockstep_vector_copy_rows_into_slack(from, wp, row, oh, ow)
-                    row += oh * ow
-                    continue
-                }
                 for _ in 0..<oh {
                     if s == 1 {
                         copyFloats(from: from, to: row, count: ow)

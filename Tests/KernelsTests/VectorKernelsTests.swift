@@ -50,6 +50,10 @@ final class VectorKernelsTests: XCTestCase {
                             kernelWidth: 1, stride: 1, padding: 0),  // rows of 37: two whole vectors and a tail
         ConvolutionGeometry(inputChannels: 32, inputHeight: 14, inputWidth: 14, outputChannels: 64, kernelHeight: 3,
                             kernelWidth: 3, stride: 1, padding: 1),  // the cnn preset's second convolution
+        ConvolutionGeometry(inputChannels: 1, inputHeight: 28, inputWidth: 28, outputChannels: 32, kernelHeight: 3,
+                            kernelWidth: 3, stride: 1, padding: 1),  // the first: a border lane in both vectors of a row
+        ConvolutionGeometry(inputChannels: 2, inputHeight: 3, inputWidth: 5, outputChannels: 2, kernelHeight: 3,
+                            kernelWidth: 3, stride: 1, padding: 19),  // whole vectors of border, offsets below −16
     ]
 
     func testIm2colAndCol2imGiveTheSwiftLoopsBits() {

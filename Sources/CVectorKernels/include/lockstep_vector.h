@@ -36,11 +36,15 @@ void lockstep_vector_max_pool_2x2(const float *input, float *output, int32_t *ar
 void lockstep_vector_max_pool_2x2_backward(const float *outputGradient, const int32_t *argmax, const float *reluOutput,
                                            float *inputGradient, ptrdiff_t planes, ptrdiff_t height, ptrdiff_t width);
 
-/// `target[r * count + i] = source[r * sourceStride + i]` for `r < rows`, `i < count`, in whole
-/// 16-float vectors: reads up to 15 floats past the end of each source row and writes up to 15
-/// past each target row (the next row overwrites them; past the last row, the caller's slack).
-void lockstep_vector_copy_rows_into_slack(const float *source, ptrdiff_t sourceStride, float *target, ptrdiff_t rows,
-                                          ptrdiff_t count);
+/// Rows of stride-1 patches straight from an unpadded plane `[height, width]`: row `r < rows` of
+/// `target` (`count` floats each, `count` apart) = plane row `r + rowOffset`, columns
+/// `columnOffset …< columnOffset + count`, with +0 wherever that falls outside the plane (the zero
+/// border of the padding; offsets may be negative). Reads only inside the plane (masked loads);
+/// writes whole 16-float vectors, up to 15 floats past each target row (the next row overwrites
+/// them; past the last row, the caller's slack). The same floats as copying rows of the padded
+/// plane (`im2col` in `Sources/Kernels/Convolution.swift`).
+void lockstep_vector_patch_rows(const float *plane, ptrdiff_t height, ptrdiff_t width, ptrdiff_t rowOffset,
+                                ptrdiff_t columnOffset, float *target, ptrdiff_t rows, ptrdiff_t count);
 
 /// `target[r * targetStride + i] += source[r * sourceStride + i]` for `r < rows`, `i < count`.
 void lockstep_vector_add_rows(const float *source, ptrdiff_t sourceStride, float *target, ptrdiff_t targetStride,
