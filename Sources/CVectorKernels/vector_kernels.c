@@ -159,26 +159,44 @@ void lockstep_vector_max_pool_2x2_backward(const float *outputGradient, const in
     }
 }
 
+/// The lanes of a 16-float load at plane column `x` (lane k reads column x + k) that fall inside
+/// a row of `width`: 0 ≤ x + k < width.
+LOCKSTEP_AVX512 static inline __mmask16 inside_lanes(ptrdiff_t x, ptrdiff_t width) {
+    const ptrdiff_t low = x < 0 ? -x : 0, high = width - x < 16 ? width - x : 16;
+    return high <= low ? 0 : (__mmask16)(((1u << high) - 1u) & ~((1u << low) - 1u));
+}
+
 LOCKSTEP_AVX512
 void lockstep_vector_patch_rows(const float *plane, ptrdiff_t height, ptrdiff_t width, ptrdiff_t rowOffset,
                                 ptrdiff_t columnOffset, float *target, ptrdiff_t rows, ptrdiff_t count) {
     const __m512 zero = _mm512_setzero_ps();
-    for (ptrdiff_t r = 0; r < rows; r++) {
-        float *t = target + r * count;
-        const ptrdiff_t y = r + rowOffset;
-        if (y < 0 || y >= height) {  // a row of the border
-            for (ptrdiff_t L = 0; L < count; L += 16) _mm512_storeu_ps(t + L, zero);
-            continue;
+    const ptrdiff_t vectors = (count + 15) / 16;
+    // Rows [first, last) of the target read plane rows; the others are the border's zeros.
+    ptrdiff_t first = -rowOffset, last = height - rowOffset;
+    if (first < 0) first = 0;
+    if (first > rows) first = rows;
+    if (last > rows) last = rows;
+    if (last < first) last = first;
+    float *t = target;
+    for (ptrdiff_t r = 0; r < first; r++, t += count)
+        for (ptrdiff_t v = 0; v < vectors; v++) _mm512_storeu_ps(t + 16 * v, zero);
+    const float *s = plane + (first + rowOffset) * width + columnOffset;
+    if (vectors <= 8) {  // the lanes of each vector are the same on every row: found once
+        __mmask16 lanes[8];
+        for (ptrdiff_t v = 0; v < vectors; v++) lanes[v] = inside_lanes(16 * v + columnOffset, width);
+        if (vectors == 1) {
+            for (ptrdiff_t r = first; r < last; r++, t += count, s += width) _mm512_storeu_ps(t, _mm512_maskz_loadu_ps(lanes[0], s));
+        } else {
+            for (ptrdiff_t r = first; r < last; r++, t += count, s += width)
+                for (ptrdiff_t v = 0; v < vectors; v++) _mm512_storeu_ps(t + 16 * v, _mm512_maskz_loadu_ps(lanes[v], s + 16 * v));
         }
-        const float *s = plane + y * width;
-        for (ptrdiff_t L = 0; L < count; L += 16) {
-            // Lane k reads plane column x + k: only the lanes with 0 <= x + k < width load.
-            const ptrdiff_t x = L + columnOffset;
-            const ptrdiff_t low = x < 0 ? -x : 0, high = width - x < 16 ? width - x : 16;
-            const __mmask16 lanes = high <= low ? 0 : (__mmask16)(((1u << high) - 1u) & ~((1u << low) - 1u));
-            _mm512_storeu_ps(t + L, _mm512_maskz_loadu_ps(lanes, s + x));
-        }
+    } else {
+        for (ptrdiff_t r = first; r < last; r++, t += count, s += width)
+            for (ptrdiff_t v = 0; v < vectors; v++)
+                _mm512_storeu_ps(t + 16 * v, _mm512_maskz_loadu_ps(inside_lanes(16 * v + columnOffset, width), s + 16 * v));
     }
+    for (ptrdiff_t r = last; r < rows; r++, t += count)
+        for (ptrdiff_t v = 0; v < vectors; v++) _mm512_storeu_ps(t + 16 * v, zero);
 }
 
 LOCKSTEP_AVX512

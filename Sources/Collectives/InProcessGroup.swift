@@ -99,7 +99,8 @@ public final class InProcessCommunicator: Communicator, @unchecked Sendable {
                      "allgather: receive has \(receive.count) bytes, expected \(send.count) × \(worldSize)")
         let all = try exchange.exchange(rank: rank, Array(send))
         try checkCounts(all)
-        receive.copyMemory(from: UnsafeRawBufferPointer(start: all.flatMap { $0 }, count: receive.count))
+        let joined = all.flatMap { $0 }
+        joined.withUnsafeBytes { receive.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0.prefix(receive.count))) }
     }
 
     public func barrier() throws { _ = try exchange.exchange(rank: rank, []) }

@@ -1,5 +1,4 @@
 import Foundation
-import Reporting
 
 /// Writing an output file failed: a run directory, the metrics, a checkpoint directory.
 public struct OutputError: ReportableError, Equatable {

@@ -54,6 +54,8 @@ final class VectorKernelsTests: XCTestCase {
                             kernelWidth: 3, stride: 1, padding: 1),  // the first: a border lane in both vectors of a row
         ConvolutionGeometry(inputChannels: 2, inputHeight: 3, inputWidth: 5, outputChannels: 2, kernelHeight: 3,
                             kernelWidth: 3, stride: 1, padding: 19),  // whole vectors of border, offsets below −16
+        ConvolutionGeometry(inputChannels: 1, inputHeight: 4, inputWidth: 150, outputChannels: 2, kernelHeight: 2,
+                            kernelWidth: 5, stride: 1, padding: 2),  // rows of 150: more than 8 vectors
     ]
 
     func testIm2colAndCol2imGiveTheSwiftLoopsBits() {

@@ -23,7 +23,7 @@ final class OptimizerStateTests: XCTestCase {
         let copy = makeOptimizer(source.configuration, parameterCount: source.parameterCount)
         for ((name, target), (sourceName, buffer)) in zip(copy.stateBuffers, source.stateBuffers) {
             XCTAssertEqual(name, sourceName)
-            target.buffer.update(fromContentsOf: buffer.buffer)
+            _ = target.buffer.update(fromContentsOf: buffer.buffer)
         }
         if keepingStepCount { copy.stepCount = source.stepCount }
         return copy

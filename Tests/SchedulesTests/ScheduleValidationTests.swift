@@ -33,7 +33,8 @@ final class ScheduleValidationTests: XCTestCase {
         // A subnormal decay factor, given or derived, is refused before any rate underflows.
         let subnormal = "is below 2.2250738585072014e-308, the smallest normal Double (--gamma at least that, "
             + "--half-life at least 1/1022 units, or a --final-lr closer to --lr)"
-        assertRejected(.init(gamma: 1e-320), .decayFactorSubnormal(gamma: 1e-320), "the decay factor gamma = 1e-320 " + subnormal)
+        let tiny = Double("1e-320")!  // a subnormal (a literal would warn that it underflows)
+        assertRejected(.init(gamma: tiny), .decayFactorSubnormal(gamma: tiny), "the decay factor gamma = 1e-320 " + subnormal)
         assertRejected(.init(halfLife: 1e-10), .decayFactorSubnormal(gamma: 0), "the decay factor gamma = 0.0 " + subnormal)
         XCTAssertNoThrow(try ExponentialSchedule(.init(gamma: Double.leastNormalMagnitude), stepsPerEpoch: 1, totalUnits: 100))
         XCTAssertNoThrow(try ExponentialSchedule(.init(halfLife: 1.0 / 1022), stepsPerEpoch: 1, totalUnits: 100))  // 2^-1022
