@@ -33,7 +33,7 @@ batch=${BATCH:-128}
 repeats=${REPEATS:-3}
 out=${OUT:-runs/scaling.jsonl}
 lockstep=${LOCKSTEP:-${LOCKSTEP_BINARY:-.build/release/lockstep}}
-[ -x "$lockstep" ] || swift build -c release --product lockstep
+[ -x "$lockstep" ] || swift build -c release --product lockstep >&2
 mkdir -p "$(dirname "$out")"
 raw="$out.raw"
 : > "$raw"

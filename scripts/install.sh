@@ -22,8 +22,8 @@ cd "$repository"
 if [ -n "${LOCKSTEP_BINARY:-}" ]; then
   binary=$LOCKSTEP_BINARY
 else
-  scripts/setup.sh
-  swift build -c release --product lockstep
+  scripts/setup.sh >&2
+  swift build -c release --product lockstep >&2
   binary=$(swift build -c release --show-bin-path)/lockstep
 fi
 

@@ -44,8 +44,9 @@ done
 if [ -n "${LOCKSTEP_BINARY:-}" ]; then
   binary=$LOCKSTEP_BINARY
 else
-  scripts/setup.sh
-  swift build -c release --product lockstep
+  # Set-up and build progress go to standard error: standard output is the training's alone.
+  scripts/setup.sh >&2
+  swift build -c release --product lockstep >&2
   binary=$repository/.build/release/lockstep
 fi
 

@@ -33,7 +33,8 @@ struct CheckpointCommand: ParsableCommand {
                 FileHandle.standardError.write(Data(message.utf8))
                 throw ExitCode(error.exitStatus.rawValue)
             }
-            let report = CheckpointReport(path: url.path, checkpoint: file.checkpoint, layout: file.layout)
+            // The path as given (relative stays relative), as the other commands print it.
+            let report = CheckpointReport(path: path, checkpoint: file.checkpoint, layout: file.layout)
             print(json ? try report.json() : report.text())
         }
     }
