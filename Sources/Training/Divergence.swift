@@ -16,7 +16,7 @@ public enum DivergencePolicy: String, Codable, Sendable, CaseIterable {
 ///
 /// Diverging means any of:
 /// - the training loss is more than `lossFactor` × the lowest of the earlier epochs' (a run that
-///   was learning and blew up: `train loss 7.47, was 0.53 at epoch 1`);
+///   was learning and blew up: `train loss 7.4700, was 0.5300 at epoch 1`);
 /// - the training loss is more than `lossFactor` × ln(classes), what a model guessing uniformly
 ///   scores (a run that never learned: `--lr 10` gives 10²² in its first epoch);
 /// - the test accuracy is at most `chanceFactor` / classes: chance level, which a run that learns
@@ -26,13 +26,14 @@ public struct Divergence: Equatable, Sendable {
     public static let lossFactor = 2.0
     public static let chanceFactor = 1.2
 
-    /// What was seen, for the warning: `train loss 7.47, was 0.53 at epoch 1`.
+    /// What was seen, for the warning: `train loss 7.4700, was 0.5300 at epoch 1`.
     public let evidence: String
 
     /// The divergence of `line` after `earlier` (the run's previous epochs), or nil.
     public static func check(_ line: EpochMetrics, earlier: [EpochMetrics], classes: Int) -> Divergence? {
         let uniform = Foundation.log(Double(max(classes, 2)))
-        func number(_ value: Double) -> String { String(format: "%.4g", value) }
+        // Printed as the epoch line prints them.
+        let number = EpochMetrics.lossText
         if let best = earlier.min(by: { $0.trainLoss < $1.trainLoss }), line.trainLoss > lossFactor * best.trainLoss,
            line.trainLoss > best.trainLoss + 0.1 {
             return Divergence(evidence: "train loss \(number(line.trainLoss)), was \(number(best.trainLoss)) at epoch \(best.epoch)")
@@ -42,12 +43,12 @@ public struct Divergence: Equatable, Sendable {
         }
         let chance = chanceFactor / Double(max(classes, 2))
         if line.testAccuracy <= chance {
-            return Divergence(evidence: "test accuracy \(number(line.testAccuracy)), chance level for \(classes) classes")
+            return Divergence(evidence: "test accuracy \(String(format: "%.4f", line.testAccuracy)), chance level for \(classes) classes")
         }
         return nil
     }
 
-    /// `training is diverging at epoch 2 (train loss 7.47, was 0.53 at epoch 1): lower --lr`.
+    /// `training is diverging at epoch 2 (train loss 7.4700, was 0.5300 at epoch 1): lower --lr`.
     public func warning(epoch: Int) -> String {
         "training is diverging at epoch \(epoch) (\(evidence)): lower --lr, or add warmup (--warmup) or clipping (--clip-grad-norm)"
     }

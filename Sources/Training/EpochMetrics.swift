@@ -41,11 +41,24 @@ extension EpochMetrics {
     /// The line rank 0 logs for the epoch: `epoch 3/10  lr 0.0902  train loss 0.3120  …`.
     public func summary(epochs: Int) -> String {
         func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
-        return "epoch \(epoch)/\(epochs)  lr \(String(format: "%.6g", lr))  train loss \(fixed(trainLoss, 4))  "
-            + (validationLoss.map { "val loss \(fixed($0, 4))  val acc \(fixed(validationAccuracy ?? 0, 4))  " } ?? "")
-            + "test loss \(fixed(testLoss, 4))  test acc \(fixed(testAccuracy, 4))  "
+        let loss = Self.lossText
+        return "epoch \(epoch)/\(epochs)  lr \(String(format: "%.6g", lr))  train loss \(loss(trainLoss))  "
+            + (validationLoss.map { "val loss \(loss($0))  val acc \(fixed(validationAccuracy ?? 0, 4))  " } ?? "")
+            + "test loss \(loss(testLoss))  test acc \(fixed(testAccuracy, 4))  "
             + "\(Int(samplesPerSecond.rounded())) samples/s  (\(fixed(epochSeconds, 2)) s train, \(fixed(evaluationSeconds, 2)) s eval)"
             + (skippedSteps > 0 ? "  skipped \(skippedSteps)" : "")
-            + (gradientNormMaximum.map { "  grad norm mean \(fixed(gradientNormMean ?? 0, 3)) max \(fixed($0, 3))" } ?? "")
+            + (gradientNormMaximum.map { "  grad norm mean \(Self.normText(gradientNormMean ?? 0)) max \(Self.normText($0))" } ?? "")
+    }
+
+    /// A loss for people: 4 decimals (`0.3120`), or 4 significant digits from 10,000 up
+    /// (`1.561e+12`, where the decimals of a diverging run would be noise). `metrics.jsonl` keeps
+    /// every digit.
+    public static func lossText(_ value: Double) -> String {
+        String(format: value.magnitude < 1e4 || !value.isFinite ? "%.4f" : "%.4g", value)
+    }
+
+    /// A gradient norm: 3 decimals, or 4 significant digits from 10,000 up.
+    static func normText(_ value: Double) -> String {
+        String(format: value.magnitude < 1e4 || !value.isFinite ? "%.3f" : "%.4g", value)
     }
 }

@@ -13,7 +13,7 @@ final class DivergenceCommandTests: XCTestCase {
         let warned = try ProcessRunner.mpirun(ranks: 2, Self.arguments + ["--run-dir", directory.appendingPathComponent("warn").path])
         XCTAssertEqual(warned.exitCode, 0, warned.combinedOutput)
         XCTAssertNotNil(warned.standardError.range(
-            of: #"warning: training is diverging at epoch 1 \(train loss [0-9.e+]+, above the 2.303 of uniform guessing\): lower --lr"#,
+            of: #"warning: training is diverging at epoch 1 \(train loss [0-9.e+]+, above the 2.3026 of uniform guessing\): lower --lr"#,
             options: .regularExpression), warned.combinedOutput)
         XCTAssertEqual(warned.standardError.components(separatedBy: "training is diverging at epoch 1").count - 1, 1, "rank 0 alone")
 

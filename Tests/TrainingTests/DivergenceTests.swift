@@ -33,17 +33,17 @@ final class DivergenceTests: XCTestCase {
     func testABlowUpAfterLearningWarnsNamingTheBestEpoch() {
         // README's example config before it was fixed: epoch 2 train loss 7.47 after 0.53.
         let found = divergences([line(1, trainLoss: 0.53, testAccuracy: 0.81), line(2, trainLoss: 7.47, testAccuracy: 0.35)])
-        XCTAssertEqual(found, [2: "train loss 7.47, was 0.53 at epoch 1"])
+        XCTAssertEqual(found, [2: "train loss 7.4700, was 0.5300 at epoch 1"])
         XCTAssertEqual(
             Divergence.check(line(2, trainLoss: 7.47, testAccuracy: 0.35), earlier: [line(1, trainLoss: 0.53, testAccuracy: 0.81)], classes: 10)?
                 .warning(epoch: 2),
-            "training is diverging at epoch 2 (train loss 7.47, was 0.53 at epoch 1): lower --lr, or add warmup (--warmup) or clipping (--clip-grad-norm)")
+            "training is diverging at epoch 2 (train loss 7.4700, was 0.5300 at epoch 1): lower --lr, or add warmup (--warmup) or clipping (--clip-grad-norm)")
     }
 
     func testARunThatNeverLearnsWarnsFromItsFirstEpoch() {
         // --lr 10: a huge first-epoch loss, then chance-level accuracy with a loss near ln 10.
         let found = divergences([line(1, trainLoss: 2.165e15, testAccuracy: 0.1), line(2, trainLoss: 2.5652, testAccuracy: 0.0999)])
-        XCTAssertEqual(found[1], "train loss 2.165e+15, above the 2.303 of uniform guessing")
+        XCTAssertEqual(found[1], "train loss 2.165e+15, above the 2.3026 of uniform guessing")
         XCTAssertEqual(found[2], "test accuracy 0.0999, chance level for 10 classes")
     }
 

@@ -103,7 +103,7 @@ final class ProgressReporter {
         let samplesPerSecond = progress.epochSeconds > 0
             ? Double(progress.stepInEpoch * progress.globalBatchSize) / progress.epochSeconds : 0
         // The LR as the epoch line prints it (`EpochMetrics.summary`), so the two never disagree.
-        return "loss \(String(format: "%.4f", meanLoss))  lr \(String(format: "%.6g", progress.learningRate))  "
+        return "loss \(EpochMetrics.lossText(meanLoss))  lr \(String(format: "%.6g", progress.learningRate))  "
             + "\(Int(samplesPerSecond.rounded())) samples/s"
     }
 
