@@ -13,6 +13,7 @@ on every machine. README's "Your data" trains on them.
 import argparse
 import os
 import random
+import sys
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 # (mean, standard deviation) of each measurement, per kind: close to Fisher's three iris species.
@@ -47,12 +48,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=".", help="folder to write into (default: the current one)")
     arguments = parser.parse_args()
-    os.makedirs(arguments.out, exist_ok=True)
     generator = random.Random(20261129)
-    for name, per_kind in (("flowers-train.csv", 200), ("flowers-test.csv", 50)):
-        path = os.path.join(arguments.out, name)
-        write(path, rows(generator, per_kind))
-        print(f"wrote {path}")
+    try:
+        os.makedirs(arguments.out, exist_ok=True)
+        for name, per_kind in (("flowers-train.csv", 200), ("flowers-test.csv", 50)):
+            path = os.path.join(arguments.out, name)
+            write(path, rows(generator, per_kind))
+            print(f"wrote {path}")
+    except OSError as error:
+        # The folder or a file cannot be written: one line naming which and why, status 1.
+        sys.exit(f"error: cannot write the example data: {error.strerror}: {error.filename}")
 
 
 if __name__ == "__main__":
