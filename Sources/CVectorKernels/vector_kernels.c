@@ -9,11 +9,6 @@
 
 #define LOCKSTEP_AVX512 __attribute__((target("avx512f")))
 
-// `MaxPoolCode` in Sources/Kernels/Pooling.swift: bit 15 = the pooled value is > 0; the low 15
-// bits = the position in the window (0-3 for 2×2: a, b, c, d in row order).
-#define POSITIVE 0x8000
-#define POSITION_MASK 0x7FFF
-
 static int detect_avx512(void) {
     unsigned int eax, ebx, ecx, edx;
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
@@ -55,17 +50,18 @@ LOCKSTEP_AVX512 static inline __m512 pooled_values(__m512 x, const float *bias, 
 }
 
 LOCKSTEP_AVX512
-void lockstep_vector_max_pool_2x2(const float *input, float *output, uint16_t *argmax, ptrdiff_t planes,
+void lockstep_vector_max_pool_2x2(const float *input, float *output, int32_t *argmax, ptrdiff_t planes,
                                   ptrdiff_t height, ptrdiff_t width, const float *bias, int relu) {
     const ptrdiff_t oh = height / 2, ow = width / 2;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    const __m512i one = _mm512_set1_epi32(1), two = _mm512_set1_epi32(2), three = _mm512_set1_epi32(3),
-                  positive = _mm512_set1_epi32(POSITIVE);
+    const __m512i lane2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i one = _mm512_set1_epi32(1), down = _mm512_set1_epi32((int32_t)width),
+                  downRight = _mm512_set1_epi32((int32_t)width + 1);
     for (ptrdiff_t plane = 0; plane < planes; plane++) {
         const float *in = input + plane * height * width;
         float *out = output + plane * oh * ow;
-        uint16_t *indices = argmax + plane * oh * ow;
+        int32_t *indices = argmax + plane * oh * ow;
         const float b = bias ? bias[plane] : 0;
         const __m512 bv = _mm512_set1_ps(b);
         for (ptrdiff_t row = 0; row < oh; row++) {
@@ -86,53 +82,54 @@ void lockstep_vector_max_pool_2x2(const float *input, float *output, uint16_t *a
                               | (__mmask16)(_mm512_cmp_ps_mask(l1, l1, _CMP_UNORD_Q) & high);
                 if (nan) {  // one window at a time: the first NaN of each window
                     for (ptrdiff_t c = column; c < column + n; c++) {
-                        const ptrdiff_t a = top + 2 * c, window[4] = {a, a + 1, a + width, a + width + 1};
-                        int best = 0;
-                        for (int k = 1; k < 4; k++) {
-                            const float current = pooled_value(in[window[best]], bias, b, relu);
+                        const ptrdiff_t a = top + 2 * c, candidates[3] = {a + 1, a + width, a + width + 1};
+                        ptrdiff_t best = a;
+                        for (int k = 0; k < 3; k++) {
+                            const float current = pooled_value(in[best], bias, b, relu);
                             if (current != current) break;
-                            const float candidate = pooled_value(in[window[k]], bias, b, relu);
-                            if (candidate != candidate || candidate > current) best = k;
+                            const float candidate = pooled_value(in[candidates[k]], bias, b, relu);
+                            if (candidate != candidate || candidate > current) best = candidates[k];
                         }
-                        const float value = pooled_value(in[window[best]], bias, b, relu);
-                        out[row * ow + c] = value;
-                        indices[row * ow + c] = (uint16_t)(best | (value > 0 ? POSITIVE : 0));
+                        out[row * ow + c] = pooled_value(in[best], bias, b, relu);
+                        indices[row * ow + c] = (int32_t)best;
                     }
                     continue;
                 }
                 const __m512 a = _mm512_permutex2var_ps(u0, even, u1), bb = _mm512_permutex2var_ps(u0, odd, u1);
                 const __m512 c = _mm512_permutex2var_ps(l0, even, l1), d = _mm512_permutex2var_ps(l0, odd, l1);
                 __m512 best = a;
-                __m512i code = _mm512_setzero_si512();
+                __m512i corner = _mm512_setzero_si512();
                 __mmask16 larger = _mm512_cmp_ps_mask(bb, best, _CMP_GT_OQ);
                 best = _mm512_mask_mov_ps(best, larger, bb);
-                code = _mm512_mask_mov_epi32(code, larger, one);
+                corner = _mm512_mask_mov_epi32(corner, larger, one);
                 larger = _mm512_cmp_ps_mask(c, best, _CMP_GT_OQ);
                 best = _mm512_mask_mov_ps(best, larger, c);
-                code = _mm512_mask_mov_epi32(code, larger, two);
+                corner = _mm512_mask_mov_epi32(corner, larger, down);
                 larger = _mm512_cmp_ps_mask(d, best, _CMP_GT_OQ);
                 best = _mm512_mask_mov_ps(best, larger, d);
-                code = _mm512_mask_mov_epi32(code, larger, three);
-                code = _mm512_mask_or_epi32(code, _mm512_cmp_ps_mask(best, _mm512_setzero_ps(), _CMP_GT_OQ), code, positive);
+                corner = _mm512_mask_mov_epi32(corner, larger, downRight);
+                const __m512i index = _mm512_add_epi32(_mm512_add_epi32(_mm512_set1_epi32((int32_t)(top + 2 * column)), lane2), corner);
                 _mm512_mask_storeu_ps(out + row * ow + column, outputs, best);
-                _mm512_mask_cvtepi32_storeu_epi16(indices + row * ow + column, outputs, code);  // the low 16 bits
+                _mm512_mask_storeu_epi32(indices + row * ow + column, outputs, index);
             }
         }
     }
 }
 
 LOCKSTEP_AVX512
-void lockstep_vector_max_pool_2x2_backward(const float *outputGradient, const uint16_t *argmax, int relu,
+void lockstep_vector_max_pool_2x2_backward(const float *outputGradient, const int32_t *argmax, const float *reluOutput,
                                            float *inputGradient, ptrdiff_t planes, ptrdiff_t height, ptrdiff_t width) {
     const ptrdiff_t oh = height / 2, ow = width / 2;
+    const __m512i lane2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i interleaveLow = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i interleaveHigh = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    const __m512i one = _mm512_set1_epi32(1), two = _mm512_set1_epi32(2), three = _mm512_set1_epi32(3),
-                  position = _mm512_set1_epi32(POSITION_MASK), positive = _mm512_set1_epi32(POSITIVE);
+    const __m512i one = _mm512_set1_epi32(1), down = _mm512_set1_epi32((int32_t)width),
+                  downRight = _mm512_set1_epi32((int32_t)width + 1);
     const __m512 zero = _mm512_setzero_ps();
     for (ptrdiff_t plane = 0; plane < planes; plane++) {
         const float *dy = outputGradient + plane * oh * ow;
-        const uint16_t *codes = argmax + plane * oh * ow;
+        const int32_t *indices = argmax + plane * oh * ow;
+        const float *pooled = reluOutput ? reluOutput + plane * oh * ow : NULL;
         float *dx = inputGradient + plane * height * width;
         for (ptrdiff_t row = 0; row < oh; row++) {
             const ptrdiff_t top = 2 * row * width;
@@ -140,25 +137,16 @@ void lockstep_vector_max_pool_2x2_backward(const float *outputGradient, const ui
                 const ptrdiff_t n = ow - column < 16 ? ow - column : 16, q = row * ow + column;
                 const __mmask16 outputs = first_lanes(n), low = first_lanes(2 * n),
                                 high = first_lanes(2 * n - 16 > 0 ? 2 * n - 16 : 0);
-                // 16 codes, widened to 32 bits (a partial group through a zero-filled copy: a masked
-                // 16-bit load would need AVX-512BW).
-                __m256i packed;
-                if (n == 16) {
-                    packed = _mm256_loadu_si256((const __m256i *)(codes + q));
-                } else {
-                    uint16_t group[16] = {0};
-                    for (ptrdiff_t k = 0; k < n; k++) group[k] = codes[q + k];
-                    packed = _mm256_loadu_si256((const __m256i *)group);
-                }
-                const __m512i code = _mm512_cvtepu16_epi32(packed);
                 __m512 v = _mm512_maskz_loadu_ps(outputs, dy + q);
-                if (relu) v = _mm512_maskz_mov_ps(_mm512_test_epi32_mask(code, positive), v);
+                if (pooled) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(outputs, pooled + q), zero, _CMP_GT_OQ), v);
                 v = _mm512_add_ps(zero, v);  // the zeroed target plus the gradient: −0 becomes +0, as `+=` does
-                const __m512i corner = _mm512_and_si512(code, position);
+                const __m512i corner = _mm512_sub_epi32(
+                    _mm512_maskz_loadu_epi32(outputs, indices + q),
+                    _mm512_add_epi32(_mm512_set1_epi32((int32_t)(top + 2 * column)), lane2));
                 const __m512 a = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(corner, _mm512_setzero_si512()), v);
                 const __m512 b = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(corner, one), v);
-                const __m512 c = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(corner, two), v);
-                const __m512 d = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(corner, three), v);
+                const __m512 c = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(corner, down), v);
+                const __m512 d = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(corner, downRight), v);
                 float *upper = dx + top + 2 * column, *lower = upper + width;
                 _mm512_mask_storeu_ps(upper, low, _mm512_permutex2var_ps(a, interleaveLow, b));
                 _mm512_mask_storeu_ps(upper + 16, high, _mm512_permutex2var_ps(a, interleaveHigh, b));

@@ -2,7 +2,7 @@
 // that the convolution's output and its gradient never leave the cache (the pattern of most
 // image networks: `conv2d relu maxpool2d`). Shapes as in `Convolution.swift` and `Pooling.swift`:
 //   X [N, C, H, W] input    Y [N, O, OH', OW'] output (pooled; [N, O, OH, OW] without pooling)
-//   argmax [N, O, OH', OW'] where each pooled value came from (with pooling; `MaxPoolCode`)
+//   argmax [N, O, OH', OW'] where each pooled value came from (with pooling)
 
 import CVectorKernels
 
@@ -12,7 +12,7 @@ import CVectorKernels
 /// Forward, per sample: `im2col`, the GEMM `W · cols` `[O, K] · [K, P]`, bias and ReLU in one
 /// pass, and the max pooling, into a per-sample scratch of `[O, P]` that stays in cache; only
 /// the pooled output (and where each value came from) is written to the batch. Backward, per
-/// sample: the pooling's gradient with the ReLU's derivative (`maxPoolBackward(relu:)`),
+/// sample: the pooling's gradient with the ReLU's derivative (`maxPoolBackward(reluOutput:)`),
 /// the patches computed again (cheaper than keeping `[N, K, P]` floats and reading them back
 /// from memory), `dW += dY · colsᵀ`, `db += Σ dY`, and when asked the input's gradient.
 ///
@@ -97,7 +97,7 @@ public struct ConvolutionBlock: Equatable, Sendable {
     @inline(__always)
     public func forward(
         input x: UnsafePointer<Float>, weights w: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-        output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt16>?, scratch: Scratch, batchSize: Int
+        output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>?, scratch: Scratch, batchSize: Int
     ) {
         precondition(pooling == nil || argmax != nil, "a pooled convolution block needs its argmax buffer")
         let g = convolution
@@ -118,13 +118,13 @@ public struct ConvolutionBlock: Equatable, Sendable {
     }
 
     /// Gradients of the block for `dY` `[N, outputSize]`: `dW` `[O, K]` and `db` `[O]`
-    /// overwritten, `dX` `[N, C, H, W]` overwritten when given. `argmax` is the forward pass's
-    /// (with pooling; its codes also carry the ReLU's derivative); `x` its input. Without pooling,
+    /// overwritten, `dX` `[N, C, H, W]` overwritten when given. `y` and `argmax` are the forward
+    /// pass's (with pooling; `y` gives the ReLU's derivative); `x` its input. Without pooling,
     /// `dY` must already hold the ReLU's derivative (the ReLU layer's own backward).
     /// `between` runs after every `progressInterval` samples (to progress a reduction).
     @inline(__always)
     public func backward(
-        outputGradient dy: UnsafePointer<Float>, argmax: UnsafePointer<UInt16>?,
+        outputGradient dy: UnsafePointer<Float>, output y: UnsafePointer<Float>, argmax: UnsafePointer<Int32>?,
         input x: UnsafePointer<Float>, weights w: UnsafePointer<Float>, weightGradient dw: UnsafeMutablePointer<Float>,
         biasGradient db: UnsafeMutablePointer<Float>, inputGradient dx: UnsafeMutablePointer<Float>?, scratch: Scratch,
         batchSize: Int, progressInterval: Int = 16, between: () throws -> Void
@@ -140,7 +140,7 @@ public struct ConvolutionBlock: Equatable, Sendable {
             if let pooling {
                 maxPoolBackward(
                     outputGradient: dy + n * outputSize, argmax: argmax! + n * outputSize, inputGradient: scratch.planes,
-                    planes: o, geometry: pooling, relu: relu)
+                    planes: o, geometry: pooling, reluOutput: relu ? y + n * outputSize : nil)
                 gradient = UnsafePointer(scratch.planes)
             } else {
                 gradient = dy + n * outputSize

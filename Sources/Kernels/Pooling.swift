@@ -16,11 +16,10 @@ public struct PoolingGeometry: Equatable, Sendable {
     public let window: Int
     public let stride: Int
 
-    /// - Precondition: positive sizes, the window no larger than the input, and at most
-    ///   `MaxPoolCode.largestWindow` (181).
+    /// - Precondition: positive sizes and the window no larger than the input.
     public init(inputHeight: Int, inputWidth: Int, window: Int, stride: Int) {
         precondition(inputHeight > 0 && inputWidth > 0 && window > 0 && stride > 0
-                     && window <= inputHeight && window <= inputWidth && window <= MaxPoolCode.largestWindow,
+                     && window <= inputHeight && window <= inputWidth,
                      "pooling \(inputHeight)×\(inputWidth), window \(window), stride \(stride)")
         self.inputHeight = inputHeight
         self.inputWidth = inputWidth
@@ -34,36 +33,16 @@ public struct PoolingGeometry: Equatable, Sendable {
     public var outputPlaneSize: Int { outputHeight * outputWidth }
 }
 
-/// Where each max-pooling output came from, for `maxPoolBackward`: one `UInt16` per output, the
-/// position of the chosen value in its window, `i·k + j` (row i, column j of the k×k window), in
-/// the low 15 bits, and in the top bit whether the pooled value is > 0 (the derivative of a ReLU
-/// before the pooling, so that backward need not read the pooled values again). Two bytes instead
-/// of an `Int32` index and a `Float` re-read: the pooling's memory traffic is most of its time.
-public enum MaxPoolCode {
-    /// The top bit: the pooled value is > 0 (false for NaN).
-    public static let positive: UInt16 = 0x8000
-    /// The low 15 bits: the position in the window.
-    public static let positionMask: UInt16 = 0x7FFF
-    /// The largest window whose k² positions fit in 15 bits (181² = 32,761).
-    public static let largestWindow = 181
-
-    /// The code of the value at window position `position`, pooled to `value`.
-    @inline(__always)
-    public static func make(position: Int, value: Float) -> UInt16 {
-        UInt16(truncatingIfNeeded: position) | (value > 0 ? positive : 0)
-    }
-}
-
 /// Max pooling: each output is the largest value of its window (the first NaN when the window
-/// holds one, so a non-finite value is not hidden); `argmax` `[planes, OH, OW]` receives its
-/// `MaxPoolCode` for `maxPoolBackward`.
+/// holds one, so a non-finite value is not hidden); `argmax` `[planes, OH, OW]` records where it
+/// came from (an index into its input plane) for `maxPoolBackward`.
 ///
 /// With `bias` (one value per plane) the pooled values are `x + bias[plane]`, and with `relu`
 /// also clipped at 0 (`v < 0 ? 0 : v`, NaN kept): the bias and ReLU of the layers before, fused
 /// in, comparing the very values those layers would have written.
 @inline(__always)
 public func maxPoolForward(
-    input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt16>,
+    input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
     planes: Int, geometry g: PoolingGeometry, bias: UnsafePointer<Float>? = nil, relu: Bool = false
 ) {
     let (oh, ow, w) = (g.outputHeight, g.outputWidth, g.inputWidth)
@@ -87,33 +66,34 @@ public func maxPoolForward(
                     let top = (row * g.stride) * w + column * g.stride, bottom = top + w
                     let a = value(top), b = value(top + 1), c = value(bottom), d = value(bottom + 1)
                     if !(a.isNaN || b.isNaN || c.isNaN || d.isNaN) {
-                        var best = a, position = 0
-                        if b > best { best = b; position = 1 }
-                        if c > best { best = c; position = 2 }
-                        if d > best { best = d; position = 3 }
+                        var best = a, bestIndex = top
+                        if b > best { best = b; bestIndex = top + 1 }
+                        if c > best { best = c; bestIndex = bottom }
+                        if d > best { best = d; bestIndex = bottom + 1 }
                         output[row * ow + column] = best
-                        indices[row * ow + column] = MaxPoolCode.make(position: position, value: best)
+                        indices[row * ow + column] = Int32(bestIndex)
                         continue
                     }
                 }
                 var best = -Float.infinity
-                var position = 0
+                var bestIndex = (row * g.stride) * w + column * g.stride
                 search: for i in 0..<g.window {
                     for j in 0..<g.window {
-                        let candidate = value((row * g.stride + i) * w + column * g.stride + j)
+                        let index = (row * g.stride + i) * w + column * g.stride + j
+                        let candidate = value(index)
                         if candidate.isNaN {
                             best = candidate
-                            position = i * g.window + j
+                            bestIndex = index
                             break search
                         }
                         if candidate > best {
                             best = candidate
-                            position = i * g.window + j
+                            bestIndex = index
                         }
                     }
                 }
                 output[row * ow + column] = best
-                indices[row * ow + column] = MaxPoolCode.make(position: position, value: best)
+                indices[row * ow + column] = Int32(bestIndex)
             }
         }
     }
@@ -125,13 +105,14 @@ public func maxPoolForward(
 /// goes element by element, returning the first NaN of each window, as the general loop does.
 @inline(__always)
 private func maxPool2x2(
-    input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<UInt16>,
+    input x: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>,
     planes: Int, geometry g: PoolingGeometry, bias: UnsafePointer<Float>?, relu: Bool
 ) {
     if VectorKernels.enabled {
         return lockstep_vector_max_pool_2x2(x, y, argmax, planes, g.inputHeight, g.inputWidth, bias, relu ? 1 : 0)
     }
     let (oh, ow, w) = (g.outputHeight, g.outputWidth, g.inputWidth)
+    let lane = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
     for plane in 0..<planes {
         let input = x + plane * g.inputPlaneSize
         let output = y + plane * g.outputPlaneSize
@@ -156,14 +137,17 @@ private func maxPool2x2(
             /// Output columns `columns` of this row, one window at a time.
             func scalar(_ columns: Range<Int>) {
                 for column in columns {
-                    /// The value at window position 0 (a), 1 (b), 2 (c) or 3 (d).
-                    func at(_ position: Int) -> Float { value(top + 2 * column + (position & 1) + (position >> 1) * w) }
-                    var position = 0
-                    for candidate in 1..<4 where !at(position).isNaN {
-                        if at(candidate).isNaN || at(candidate) > at(position) { position = candidate }
+                    let a = top + 2 * column
+                    var bestIndex = a
+                    func consider(_ index: Int) {
+                        guard !value(bestIndex).isNaN else { return }
+                        if value(index).isNaN || value(index) > value(bestIndex) { bestIndex = index }
                     }
-                    output[row * ow + column] = at(position)
-                    indices[row * ow + column] = MaxPoolCode.make(position: position, value: at(position))
+                    consider(a + 1)
+                    consider(a + w)
+                    consider(a + w + 1)
+                    output[row * ow + column] = value(bestIndex)
+                    indices[row * ow + column] = Int32(bestIndex)
                 }
             }
             /// Output columns `column..<column + 8`: the even and odd lanes of 16 inputs per row.
@@ -172,19 +156,19 @@ private func maxPool2x2(
                 let lower = values(UnsafeRawPointer(input + top + w + 2 * column).loadUnaligned(as: SIMD16<Float>.self))
                 guard !(any(upper .!= upper) || any(lower .!= lower)) else { return scalar(column..<(column + 8)) }
                 var best = upper.evenHalf
-                var code = SIMD8<UInt32>(repeating: 0)  // as wide as the Float lanes, for their masks
+                var corner = SIMD8<Int32>(repeating: 0)
                 var larger = upper.oddHalf .> best
                 best.replace(with: upper.oddHalf, where: larger)
-                code.replace(with: 1, where: larger)
+                corner.replace(with: 1, where: larger)
                 larger = lower.evenHalf .> best
                 best.replace(with: lower.evenHalf, where: larger)
-                code.replace(with: 2, where: larger)
+                corner.replace(with: Int32(w), where: larger)
                 larger = lower.oddHalf .> best
                 best.replace(with: lower.oddHalf, where: larger)
-                code.replace(with: 3, where: larger)
-                code.replace(with: code | UInt32(MaxPoolCode.positive), where: best .> 0)
+                corner.replace(with: Int32(w + 1), where: larger)
                 UnsafeMutableRawPointer(output + row * ow + column).storeBytes(of: best, as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(indices + row * ow + column).storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: code), as: SIMD8<UInt16>.self)
+                UnsafeMutableRawPointer(indices + row * ow + column).storeBytes(
+                    of: SIMD8<Int32>(repeating: Int32(top + 2 * column)) &+ lane &+ corner, as: SIMD8<Int32>.self)
             }
             /// Output columns `column..<column + 4`, as `eight`.
             func four(_ column: Int) {
@@ -192,19 +176,19 @@ private func maxPool2x2(
                 let lower = values(UnsafeRawPointer(input + top + w + 2 * column).loadUnaligned(as: SIMD8<Float>.self))
                 guard !(any(upper .!= upper) || any(lower .!= lower)) else { return scalar(column..<(column + 4)) }
                 var best = upper.evenHalf
-                var code = SIMD4<UInt32>(repeating: 0)  // as wide as the Float lanes, for their masks
+                var corner = SIMD4<Int32>(repeating: 0)
                 var larger = upper.oddHalf .> best
                 best.replace(with: upper.oddHalf, where: larger)
-                code.replace(with: 1, where: larger)
+                corner.replace(with: 1, where: larger)
                 larger = lower.evenHalf .> best
                 best.replace(with: lower.evenHalf, where: larger)
-                code.replace(with: 2, where: larger)
+                corner.replace(with: Int32(w), where: larger)
                 larger = lower.oddHalf .> best
                 best.replace(with: lower.oddHalf, where: larger)
-                code.replace(with: 3, where: larger)
-                code.replace(with: code | UInt32(MaxPoolCode.positive), where: best .> 0)
+                corner.replace(with: Int32(w + 1), where: larger)
                 UnsafeMutableRawPointer(output + row * ow + column).storeBytes(of: best, as: SIMD4<Float>.self)
-                UnsafeMutableRawPointer(indices + row * ow + column).storeBytes(of: SIMD4<UInt16>(truncatingIfNeeded: code), as: SIMD4<UInt16>.self)
+                UnsafeMutableRawPointer(indices + row * ow + column).storeBytes(
+                    of: SIMD4<Int32>(repeating: Int32(top + 2 * column)) &+ lane.lowHalf &+ corner, as: SIMD4<Int32>.self)
             }
             // Whole groups, then one more group ending at the row's end (overlapping the last
             // whole group: those outputs are computed again, identically).
@@ -222,35 +206,33 @@ private func maxPool2x2(
 }
 
 /// The max-pooling gradient: each `dY` goes to the input position its output came from
-/// (`argmax`'s `MaxPoolCode`s; accumulated when windows overlap). `dx` `[planes, H, W]` is
-/// overwritten.
+/// (accumulated when windows overlap). `dx` `[planes, H, W]` is overwritten.
 ///
-/// With `relu` (the pooling's input is a ReLU's output) the ReLU's derivative is fused in: a
-/// gradient is sent only where the pooled value is > 0 (the code's top bit). Only the positions a
-/// window took receive a gradient, and there the ReLU's output is the pooled value, so this equals
-/// the ReLU's backward pass run afterwards.
+/// With `reluOutput` (the pooled values, when the pooling's input is a ReLU's output) the ReLU's
+/// derivative is fused in: a gradient is sent only where the pooled value is > 0. Only the
+/// positions a window took receive a gradient, and there the ReLU's output is the pooled value,
+/// so this equals the ReLU's backward pass run afterwards.
 @inline(__always)
 public func maxPoolBackward(
-    outputGradient dy: UnsafePointer<Float>, argmax: UnsafePointer<UInt16>, inputGradient dx: UnsafeMutablePointer<Float>,
-    planes: Int, geometry g: PoolingGeometry, relu: Bool = false
+    outputGradient dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, inputGradient dx: UnsafeMutablePointer<Float>,
+    planes: Int, geometry g: PoolingGeometry, reluOutput: UnsafePointer<Float>? = nil
 ) {
     if g.window == 2 && g.stride == 2 && VectorKernels.enabled {
-        return lockstep_vector_max_pool_2x2_backward(dy, argmax, relu ? 1 : 0, dx, planes, g.inputHeight, g.inputWidth)
+        return lockstep_vector_max_pool_2x2_backward(dy, argmax, reluOutput, dx, planes, g.inputHeight, g.inputWidth)
     }
     dx.update(repeating: 0, count: planes * g.inputPlaneSize)
-    let (oh, ow, w, k, s) = (g.outputHeight, g.outputWidth, g.inputWidth, g.window, g.stride)
     for plane in 0..<planes {
         let target = dx + plane * g.inputPlaneSize
-        var q = plane * g.outputPlaneSize
-        for row in 0..<oh {
-            for column in 0..<ow {
-                let code = argmax[q]
-                let (i, j) = Int(code & MaxPoolCode.positionMask).quotientAndRemainder(dividingBy: k)
-                // Without a branch on the sign (taken half the time, unpredictably): adding 0 to
-                // the zeroed target changes no bit (a sum that starts at +0 is never −0).
-                target[(row * s + i) * w + column * s + j] += !relu || code & MaxPoolCode.positive != 0 ? dy[q] : 0
-                q += 1
+        let offset = plane * g.outputPlaneSize
+        if let reluOutput {
+            // Without a branch on the sign (taken half the time, unpredictably): adding 0 to the
+            // zeroed target changes no bit (a sum that starts at +0 is never −0).
+            for q in 0..<g.outputPlaneSize {
+                let value = dy[offset &+ q]
+                target[Int(argmax[offset &+ q])] += reluOutput[offset &+ q] > 0 ? value : 0
             }
+        } else {
+            for q in 0..<g.outputPlaneSize { target[Int(argmax[offset + q])] += dy[offset + q] }
         }
     }
 }

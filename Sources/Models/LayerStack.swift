@@ -52,7 +52,7 @@ public final class LayerStack {
     /// Per layer: its work is done by the convolution block before it (a fused ReLU or pooling).
     private let absorbed: [Bool]
     /// Per pooling layer: its geometry (and for max pooling, where each output came from).
-    private let poolings: [Int: (geometry: PoolingGeometry, argmax: UnsafeMutableBufferPointer<UInt16>?)]
+    private let poolings: [Int: (geometry: PoolingGeometry, argmax: UnsafeMutableBufferPointer<Int32>?)]
     /// Per dropout layer: the mask of the last training forward.
     private let dropoutMasks: [Int: FloatBuffer]
     /// Backward scratch: two buffers of the largest gradient `[maximumTrainingBatchSize, widest]`,
@@ -65,7 +65,7 @@ public final class LayerStack {
     /// pass (the `relu` layer then shares its output buffer and does nothing in forward).
     private let appliesNextReLU: [Bool]
     /// Per layer: a `relu` followed by `maxpool2d`, whose backward applies the ReLU's derivative
-    /// (`maxPoolBackward(relu:)`), so the ReLU's own backward pass is skipped.
+    /// (`maxPoolBackward(reluOutput:)`), so the ReLU's own backward pass is skipped.
     private let reluInPoolBackward: [Bool]
 
     /// The largest weight-gradient block of a linear layer computed by one GEMM, in elements (as
@@ -132,7 +132,7 @@ public final class LayerStack {
         gradientBuffer = GradientBuffer(parameterCount: offset)
         input = FloatBuffer(count: maximumBatchSize * inputShape.elementCount)
 
-        var poolings: [Int: (PoolingGeometry, UnsafeMutableBufferPointer<UInt16>?)] = [:]
+        var poolings: [Int: (PoolingGeometry, UnsafeMutableBufferPointer<Int32>?)] = [:]
         var dropoutMasks: [Int: FloatBuffer] = [:]
         for layer in layers {
             switch (layer.spec, layer.input) {
@@ -364,7 +364,7 @@ public final class LayerStack {
             case .conv2d:
                 let (block, outputLayer) = blocks[index]!
                 try block.backward(
-                    outputGradient: dy, argmax: poolings[outputLayer]?.argmax?.baseAddress,
+                    outputGradient: dy, output: outputs[outputLayer], argmax: poolings[outputLayer]?.argmax?.baseAddress,
                     input: x, weights: p + weightOffsets[index]!, weightGradient: g + weightOffsets[index]!,
                     biasGradient: g + biasOffsets[index]!, inputGradient: needsInput ? spare : nil,
                     scratch: .init(blockScratch.baseAddress, for: block), batchSize: batchSize
@@ -377,7 +377,7 @@ public final class LayerStack {
                 maxPoolBackward(
                     outputGradient: dy, argmax: pooling.argmax!.baseAddress!, inputGradient: spare,
                     planes: batchSize * channels(layer.input), geometry: pooling.geometry,
-                    relu: index > 0 && reluInPoolBackward[index - 1])
+                    reluOutput: index > 0 && reluInPoolBackward[index - 1] ? UnsafePointer(outputs[index]) : nil)
                 swap(&dy, &spare)
             case .avgPool2d:
                 guard needsInput else { break }

@@ -59,9 +59,6 @@ extension ModelDescription {
                 guard height >= window, width >= window else {
                     throw fail("is smaller than the \(window)×\(window) window")
                 }
-                if case .maxPool2d = spec, window > 181 {  // `MaxPoolCode.largestWindow`: k² positions in 15 bits
-                    throw fail("is pooled by a \(window)×\(window) window, larger than max pooling's largest, 181×181")
-                }
                 output = .image(channels: channels, height: (height - window) / stride + 1, width: (width - window) / stride + 1)
             case (.conv2d, .vector), (.maxPool2d, .vector), (.avgPool2d, .vector):
                 throw fail("is a vector: \(spec.name) needs an image C×H×W")

@@ -50,8 +50,7 @@ public struct ModelFootprint: Equatable, Sendable {
                 floats += output
             }
             switch layer.spec {
-            case .maxPool2d: floats += (output + 1) / 2  // the codes (UInt16, half a Float)
-            case .dropout: floats += output  // the mask
+            case .maxPool2d, .dropout: floats += output  // indices (Int32, as wide as a Float), or the mask
             default: break
             }
         }

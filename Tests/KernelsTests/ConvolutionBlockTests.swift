@@ -31,7 +31,7 @@ final class ConvolutionBlockTests: XCTestCase {
     private func fused(_ block: ConvolutionBlock, batch: Int, x: [Float], w: [Float], b: [Float], dy: [Float]) -> Result {
         let g = block.convolution
         var y = [Float](repeating: .nan, count: batch * block.outputSize)
-        var argmax = [UInt16](repeating: 0xFFFF, count: y.count)
+        var argmax = [Int32](repeating: -1, count: y.count)
         var result = Result(y: [], dw: .init(repeating: .nan, count: g.weightCount), db: .init(repeating: .nan, count: g.outputChannels),
                             dx: .init(repeating: .nan, count: batch * g.inputSize))
         var scratch = [Float](repeating: .nan, count: block.scratchSize)
@@ -39,7 +39,7 @@ final class ConvolutionBlockTests: XCTestCase {
             let buffers = ConvolutionBlock.Scratch(scratch.baseAddress!, for: block)
             block.forward(input: x, weights: w, bias: b, output: &y, argmax: &argmax, scratch: buffers, batchSize: batch)
             block.backward(
-                outputGradient: dy, argmax: argmax, input: x, weights: w, weightGradient: &result.dw,
+                outputGradient: dy, output: y, argmax: argmax, input: x, weights: w, weightGradient: &result.dw,
                 biasGradient: &result.db, inputGradient: &result.dx, scratch: buffers, batchSize: batch, between: {})
         }
         result.y = y
@@ -47,13 +47,13 @@ final class ConvolutionBlockTests: XCTestCase {
     }
 
     /// The same layers one after the other: the convolution with its ReLU for the whole batch,
-    /// then `maxPoolForward`, and backward `maxPoolBackward(relu:)` then the convolution's.
+    /// then `maxPoolForward`, and backward `maxPoolBackward(reluOutput:)` then the convolution's.
     private func unfused(_ block: ConvolutionBlock, batch: Int, x: [Float], w: [Float], b: [Float], dy: [Float]) -> Result {
         let g = block.convolution, pooling = block.pooling!
         let convolution = ConvolutionBlock(convolution: g, relu: true, pooling: nil)
         var planes = [Float](repeating: .nan, count: batch * g.outputSize)
         var y = [Float](repeating: .nan, count: batch * block.outputSize)
-        var argmax = [UInt16](repeating: 0xFFFF, count: y.count)
+        var argmax = [Int32](repeating: -1, count: y.count)
         var planeGradient = [Float](repeating: .nan, count: planes.count)
         var result = Result(y: [], dw: .init(repeating: .nan, count: g.weightCount), db: .init(repeating: .nan, count: g.outputChannels),
                             dx: .init(repeating: .nan, count: batch * g.inputSize))
@@ -63,9 +63,9 @@ final class ConvolutionBlockTests: XCTestCase {
             convolution.forward(input: x, weights: w, bias: b, output: &planes, argmax: nil, scratch: buffers, batchSize: batch)
             maxPoolForward(input: planes, output: &y, argmax: &argmax, planes: batch * g.outputChannels, geometry: pooling)
             maxPoolBackward(outputGradient: dy, argmax: argmax, inputGradient: &planeGradient, planes: batch * g.outputChannels,
-                            geometry: pooling, relu: true)
+                            geometry: pooling, reluOutput: y)
             convolution.backward(
-                outputGradient: planeGradient, argmax: nil, input: x, weights: w, weightGradient: &result.dw,
+                outputGradient: planeGradient, output: planes, argmax: nil, input: x, weights: w, weightGradient: &result.dw,
                 biasGradient: &result.db, inputGradient: &result.dx, scratch: buffers, batchSize: batch, between: {})
         }
         result.y = y

@@ -47,7 +47,7 @@ final class ConvolutionTests: XCTestCase {
             let buffers = ConvolutionBlock.Scratch(scratch.baseAddress!, for: block)
             block.forward(input: x, weights: w, bias: b, output: &y, argmax: nil, scratch: buffers, batchSize: batch)
             block.backward(
-                outputGradient: dy, argmax: nil, input: x, weights: w, weightGradient: &dw, biasGradient: &db,
+                outputGradient: dy, output: y, argmax: nil, input: x, weights: w, weightGradient: &dw, biasGradient: &db,
                 inputGradient: &dx, scratch: buffers, batchSize: batch, between: {})
         }
         return (y.map(Double.init), dw.map(Double.init), db.map(Double.init), dx.map(Double.init))

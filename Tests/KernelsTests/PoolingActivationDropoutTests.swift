@@ -27,7 +27,7 @@ final class PoolingTests: XCTestCase {
             let x = random(planes * g.inputPlaneSize, seed: UInt64(index))
             var maximum = [Float](repeating: .nan, count: planes * g.outputPlaneSize)
             var average = maximum
-            var argmax = [UInt16](repeating: 0xFFFF, count: maximum.count)
+            var argmax = [Int32](repeating: -1, count: maximum.count)
             maxPoolForward(input: x, output: &maximum, argmax: &argmax, planes: planes, geometry: g)
             averagePoolForward(input: x, output: &average, planes: planes, geometry: g)
             let xd = x.map(Double.init)
@@ -43,7 +43,7 @@ final class PoolingTests: XCTestCase {
             let planes = 2
             let x = random(planes * g.inputPlaneSize, seed: 50 + UInt64(index))  // distinct values: no ties
             let r = random(planes * g.outputPlaneSize, seed: 60 + UInt64(index))
-            var y = [Float](repeating: 0, count: r.count), argmax = [UInt16](repeating: 0, count: r.count)
+            var y = [Float](repeating: 0, count: r.count), argmax = [Int32](repeating: 0, count: r.count)
             var dxMax = [Float](repeating: .nan, count: x.count), dxAverage = dxMax
             maxPoolForward(input: x, output: &y, argmax: &argmax, planes: planes, geometry: g)
             maxPoolBackward(outputGradient: r, argmax: argmax, inputGradient: &dxMax, planes: planes, geometry: g)
@@ -83,23 +83,23 @@ final class PoolingTests: XCTestCase {
             x[3] = .nan
             var relu = x
             reluForward(input: x, output: &relu, count: x.count)
-            var y = [Float](repeating: 0, count: planes * g.outputPlaneSize), argmax = [UInt16](repeating: 0, count: y.count)
+            var y = [Float](repeating: 0, count: planes * g.outputPlaneSize), argmax = [Int32](repeating: 0, count: y.count)
             maxPoolForward(input: relu, output: &y, argmax: &argmax, planes: planes, geometry: g)
             let dy = random(y.count, seed: 78)
             var separate = [Float](repeating: .nan, count: x.count), fused = separate
             maxPoolBackward(outputGradient: dy, argmax: argmax, inputGradient: &separate, planes: planes, geometry: g)
             reluBackward(gradient: &separate, output: relu, count: x.count)
-            maxPoolBackward(outputGradient: dy, argmax: argmax, inputGradient: &fused, planes: planes, geometry: g, relu: true)
+            maxPoolBackward(outputGradient: dy, argmax: argmax, inputGradient: &fused, planes: planes, geometry: g, reluOutput: y)
             XCTAssertEqual(fused.map(\.bitPattern), separate.map(\.bitPattern), "\(g)")
         }
     }
 
     func testMaxPoolingPropagatesNaN() {
         let g = PoolingGeometry(inputHeight: 2, inputWidth: 2, window: 2, stride: 2)
-        var y: [Float] = [0], argmax: [UInt16] = [0]
+        var y: [Float] = [0], argmax: [Int32] = [0]
         maxPoolForward(input: [1, .nan, 3, 2], output: &y, argmax: &argmax, planes: 1, geometry: g)
         XCTAssertTrue(y[0].isNaN)
-        XCTAssertEqual(argmax, [1], "position 1 of the window, and NaN is not > 0")
+        XCTAssertEqual(argmax, [1])
         // Inside a group of eight windows (the vector path): the NaN window gives its first NaN,
         // the others their maxima; ties keep the first of the window's row order.
         let wide = PoolingGeometry(inputHeight: 2, inputWidth: 16, window: 2, stride: 2)
@@ -107,27 +107,18 @@ final class PoolingTests: XCTestCase {
         x[5] = .nan   // window 2 (columns 4, 5), top row
         x[16 + 4] = .nan
         x[16 + 9] = 7  // window 4, bottom right
-        var out = [Float](repeating: 0, count: 8), codes = [UInt16](repeating: 0xFFFF, count: 8)
-        maxPoolForward(input: x, output: &out, argmax: &codes, planes: 1, geometry: wide)
-        let positive = MaxPoolCode.positive
+        var out = [Float](repeating: 0, count: 8), indices = [Int32](repeating: -1, count: 8)
+        maxPoolForward(input: x, output: &out, argmax: &indices, planes: 1, geometry: wide)
         XCTAssertTrue(out[2].isNaN)
-        XCTAssertEqual(codes[2], 1, "the top row's second element, NaN (not > 0)")
+        XCTAssertEqual(indices[2], 5)
         XCTAssertEqual(out[4], 7)
-        XCTAssertEqual(codes[4], 3 | positive, "the bottom right, 7 > 0")
-        XCTAssertEqual(codes[0], 0 | positive, "a tie keeps the window's first element")
+        XCTAssertEqual(indices[4], 25)
+        XCTAssertEqual(indices[0], 0, "a tie keeps the window's first element")
         x[5] = 1
         x[16 + 4] = 1
-        maxPoolForward(input: x, output: &out, argmax: &codes, planes: 1, geometry: wide)
+        maxPoolForward(input: x, output: &out, argmax: &indices, planes: 1, geometry: wide)
         XCTAssertEqual(out, [1, 1, 1, 1, 7, 1, 1, 1])
-        XCTAssertEqual(codes, [0, 0, 0, 0, 3, 0, 0, 0].map { $0 | positive })
-        // A value that is not > 0 clears the top bit; a 3×3 window counts positions in row order.
-        let three = PoolingGeometry(inputHeight: 3, inputWidth: 3, window: 3, stride: 3)
-        var one: [Float] = [0], code: [UInt16] = [0]
-        maxPoolForward(input: [-5, -4, -3, -2, -1, -6, -7, -8, -9], output: &one, argmax: &code, planes: 1, geometry: three)
-        XCTAssertEqual(one, [-1])
-        XCTAssertEqual(code, [4])
-        maxPoolForward(input: [-5, -4, -3, -2, -1, -6, -7, 0.5, -9], output: &one, argmax: &code, planes: 1, geometry: three)
-        XCTAssertEqual(code, [7 | positive])
+        XCTAssertEqual(indices, [0, 2, 4, 6, 25, 10, 12, 14])
     }
 }
 

@@ -89,8 +89,8 @@ final class VectorKernelsTests: XCTestCase {
             let bias: [Float] = [-0.75, 0.0, 0.25]
             let dy = values(planes * g.outputPlaneSize, seed: 300 + UInt64(index))
             for (withBias, relu) in [(false, false), (true, false), (true, true), (false, true)] {
-                let (swift, vector) = both { () -> (y: [Float], argmax: [UInt16], dx: [Float]) in
-                    var y = [Float](repeating: 7, count: planes * g.outputPlaneSize), argmax = [UInt16](repeating: 0xFFFF, count: y.count)
+                let (swift, vector) = both { () -> (y: [Float], argmax: [Int32], dx: [Float]) in
+                    var y = [Float](repeating: 7, count: planes * g.outputPlaneSize), argmax = [Int32](repeating: -1, count: y.count)
                     var dx = [Float](repeating: 7, count: x.count)
                     if withBias {
                         maxPoolForward(input: x, output: &y, argmax: &argmax, planes: planes, geometry: g, bias: bias, relu: relu)
@@ -98,7 +98,7 @@ final class VectorKernelsTests: XCTestCase {
                         maxPoolForward(input: x, output: &y, argmax: &argmax, planes: planes, geometry: g, relu: relu)
                     }
                     maxPoolBackward(outputGradient: dy, argmax: argmax, inputGradient: &dx, planes: planes, geometry: g,
-                                    relu: relu)
+                                    reluOutput: relu ? y : nil)
                     return (y, argmax, dx)
                 }
                 let label = "\(g) bias \(withBias) relu \(relu)"
@@ -124,7 +124,7 @@ final class VectorKernelsTests: XCTestCase {
                 var scratch = [Float](repeating: .nan, count: block.scratchSize)
                 scratch.withUnsafeMutableBufferPointer { scratch in
                     block.backward(
-                        outputGradient: dy, argmax: nil, input: x, weights: w, weightGradient: &dw,
+                        outputGradient: dy, output: dy, argmax: nil, input: x, weights: w, weightGradient: &dw,
                         biasGradient: &db, inputGradient: &dx, scratch: ConvolutionBlock.Scratch(scratch.baseAddress!, for: block),
                         batchSize: batch, between: {})
                 }

@@ -23,18 +23,17 @@ int lockstep_vector_avx512(void);
 /// 2×2 max pooling with stride 2 of `planes` planes `[height, width]` into `[height / 2, width / 2]`,
 /// with each value first taken as `x + bias[plane]` (when `bias` is not NULL) and clipped at 0 when
 /// `relu` (`v < 0 ? 0 : v`, NaN kept). Each output is the first of `a, b, c, d` (the window in row
-/// order) that no later one exceeds with `>`, or the window's first NaN; `argmax` receives its code:
-/// its position 0-3 in the window, with bit 15 set when the pooled value is > 0 (`MaxPoolCode`).
-/// Same results as `maxPoolForward` in `Sources/Kernels/Pooling.swift`.
-void lockstep_vector_max_pool_2x2(const float *input, float *output, uint16_t *argmax, ptrdiff_t planes,
+/// order) that no later one exceeds with `>`, or the window's first NaN; `argmax` receives its
+/// index in the input plane. Same results as `maxPoolForward` in `Sources/Kernels/Pooling.swift`.
+void lockstep_vector_max_pool_2x2(const float *input, float *output, int32_t *argmax, ptrdiff_t planes,
                                   ptrdiff_t height, ptrdiff_t width, const float *bias, int relu);
 
 /// The gradient of `lockstep_vector_max_pool_2x2`: `inputGradient` `[planes, height, width]` is
-/// overwritten with 0 except at the position each window's code names, which receives
-/// `0 + outputGradient` (with `relu`, only where the code's bit 15 says the pooled value is > 0):
-/// the same bits as zeroing the planes and adding each gradient there (`maxPoolBackward` in
-/// `Sources/Kernels/Pooling.swift`).
-void lockstep_vector_max_pool_2x2_backward(const float *outputGradient, const uint16_t *argmax, int relu,
+/// overwritten with 0 except at each window's `argmax`, which receives `0 + outputGradient`
+/// (only where `reluOutput`, when not NULL, is > 0): the same bits as zeroing the planes and
+/// adding each gradient at its `argmax` (`maxPoolBackward` in `Sources/Kernels/Pooling.swift`).
+/// Every `argmax` must lie in its own window, as the forward pass writes it.
+void lockstep_vector_max_pool_2x2_backward(const float *outputGradient, const int32_t *argmax, const float *reluOutput,
                                            float *inputGradient, ptrdiff_t planes, ptrdiff_t height, ptrdiff_t width);
 
 /// Rows of stride-1 patches straight from an unpadded plane `[height, width]`: row `r < rows` of
