@@ -160,10 +160,11 @@ final class StateBufferCountTests: XCTestCase {
 /// Subnormal hyperparameters are refused by name (issue 15).
 final class SubnormalHyperparameterTests: XCTestCase {
     func testSubnormalValuesAreRefused() {
-        XCTAssertThrowsError(try OptimizerConfiguration(kind: .sgd, weightDecay: 1e-320).validate()) {
+        let tiny = Double("1e-320")!  // a subnormal (a literal would warn that it underflows)
+        XCTAssertThrowsError(try OptimizerConfiguration(kind: .sgd, weightDecay: tiny).validate()) {
             XCTAssertEqual("\($0)", "--weight-decay must be 0 or at least 2.2250738585072014e-308 (not subnormal), found 1e-320")
         }
-        XCTAssertThrowsError(try OptimizerConfiguration(kind: .sgd, momentum: 1e-320).validate())
+        XCTAssertThrowsError(try OptimizerConfiguration(kind: .sgd, momentum: tiny).validate())
         XCTAssertNoThrow(try OptimizerConfiguration(kind: .sgd, weightDecay: Double.leastNormalMagnitude).validate())
     }
 }
