@@ -65,7 +65,7 @@ def read_json_lines(path, required, what):
     the file and line when a line is not a JSON object with every key in `required`, or when the
     file holds none (`what` names the records in that message), with status NOT_JSON_LINES."""
     records = []
-    with open(path) as file:
+    with open(path, encoding="utf-8", errors="surrogateescape") as file:
         for number, line in enumerate(file, 1):
             if not line.strip():
                 continue

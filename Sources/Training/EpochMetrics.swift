@@ -53,12 +53,12 @@ extension EpochMetrics {
     /// A loss for people: 4 decimals (`0.3120`), or 4 significant digits from 10,000 up
     /// (`1.561e+12`, where the decimals of a diverging run would be noise). `metrics.jsonl` keeps
     /// every digit.
-    public static func lossText(_ value: Double) -> String {
-        String(format: value.magnitude < 1e4 || !value.isFinite ? "%.4f" : "%.4g", value)
-    }
+    public static func lossText(_ value: Double) -> String { text(value, decimals: 4) }
 
-    /// A gradient norm: 3 decimals, or 4 significant digits from 10,000 up.
-    static func normText(_ value: Double) -> String {
-        String(format: value.magnitude < 1e4 || !value.isFinite ? "%.3f" : "%.4g", value)
+    /// A gradient norm: as a loss, with 3 decimals.
+    static func normText(_ value: Double) -> String { text(value, decimals: 3) }
+
+    private static func text(_ value: Double, decimals: Int) -> String {
+        String(format: value.magnitude < 1e4 || !value.isFinite ? "%.\(decimals)f" : "%.4g", value)
     }
 }

@@ -91,5 +91,11 @@ final class PlotTests: XCTestCase {
         XCTAssertEqual(wrongFile.exitCode, 65, wrongFile.combinedOutput)
         XCTAssertTrue(wrongFile.standardError.hasPrefix("error: \(notMetrics):1: no \"epoch\" in {"), wrongFile.standardError)
         XCTAssertTrue(wrongFile.standardError.contains("\nhint: lockstep plot reads"), wrongFile.standardError)
+
+        let binary = directory.appendingPathComponent("binary.jsonl")
+        try Data([0x00, 0x01, 0xFF, 0x0A]).write(to: binary)  // not UTF-8: refused by line, not a Python traceback
+        let unreadable = try lockstep(["plot", binary.path])
+        XCTAssertEqual(unreadable.exitCode, 65, unreadable.combinedOutput)
+        XCTAssertTrue(unreadable.standardError.hasPrefix("error: \(binary.path):1: not JSON"), unreadable.standardError)
     }
 }
