@@ -5,10 +5,12 @@
 //   COpenMPI, COpenBLAS, CZlib, CZip  system libraries found through pkg-config
 //   CMPIShim                    the only C code that includes <mpi.h>; a narrow `lockstep_mpi_` API
 //   CVectorKernels              AVX-512 row kernels (padding, patch rows, 2×2 max pooling and its
-//                               gradient), chosen at run time; the same bits as the Swift loops
+//                               gradient) and the fixed-point sum's conversions, chosen at run
+//                               time; the same bits as the portable loops
 //   Reporting, Determinism      exit statuses and errors; the seeded generator and the state hash
 //   Collectives                 `Communicator` (MPI, single process, in-process ranks for tests),
-//                               bucketed gradient reduction driven by ready ranges
+//                               bucketed gradient reduction driven by ready ranges, the exact
+//                               fixed-point sum of the world-size-invariant mode
 //   Coordination                rank agreement, lockstep verification, outcome agreement, watchdog
 //   Kernels                     float buffers, BLAS wrappers, dense/conv/pool/activation/dropout
 //                               kernels, loss; naive references
@@ -55,7 +57,7 @@ let package = Package(
         // MARK: - Swift modules
         .target(name: "Reporting"),
         .target(name: "Determinism"),
-        .target(name: "Collectives", dependencies: ["CMPIShim", "Reporting"]),
+        .target(name: "Collectives", dependencies: ["CMPIShim", "Reporting", "CVectorKernels"]),
         .target(name: "Coordination", dependencies: ["Collectives", "Reporting", "Determinism"]),
         .target(name: "Kernels", dependencies: ["Determinism", "Reporting", "COpenBLAS", "CVectorKernels"]),
         .target(name: "Models", dependencies: ["Kernels", "Determinism", "Reporting"]),

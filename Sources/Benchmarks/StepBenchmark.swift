@@ -83,7 +83,8 @@ public enum StepBenchmark {
             maximumBatch: max(configuration.globalBatchSize, configuration.evaluationBatchSize))
         let sampler = try DistributedSampler(
             sampleCount: data.training.count, globalBatchSize: configuration.globalBatchSize,
-            worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed)
+            worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed,
+            microBatchSize: configuration.invariantMicroBatchSize)
         let schedule = try ExponentialSchedule(
             configuration.scaledSchedule, stepsPerEpoch: sampler.stepsPerEpoch, totalUnits: configuration.epochs)
         let trainingStep = TrainingStep(

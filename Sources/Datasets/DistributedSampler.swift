@@ -21,6 +21,13 @@ import Determinism
 /// batch (zero steps), is refused up front with a `SamplerError`, so no rank ever waits in a
 /// collective for a peer that has run out of data.
 ///
+/// **Micro-batches** (`--world-size-invariant --micro-batch M`). Global batch `k` is cut into
+/// `B / M` micro-batches in sample order, micro-batch `j` being `permutation[k·B + j·M ..< k·B +
+/// (j+1)·M]`, and the micro-batches are dealt to the ranks in contiguous blocks whose sizes differ by
+/// at most one (the first `(B/M) mod worldSize` ranks take one more). Any world size from 1 to
+/// `B / M` works, including one that does not divide `B / M`: the ranks' local batches then differ
+/// by `M` samples (the sums are exact, so nothing depends on which rank holds which micro-batch).
+///
 /// No allocation per step: `fillPermutation(epoch:into:)` writes into a caller-owned buffer once
 /// per epoch, and `localRange(step:)` is arithmetic.
 public struct DistributedSampler: Sendable, Equatable {
@@ -35,9 +42,22 @@ public struct DistributedSampler: Sendable, Equatable {
     public let worldSize: Int
     public let rank: Int
     public let seed: UInt64
+    /// Samples per micro-batch (`--micro-batch`), or nil when the global batch is split evenly
+    /// over the ranks.
+    public let microBatchSize: Int?
 
-    /// Samples per step on each rank: `globalBatchSize / worldSize`.
-    public var localBatchSize: Int { globalBatchSize / worldSize }
+    /// Samples per step on this rank: `globalBatchSize / worldSize`, or with micro-batches this
+    /// rank's micro-batches × `microBatchSize`.
+    public var localBatchSize: Int { localMicroBatches.count * (microBatchSize ?? globalBatchSize / worldSize) }
+    /// Micro-batches per global batch (one per rank without micro-batches).
+    public var microBatchCount: Int { microBatchSize.map { globalBatchSize / $0 } ?? worldSize }
+    /// The micro-batches of each global batch this rank computes (its rank without micro-batches).
+    public var localMicroBatches: Range<Int> {
+        guard microBatchSize != nil else { return rank..<(rank + 1) }
+        let count = microBatchCount, base = count / worldSize, extra = count % worldSize
+        let start = rank * base + min(rank, extra)
+        return start..<(start + base + (rank < extra ? 1 : 0))
+    }
     /// Steps per epoch, the same on every rank: `sampleCount / globalBatchSize` (rounded down).
     public var stepsPerEpoch: Int { sampleCount / globalBatchSize }
     /// Samples left out of each epoch's last, partial global batch: `sampleCount mod globalBatchSize`.
@@ -49,14 +69,26 @@ public struct DistributedSampler: Sendable, Equatable {
     ///     and at most `sampleCount`.
     ///   - worldSize, rank: the communicator's; `rank` in `0..<worldSize` (preconditions).
     ///   - seed: `--seed`.
+    ///   - microBatchSize: `--micro-batch`: deal micro-batches of this many samples instead of
+    ///     splitting the global batch evenly (then `globalBatchSize` need not divide by `worldSize`).
     /// - Throws: `SamplerError.invalidGlobalBatch` (≤ 0), `.globalBatchNotDivisible`,
-    ///   `.tooFewSamples` (zero steps per epoch).
-    public init(sampleCount: Int, globalBatchSize: Int, worldSize: Int, rank: Int, seed: UInt64) throws {
+    ///   `.microBatchNotDivisor`, `.moreRanksThanMicroBatches`, `.tooFewSamples` (zero steps per epoch).
+    public init(
+        sampleCount: Int, globalBatchSize: Int, worldSize: Int, rank: Int, seed: UInt64, microBatchSize: Int? = nil
+    ) throws {
         precondition(worldSize > 0 && (0..<worldSize).contains(rank), "rank \(rank) of world size \(worldSize)")
         precondition(
             (0...Int(Int32.max)).contains(sampleCount), "sample count \(sampleCount) does not fit Int32 indices")
         guard globalBatchSize > 0 else { throw SamplerError.invalidGlobalBatch(globalBatchSize: globalBatchSize) }
-        guard globalBatchSize % worldSize == 0 else {
+        if let microBatchSize {
+            guard microBatchSize > 0, globalBatchSize % microBatchSize == 0 else {
+                throw SamplerError.microBatchNotDivisor(globalBatchSize: globalBatchSize, microBatchSize: microBatchSize)
+            }
+            guard worldSize <= globalBatchSize / microBatchSize else {
+                throw SamplerError.moreRanksThanMicroBatches(
+                    globalBatchSize: globalBatchSize, microBatchSize: microBatchSize, worldSize: worldSize)
+            }
+        } else if globalBatchSize % worldSize != 0 {
             throw SamplerError.globalBatchNotDivisible(globalBatchSize: globalBatchSize, worldSize: worldSize)
         }
         guard sampleCount >= globalBatchSize else {
@@ -68,6 +100,7 @@ public struct DistributedSampler: Sendable, Equatable {
         self.worldSize = worldSize
         self.rank = rank
         self.seed = seed
+        self.microBatchSize = microBatchSize
     }
 
     /// Writes epoch `epoch`'s permutation of `0..<sampleCount` into `permutation` (exactly
@@ -94,10 +127,12 @@ public struct DistributedSampler: Sendable, Equatable {
     }
 
     /// The positions in the epoch's permutation that this rank uses at `step` (0-based within the
-    /// epoch): `step·B + rank·b ..< step·B + (rank+1)·b`.
+    /// epoch): `step·B + rank·b ..< step·B + (rank+1)·b`, or with micro-batches those of this
+    /// rank's micro-batches (`localMicroBatches`, `microBatchSize` positions each, in order).
     public func localRange(step: Int) -> Range<Int> {
         precondition((0..<stepsPerEpoch).contains(step), "step \(step) not in 0..<\(stepsPerEpoch)")
-        let start = step * globalBatchSize + rank * localBatchSize
-        return start..<(start + localBatchSize)
+        let micro = localMicroBatches, size = microBatchSize ?? localBatchSize
+        let start = step * globalBatchSize + micro.lowerBound * size
+        return start..<(start + micro.count * size)
     }
 }

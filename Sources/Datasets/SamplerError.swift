@@ -7,6 +7,10 @@ public enum SamplerError: ReportableError, Equatable {
     case invalidGlobalBatch(globalBatchSize: Int)
     /// `--global-batch` is not a multiple of the world size, so local batches would differ.
     case globalBatchNotDivisible(globalBatchSize: Int, worldSize: Int)
+    /// `--micro-batch` does not divide `--global-batch` (or is not positive).
+    case microBatchNotDivisor(globalBatchSize: Int, microBatchSize: Int)
+    /// More ranks than micro-batches per global batch: some rank would have nothing to compute.
+    case moreRanksThanMicroBatches(globalBatchSize: Int, microBatchSize: Int, worldSize: Int)
     /// Fewer training samples than one global batch: zero steps per epoch.
     case tooFewSamples(sampleCount: Int, globalBatchSize: Int, worldSize: Int)
 
@@ -19,6 +23,14 @@ public enum SamplerError: ReportableError, Equatable {
         case .globalBatchNotDivisible(let batch, let worldSize):
             return "--global-batch \(batch) does not split evenly over \(worldSize) ranks "
                 + "(remainder \(batch % worldSize)); every rank needs the same local batch"
+        case .microBatchNotDivisor(let batch, let micro):
+            return micro <= 0
+                ? "--micro-batch \(micro) is not a number of samples; expected a positive divisor of --global-batch \(batch)"
+                : "--micro-batch \(micro) does not divide --global-batch \(batch) (remainder \(batch % micro)): "
+                    + "the global batch is cut into whole micro-batches"
+        case .moreRanksThanMicroBatches(let batch, let micro, let worldSize):
+            return "\(worldSize) ranks but only \(batch / micro) micro-batches per step (--global-batch \(batch) / "
+                + "--micro-batch \(micro)): every rank needs at least one"
         case .tooFewSamples(let samples, let batch, _):
             return "--global-batch \(batch) is larger than the \(samples) training samples "
                 + "(see --limit-train): not one full global batch per epoch, so zero steps"
@@ -29,6 +41,13 @@ public enum SamplerError: ReportableError, Equatable {
         switch self {
         case .invalidGlobalBatch:
             return nil
+        case .microBatchNotDivisor(let batch, let micro):
+            let divisors = Self.nearestDivisors(of: batch, around: max(micro, 1)).map(String.init)
+            return "use --micro-batch \(divisors.joined(separator: " or ")) (divisors of \(batch))"
+        case .moreRanksThanMicroBatches(let batch, let micro, let worldSize):
+            let largest = stride(from: batch / worldSize, through: 1, by: -1).first { batch % $0 == 0 }
+            return (largest.map { "use --micro-batch \($0) or smaller, or " } ?? "raise --global-batch, or ")
+                + "run on at most \(batch / micro) ranks"
         case .globalBatchNotDivisible(let batch, let worldSize):
             let lower = batch / worldSize * worldSize
             let batches = (lower > 0 ? "\(lower) or " : "") + "\(lower + worldSize)"

@@ -81,7 +81,12 @@ extension RunState {
         if stored.lockstepVersion != LockstepVersion.current {
             notes.append("the checkpoint was written by lockstep \(stored.lockstepVersion), this is \(LockstepVersion.current)")
         }
-        if stored.worldSize != worldSize {
+        if stored.worldSize != worldSize, configuration.invariantMicroBatchSize != nil {
+            notes.append("""
+                the checkpoint was written by \(stored.worldSize) ranks, this run has \(worldSize): training is \
+                world-size-invariant, so it continues bitwise on the trajectory of an uninterrupted run
+                """)
+        } else if stored.worldSize != worldSize {
             notes.append("""
                 the checkpoint was written by \(stored.worldSize) ranks, this run has \(worldSize): the global \
                 batch stays \(configuration.globalBatchSize) (\(sampler.localBatchSize) per rank) and training continues correctly, \

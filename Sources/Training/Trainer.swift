@@ -89,7 +89,8 @@ public final class Trainer {
         modelName = plan.name
         sampler = try DistributedSampler(
             sampleCount: data.training.count, globalBatchSize: configuration.globalBatchSize,
-            worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed)
+            worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed,
+            microBatchSize: configuration.invariantMicroBatchSize)
         let totalUnits = configuration.schedule.unit == .epoch
             ? configuration.epochs : configuration.epochs * sampler.stepsPerEpoch
         schedule = try ExponentialSchedule(
@@ -319,11 +320,20 @@ public final class Trainer {
 
     // MARK: - Output
 
+    /// `128 (64 per rank)`, or with micro-batches `128 in 8 micro-batches of 16 (2-3 per rank), world-size-invariant`.
+    private var batchDescription: String {
+        let batch = configuration.globalBatchSize
+        guard let micro = sampler.microBatchSize else { return "\(batch) (\(sampler.localBatchSize) per rank)" }
+        let count = sampler.microBatchCount, fewest = count / communicator.worldSize
+        let perRank = count % communicator.worldSize == 0 ? "\(fewest)" : "\(fewest)-\(fewest + 1)"
+        return "\(batch) in \(count) micro-batches of \(micro) (\(perRank) per rank), world-size-invariant"
+    }
+
     private func logStart() {
         let count = parameterCount.formatted()
         logger.info("""
             lockstep: \(communicator.worldSize) rank\(communicator.worldSize == 1 ? "" : "s"), model \(modelName) (\(count) parameters), \
-            global batch \(configuration.globalBatchSize) (\(sampler.localBatchSize) per rank), \
+            global batch \(batchDescription), \
             \(stepsPerEpoch) steps/epoch, BLAS \(BLASRuntime.coreName) × \(BLASRuntime.threadCount) thread\
             \(BLASRuntime.threadCount == 1 ? "" : "s"), reduction \(configuration.reduction.rawValue), \
             optimizer \(configuration.optimizer.kind.rawValue)

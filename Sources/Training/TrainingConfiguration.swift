@@ -66,6 +66,15 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var onDivergence: DivergencePolicy?
     /// End the job when a step makes no progress for this many seconds (0: never).
     public var stallTimeout: Double
+    /// `--world-size-invariant`: the same bits at any world size (micro-batches of
+    /// `microBatchSize` samples, gradients summed exactly in fixed point; `TrainingStep`). nil
+    /// when off, so that configurations from before the option compare equal.
+    public var worldSizeInvariant: Bool?
+    /// `--micro-batch`: samples per micro-batch in the world-size-invariant mode.
+    public var microBatchSize: Int?
+
+    /// The micro-batch size when training is world-size-invariant, else nil.
+    public var invariantMicroBatchSize: Int? { worldSizeInvariant == true ? microBatchSize : nil }
 
     // MARK: Output
     /// JSON Lines metrics file written by rank 0 (nil: none).
@@ -183,6 +192,7 @@ extension TrainingConfiguration {
         "learningRateReferenceBatch": "--lr-reference-batch", "reduction": "--reduction",
         "verifyEvery": "--verify-every", "onNonFinite": "--on-nonfinite", "onDivergence": "--on-divergence", "stallTimeout": "--stall-timeout",
         "bucketMegabytes": "--bucket-mb", "overlap": "--no-overlap",
+        "worldSizeInvariant": "--world-size-invariant", "microBatchSize": "--micro-batch",
         "metricsPath": "--metrics", "evaluationBatchSize": "--eval-batch",
     ]
 }

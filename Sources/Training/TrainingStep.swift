@@ -9,12 +9,21 @@ import Optimizers
 /// (buckets started during backward), decide from the reduced bytes whether it is finite, clip,
 /// and apply the optimizer update with the given learning rate (DESIGN.md §3).
 ///
+/// With `--world-size-invariant` the step runs `TrainingStep+WorldSizeInvariant.swift` instead:
+/// micro-batch by micro-batch, with the exact fixed-point sum in place of the float reduction.
+///
 /// The step holds the math only: counters, the schedule, the non-finite policy and logging belong
 /// to the loop (`Trainer`), which calls `run` once per global step. Nothing in `run` allocates.
 public final class TrainingStep {
     public let model: LayerStack
     public let optimizer: any Optimizer
     public let reduction: GradientReduction
+    /// The exact sum of the world-size-invariant mode (nil in the default mode).
+    public let invariantSum: FixedPointSum?
+    /// Rows of each forward and backward: the micro-batch in the world-size-invariant mode, else
+    /// the local batch.
+    public let trainingRows: Int
+    let communicator: Communicator
     /// The training set the samples index.
     public let training: LabeledSamples
     public let globalBatchSize: Int
@@ -27,8 +36,8 @@ public final class TrainingStep {
     /// The stop signal this rank has received (0: none), read once at the start of each step and
     /// carried to every rank by the step's reduction (`agreedStopRequests`).
     public var stopSignal: () -> Int32 = { 0 }
-    /// Labels of the current batch `[localBatchSize]`.
-    private let labels: UnsafeMutableBufferPointer<Int32>
+    /// Labels of the current batch `[trainingRows]`.
+    let labels: UnsafeMutableBufferPointer<Int32>
 
     /// What a step did.
     public enum Outcome: Equatable, Sendable {
@@ -44,14 +53,27 @@ public final class TrainingStep {
     /// for `localBatchSize`), the optimizer state and the reduction over the model's gradient buffer.
     /// - Parameters:
     ///   - plan: the model, checked (`ModelPlan`).
-    ///   - localBatchSize: the most samples one `run` gets.
+    ///   - localBatchSize: the most samples one `run` gets (in the world-size-invariant mode, a
+    ///     multiple of the micro-batch: this rank's micro-batches).
     public init(
         configuration: TrainingConfiguration, communicator: Communicator, plan: ModelPlan,
         training: LabeledSamples, localBatchSize: Int, evaluationBatchSize: Int = 0
     ) {
+        let microBatch = configuration.invariantMicroBatchSize
+        trainingRows = microBatch ?? localBatchSize
         model = LayerStack(
-            model: plan.description, layers: plan.layers, maximumBatchSize: max(localBatchSize, evaluationBatchSize),
-            maximumTrainingBatchSize: localBatchSize)
+            model: plan.description, layers: plan.layers, maximumBatchSize: max(trainingRows, evaluationBatchSize),
+            maximumTrainingBatchSize: trainingRows)
+        let storage = model.gradientBuffer.storage.buffer, parameters = model.parameterCount
+        invariantSum = microBatch.map { size in
+            precondition(localBatchSize % size == 0 && configuration.globalBatchSize % size == 0,
+                         "local batch \(localBatchSize), global \(configuration.globalBatchSize), micro-batch \(size)")
+            // The loss slot and the stop requests get exponent blocks of their own.
+            return FixedPointSum(
+                count: storage.count, boundaries: [parameters, parameters + 1],
+                termCount: configuration.globalBatchSize / size, localTermCount: localBatchSize / size)
+        }
+        self.communicator = communicator
         optimizer = makeOptimizer(configuration.optimizer, parameterCount: model.parameterCount)
         reduction = GradientReduction(
             communicator: communicator, mode: configuration.reduction, overlap: configuration.overlap,
@@ -61,7 +83,7 @@ public final class TrainingStep {
         globalBatchSize = configuration.globalBatchSize
         maximumGradientNorm = configuration.clipGradientNorm
         seed = configuration.seed
-        labels = .allocate(capacity: localBatchSize)
+        labels = .allocate(capacity: trainingRows)
     }
 
     deinit { labels.deallocate() }
@@ -74,6 +96,9 @@ public final class TrainingStep {
     /// batch). Collective: every rank calls it for the same `step`.
     @inline(__always)
     public func run(samples: UnsafeBufferPointer<Int32>, learningRate: Double, step: Int64) throws -> Outcome {
+        if let invariantSum {
+            return try runWorldSizeInvariant(sum: invariantSum, samples: samples, learningRate: learningRate, step: step)
+        }
         for observer in observers { try observer.willComputeGradients(step: step) }
         training.fillBatch(indices: samples, features: model.input.baseAddress, labels: labels.baseAddress!)
         let gradients = model.gradientBuffer
@@ -94,9 +119,15 @@ public final class TrainingStep {
         for observer in observers { observer.willFinishReduction(step: step) }
         // Decided from the reduced bytes, identical on every rank, so every rank decides alike.
         guard try reduction.finish() else { return .nonFinite(loss: Double(gradients.loss)) }
+        return update(learningRate: learningRate, step: step)
+    }
+
+    /// Clipping and the optimizer update from the reduced gradients.
+    @inline(__always)
+    func update(learningRate: Double, step: Int64) -> Outcome {
         let norm = maximumGradientNorm.map { clipGradientNorm(model.gradients, maxNorm: $0) }
         optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate)
         for observer in observers { observer.didUpdate(step: step, parameters: model.parameters) }
-        return .applied(loss: Double(gradients.loss), gradientNorm: norm)
+        return .applied(loss: Double(model.gradientBuffer.loss), gradientNorm: norm)
     }
 }

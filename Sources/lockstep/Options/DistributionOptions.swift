@@ -43,7 +43,25 @@ struct DistributionOptions: ParsableArguments {
             + "(same buckets, bitwise-same results). reduce-scatter-allgather never overlaps."))
     var overlap = TrainingConfiguration.defaults.overlap
 
+    @Flag(name: .customLong("world-size-invariant"), help: ArgumentHelp(
+        "Train to the same bits at any number of ranks: the global batch is cut into --micro-batch "
+            + "micro-batches and their gradients are summed exactly (README \"World-size-invariant training\")."))
+    var worldSizeInvariant = false
+
+    @Option(name: .customLong("micro-batch"), help: ArgumentHelp(
+        "Samples per micro-batch with --world-size-invariant: a divisor of --global-batch; at most "
+            + "global batch / micro-batch ranks.", valueName: "M"))
+    var microBatch: Int?
+
     func validate() throws {
+        if worldSizeInvariant {
+            guard let microBatch else {
+                throw ValidationError("--world-size-invariant needs --micro-batch M, the samples per micro-batch (a divisor of --global-batch, such as 16)")
+            }
+            guard microBatch > 0 else { throw ValidationError("--micro-batch must be a positive number of samples, got \(microBatch)") }
+        } else if let microBatch {
+            throw ValidationError("--micro-batch \(microBatch) is used only with --world-size-invariant: add it, or drop --micro-batch")
+        }
         guard bucketMegabytes >= 0.0001, bucketMegabytes <= 4096 else {
             throw ValidationError("--bucket-mb must be a number of MiB in 0.0001…4096, got \(bucketMegabytes)")
         }

@@ -1,0 +1,178 @@
+// The fixed-point sum of the world-size-invariant mode; see include/lockstep_fixed_point.h.
+// Compiled for the baseline: the functions marked LOCKSTEP_AVX512DQ run only after
+// lockstep_fixed_avx512() said the CPU has AVX-512 F, DQ and VL (64-bit integer ↔ floating conversions).
+#include "lockstep_fixed_point.h"
+
+#include <cpuid.h>
+#include <immintrin.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define LOCKSTEP_AVX512DQ __attribute__((target("avx512f,avx512dq,avx512vl")))
+
+static atomic_int forcePortable = 0;
+
+static int detect_avx512dq(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    if (!(ecx & bit_OSXSAVE)) return 0;
+    unsigned int xcr0_low, xcr0_high;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+    (void)xcr0_high;
+    if ((xcr0_low & 0xE6) != 0xE6) return 0;  // XMM, YMM, opmask and ZMM state saved by the OS
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    return (ebx & bit_AVX512F) && (ebx & bit_AVX512DQ) && (ebx & bit_AVX512VL);
+}
+
+int lockstep_fixed_avx512(void) {
+    static atomic_int cached = -1;
+    int value = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (value < 0) {
+        value = detect_avx512dq();
+        atomic_store_explicit(&cached, value, memory_order_relaxed);
+    }
+    return value;
+}
+
+void lockstep_fixed_force_portable(int portable) { atomic_store(&forcePortable, portable ? 1 : 0); }
+
+static int use_avx512(void) { return !atomic_load_explicit(&forcePortable, memory_order_relaxed) && lockstep_fixed_avx512(); }
+
+int lockstep_fixed_shift(int64_t code, int carryBits) { return 188 - carryBits - (int)code; }
+
+// MARK: - Exponent codes
+
+static inline uint32_t bits_of(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    return bits;
+}
+
+void lockstep_fixed_exponent_codes(const float *values, float *copy, const int64_t *starts, ptrdiff_t blocks,
+                                   int64_t *codes) {
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+        const int64_t lower = starts[b], upper = starts[b + 1];
+        int32_t code = (int32_t)codes[b];
+        for (int64_t i = lower; i < upper; i++) {
+            const uint32_t bits = bits_of(values[i]);
+            // The biased exponent, plus one for a NaN (all-ones exponent, non-zero significand).
+            const int32_t c = (int32_t)((bits >> 23) & 0xFF) + ((bits & 0x7FFFFFFF) > 0x7F800000);
+            code = c > code ? c : code;
+        }
+        codes[b] = code;
+        if (copy) memcpy(copy + lower, values + lower, (size_t)(upper - lower) * sizeof(float));
+    }
+}
+
+// MARK: - To integers and back
+
+static inline int64_t fixed_of(float value, double scale) {
+    if ((bits_of(value) & 0x7F800000) == 0) return 0;  // zero or subnormal
+    // Exact: a float times a power of two fits a double; rint rounds to nearest even.
+    return (int64_t)__builtin_rint((double)value * scale);
+}
+
+static void fixed_sum_portable(const float *const *slots, ptrdiff_t slotCount, int64_t lower, int64_t upper,
+                               double scale, int64_t *sums) {
+    for (int64_t i = lower; i < upper; i++) sums[i] = 0;
+    for (ptrdiff_t s = 0; s < slotCount; s++) {
+        const float *x = slots[s];
+        for (int64_t i = lower; i < upper; i++) sums[i] += fixed_of(x[i], scale);
+    }
+}
+
+LOCKSTEP_AVX512DQ
+static void fixed_sum_avx512(const float *const *slots, ptrdiff_t slotCount, int64_t lower, int64_t upper,
+                             double scale, int64_t *sums) {
+    const __m512d factor = _mm512_set1_pd(scale);
+    const __m256i exponent = _mm256_set1_epi32(0x7F800000);
+    for (int64_t i = lower; i < upper; i += 8) {
+        const int64_t left = upper - i;
+        const __mmask8 lanes = left >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << left) - 1u);
+        __m512i sum = _mm512_setzero_si512();
+        for (ptrdiff_t s = 0; s < slotCount; s++) {
+            const __m256i bits = _mm256_maskz_loadu_epi32(lanes, slots[s] + i);
+            // Lanes whose exponent is zero (zeros, subnormals) contribute nothing.
+            const __mmask8 normal = _mm256_cmpneq_epi32_mask(_mm256_and_si256(bits, exponent), _mm256_setzero_si256());
+            const __m512d scaled = _mm512_mul_pd(_mm512_cvtps_pd(_mm256_castsi256_ps(bits)), factor);
+            const __m512i fixed =
+                _mm512_maskz_cvt_roundpd_epi64(normal, scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            sum = _mm512_add_epi64(sum, fixed);
+        }
+        _mm512_mask_storeu_epi64(sums + i, lanes, sum);
+    }
+}
+
+void lockstep_fixed_sum(const float *const *slots, ptrdiff_t slotCount, const int64_t *starts, ptrdiff_t blocks,
+                        const int64_t *codes, int carryBits, int64_t *sums) {
+    const int fast = use_avx512();
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+        const int64_t lower = starts[b], upper = starts[b + 1], code = codes[b];
+        if (code <= 0 || code >= LOCKSTEP_FIXED_INFINITY) {
+            for (int64_t i = lower; i < upper; i++) sums[i] = 0;
+            continue;
+        }
+        const double scale = ldexp(1.0, lockstep_fixed_shift(code, carryBits));
+        if (fast) fixed_sum_avx512(slots, slotCount, lower, upper, scale, sums);
+        else fixed_sum_portable(slots, slotCount, lower, upper, scale, sums);
+    }
+}
+
+/// `float(sum) × inverse` with subnormal results flushed to zero; `inverse` a power of two.
+static inline float float_of(int64_t sum, double inverse) {
+    // int64 → float is one rounding (to nearest even under the default rounding mode, which
+    // lockstep never changes); the product is exact in double; the final conversion is then exact
+    // for a normal result (it overflows to ±infinity above the largest float).
+    const double scaled = (double)(float)sum * inverse;
+    return fabs(scaled) < 0x1p-126 ? 0.0f : (float)scaled;
+}
+
+static int to_float_portable(const int64_t *sums, int64_t lower, int64_t upper, double inverse, float *values) {
+    int nonFinite = 0;
+    for (int64_t i = lower; i < upper; i++) {
+        values[i] = float_of(sums[i], inverse);
+        nonFinite |= isinf(values[i]);
+    }
+    return nonFinite;
+}
+
+LOCKSTEP_AVX512DQ
+static int to_float_avx512(const int64_t *sums, int64_t lower, int64_t upper, double inverse, float *values) {
+    const __m512d factor = _mm512_set1_pd(inverse), smallest = _mm512_set1_pd(0x1p-126);
+    const __m512d magnitude = _mm512_castsi512_pd(_mm512_set1_epi64(0x7FFFFFFFFFFFFFFF));
+    __mmask8 infinite = 0;
+    for (int64_t i = lower; i < upper; i += 8) {
+        const int64_t left = upper - i;
+        const __mmask8 lanes = left >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << left) - 1u);
+        const __m512i sum = _mm512_maskz_loadu_epi64(lanes, sums + i);
+        const __m256 rounded = _mm512_cvt_roundepi64_ps(sum, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m512d scaled = _mm512_mul_pd(_mm512_cvtps_pd(rounded), factor);
+        const __mmask8 normal =
+            _mm512_cmp_pd_mask(_mm512_and_pd(scaled, magnitude), smallest, _CMP_GE_OQ);
+        const __m256 result = _mm512_maskz_cvt_roundpd_ps(normal, scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m256 absolute = _mm256_castsi256_ps(_mm256_and_si256(_mm256_castps_si256(result), _mm256_set1_epi32(0x7FFFFFFF)));
+        infinite |= _mm256_mask_cmp_ps_mask(lanes, absolute, _mm256_set1_ps(__builtin_inff()), _CMP_EQ_OQ);
+        _mm256_mask_storeu_ps(values + i, lanes, result);
+    }
+    return infinite != 0;
+}
+
+int lockstep_fixed_to_float(const int64_t *sums, const int64_t *starts, ptrdiff_t blocks, const int64_t *codes,
+                            int carryBits, float *values) {
+    const int fast = use_avx512();
+    int nonFinite = 0;
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+        const int64_t lower = starts[b], upper = starts[b + 1], code = codes[b];
+        if (code <= 0 || code >= LOCKSTEP_FIXED_INFINITY) {
+            const float fill = code <= 0 ? 0.0f : code == LOCKSTEP_FIXED_INFINITY ? __builtin_inff() : __builtin_nanf("");
+            for (int64_t i = lower; i < upper; i++) values[i] = fill;
+            nonFinite |= code > 0;
+            continue;
+        }
+        const double inverse = ldexp(1.0, -lockstep_fixed_shift(code, carryBits));
+        nonFinite |= fast ? to_float_avx512(sums, lower, upper, inverse, values)
+                          : to_float_portable(sums, lower, upper, inverse, values);
+    }
+    return nonFinite;
+}
