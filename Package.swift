@@ -76,7 +76,10 @@ let package = Package(
             ]),
         .target(
             name: "Benchmarks",
-            dependencies: ["Training", "Collectives", "Coordination", "Kernels", "Models", "Datasets", "Schedules", "Determinism"]),
+            dependencies: [
+                "Training", "Collectives", "Coordination", "Kernels", "Models", "Datasets", "Schedules", "Determinism",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "Job",
             dependencies: [

@@ -335,7 +335,7 @@ public final class Trainer {
             lockstep: \(communicator.worldSize) rank\(communicator.worldSize == 1 ? "" : "s"), model \(modelName) (\(count) parameters), \
             global batch \(batchDescription), \
             \(stepsPerEpoch) steps/epoch, BLAS \(BLASRuntime.coreName) × \(BLASRuntime.threadCount) thread\
-            \(BLASRuntime.threadCount == 1 ? "" : "s"), reduction \(configuration.reduction.rawValue), \
+            \(BLASRuntime.threadCount == 1 ? "" : "s"), reduction \(configuration.invariantMicroBatchSize == nil ? configuration.reduction.rawValue : "exact fixed-point sum"), \
             optimizer \(configuration.optimizer.kind.rawValue)
             """)
         let training = data.training

@@ -132,11 +132,15 @@ extension BenchCommand {
 
         func run() throws {
             BenchCommand.runJob(performance) { communicator in
-                let configuration = TrainingConfiguration(
+                var configuration = TrainingConfiguration(
                     dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: 1,
                     model: model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: 1_000_000, globalBatchSize: globalBatch,
                     reduction: distribution.reduction, verifyEvery: 0, bucketMegabytes: distribution.bucketMegabytes,
                     overlap: distribution.overlap)
+                if distribution.worldSizeInvariant {
+                    configuration.worldSizeInvariant = true
+                    configuration.microBatchSize = distribution.microBatch
+                }
                 let trainingData = try synthetic.map { TrainingData.synthetic(trainingCount: $0, testCount: 1) }
                     ?? TrainingData.load(configuration)
                 let result = try StepBenchmark.run(
