@@ -101,7 +101,7 @@ let package = Package(
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport"),
         .testTarget(name: "DeterminismTests", dependencies: ["Determinism", "TestSupport"]),
-        .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "TestSupport"]),
+        .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "CVectorKernels", "TestSupport"]),
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Collectives", "Reporting", "Determinism"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Determinism", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Determinism", "Reporting", "TestSupport"]),

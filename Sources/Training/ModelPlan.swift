@@ -23,7 +23,10 @@ public struct ModelPlan: Sendable {
     ///   - sampleShape: one sample's shape (`[1, 28, 28]` for Fashion-MNIST).
     ///   - classes: the number of classes: the last layer's width.
     public init(configuration: TrainingConfiguration, sampleShape: TensorShape, classes: Int, maximumBatch: Int) throws {
-        let optimizerBuffers = configuration.optimizer.stateBufferCount
+        // The world-size-invariant sum's stash (a copy of each local micro-batch's gradients but
+        // the last) and its 64-bit sums (two buffers' worth), counted at one rank, the most.
+        let sumBuffers = configuration.invariantMicroBatchSize.map { configuration.globalBatchSize / $0 + 1 } ?? 0
+        let optimizerBuffers = configuration.optimizer.stateBufferCount + sumBuffers
         let layerSizes = [sampleShape.elementCount] + configuration.hiddenSizes + [classes]
         if configuration.model == nil {
             try ModelSizeError.check(layerSizes: layerSizes, optimizerBuffers: optimizerBuffers, maximumBatch: maximumBatch)

@@ -197,4 +197,60 @@ final class DistributedSamplerTests: XCTestCase {
                 "the 3 training samples are fewer than the 4 ranks: raise --limit-train to at least 4, or run on fewer ranks")
         }
     }
+
+    // MARK: - Micro-batches (world-size-invariant mode)
+
+    /// Global batch 48 in micro-batches of 4 at world sizes 1…12: each rank's range is a whole
+    /// number of micro-batches, the ranks' ranges tile the global batch in rank order, and their
+    /// sizes differ by at most one micro-batch (the first ranks take the extra ones).
+    func testMicroBatchesAreDealtInContiguousBlocks() throws {
+        for worldSize in 1...12 {
+            let samplers = try (0..<worldSize).map {
+                try DistributedSampler(
+                    sampleCount: 1_000, globalBatchSize: 48, worldSize: worldSize, rank: $0, seed: 3, microBatchSize: 4)
+            }
+            for step in [0, 5, 19] {
+                let ranges = samplers.map { $0.localRange(step: step) }
+                XCTAssertEqual(ranges.first?.lowerBound, step * 48, "world size \(worldSize)")
+                XCTAssertEqual(ranges.last?.upperBound, (step + 1) * 48, "world size \(worldSize)")
+                for (a, b) in zip(ranges, ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
+                let sizes = ranges.map(\.count)
+                XCTAssertTrue(sizes.allSatisfy { $0 % 4 == 0 && $0 > 0 }, "\(sizes)")
+                XCTAssertLessThanOrEqual(sizes.max()! - sizes.min()!, 4, "\(sizes)")
+                XCTAssertEqual(sizes, sizes.sorted(by: >), "the first ranks take the extra micro-batches: \(sizes)")
+            }
+            XCTAssertEqual(samplers[0].microBatchCount, 12)
+            XCTAssertEqual(samplers.map(\.localBatchSize).reduce(0, +), 48)
+        }
+        // 5 ranks: 12 micro-batches as 3, 3, 2, 2, 2.
+        let five = try (0..<5).map {
+            try DistributedSampler(sampleCount: 100, globalBatchSize: 48, worldSize: 5, rank: $0, seed: 0, microBatchSize: 4)
+        }
+        XCTAssertEqual(five.map(\.localMicroBatches), [0..<3, 3..<6, 6..<8, 8..<10, 10..<12])
+        XCTAssertEqual(five[2].localRange(step: 1), (48 + 24)..<(48 + 32))
+    }
+
+    func testMicroBatchSettingsThatCannotWorkAreRefused() {
+        XCTAssertThrowsError(
+            try DistributedSampler(sampleCount: 100, globalBatchSize: 48, worldSize: 2, rank: 0, seed: 0, microBatchSize: 5)
+        ) { error in
+            XCTAssertEqual(error as? SamplerError, .microBatchNotDivisor(globalBatchSize: 48, microBatchSize: 5))
+            XCTAssertEqual(
+                (error as? SamplerError)?.description,
+                "--micro-batch 5 does not divide --global-batch 48 (remainder 3): the global batch is cut into whole micro-batches")
+            XCTAssertEqual((error as? SamplerError)?.hint, "use --micro-batch 4 or 6 (divisors of 48)")
+        }
+        XCTAssertThrowsError(
+            try DistributedSampler(sampleCount: 100, globalBatchSize: 48, worldSize: 8, rank: 0, seed: 0, microBatchSize: 8)
+        ) { error in
+            XCTAssertEqual(error as? SamplerError, .moreRanksThanMicroBatches(globalBatchSize: 48, microBatchSize: 8, worldSize: 8))
+            XCTAssertEqual(
+                (error as? SamplerError)?.description,
+                "8 ranks but only 6 micro-batches per step (--global-batch 48 / --micro-batch 8): every rank needs at least one")
+            XCTAssertEqual((error as? SamplerError)?.hint, "use --micro-batch 6 or smaller, or run on at most 6 ranks")
+        }
+        // A global batch that does not divide by the world size is fine with micro-batches.
+        XCTAssertNoThrow(
+            try DistributedSampler(sampleCount: 100, globalBatchSize: 48, worldSize: 5, rank: 4, seed: 0, microBatchSize: 4))
+    }
 }

@@ -1,0 +1,194 @@
+import CVectorKernels
+import Collectives
+import Foundation
+import XCTest
+
+/// The exact sum of the world-size-invariant mode: the same bits for every grouping of the terms
+/// over ranks and every order, within the stated bound of the exact real sum, every finite float
+/// accepted, non-finite terms reported alike on every rank, and the AVX-512 path bitwise equal to
+/// the portable one.
+final class FixedPointSumTests: XCTestCase {
+    /// SplitMix64: the terms are reproducible without the Determinism module.
+    private struct Generator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    }
+
+    /// `termCount` vectors of `count` floats with random signs, significands and binary exponents
+    /// in `exponents` (so a float sum depends on its order), a few exact zeros among them.
+    private static func terms(count: Int, termCount: Int, exponents: ClosedRange<Int>, seed: UInt64 = 1) -> [[Float]] {
+        var generator = Generator(state: seed)
+        return (0..<termCount).map { _ in
+            (0..<count).map { _ in
+                if generator.below(50) == 0 { return 0 }
+                let significand = 1 + Float(generator.below(1 << 23)) / Float(1 << 23)
+                let exponent = exponents.lowerBound + generator.below(exponents.count)
+                let value = Float(sign: .plus, exponent: exponent, significand: significand)
+                return generator.below(2) == 0 ? value : -value
+            }
+        }
+    }
+
+    /// Sums `terms` at `worldSize` in-process ranks: term `t` goes to rank `owner(t)`, and each
+    /// rank adds its terms in the order `order` lists them. Returns rank 0's result and finiteness,
+    /// after checking that every rank got the same bits.
+    private func fixedSum(
+        _ terms: [[Float]], worldSize: Int, boundaries: [Int] = [], order: [Int]? = nil,
+        owner: @escaping @Sendable (Int) -> Int = { $0 }, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> (values: [Float], finite: Bool) {
+        let order = order ?? Array(terms.indices)
+        let count = terms[0].count, termCount = terms.count
+        let results = InProcessGroup.run(worldSize: worldSize) { communicator -> ([Float], Bool) in
+            let mine = order.filter { owner($0) % worldSize == communicator.rank }
+            precondition(!mine.isEmpty, "rank \(communicator.rank) holds no term")
+            let sum = FixedPointSum(count: count, boundaries: boundaries, termCount: termCount, localTermCount: mine.count)
+            sum.beginStep()
+            var last = terms[mine.last!]
+            for term in mine.dropLast() { terms[term].withUnsafeBufferPointer { sum.add($0) } }
+            return try last.withUnsafeMutableBufferPointer { buffer in
+                sum.add(UnsafeBufferPointer(buffer))
+                let finite = try sum.finish(into: buffer, communicator: communicator)
+                return (Array(buffer), finite)
+            }
+        }
+        let values = try results.map { try $0.get() }
+        for (rank, value) in values.enumerated() {
+            XCTAssertEqual(bits(value.0), bits(values[0].0), "rank \(rank) vs rank 0 at world size \(worldSize)", file: file, line: line)
+            XCTAssertEqual(value.1, values[0].1, "finiteness on rank \(rank)", file: file, line: line)
+        }
+        return values[0]
+    }
+
+    private func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
+
+    // MARK: - Independent of grouping and order
+
+    func testTheSumIsTheSameBitsForEveryGroupingAndOrder() throws {
+        // 12 terms with binary exponents from −40 to 40; two boundaries; blocks of 1,024.
+        let terms = Self.terms(count: 2_500, termCount: 12, exponents: -40...40)
+        let boundaries = [2_000, 2_001]
+        let reference = try fixedSum(terms, worldSize: 1, boundaries: boundaries)
+        XCTAssertTrue(reference.finite)
+        for worldSize in [2, 3, 4, 5, 6, 12] {
+            // Contiguous blocks of terms, as the sampler deals micro-batches.
+            let blocks = try fixedSum(terms, worldSize: worldSize, boundaries: boundaries) { $0 * worldSize / 12 }
+            XCTAssertEqual(bits(blocks.values), bits(reference.values), "contiguous blocks over \(worldSize) ranks")
+            // Round-robin, each rank adding its terms backwards.
+            let scattered = try fixedSum(
+                terms, worldSize: worldSize, boundaries: boundaries, order: Array((0..<12).reversed()), owner: { $0 })
+            XCTAssertEqual(bits(scattered.values), bits(reference.values), "round-robin, reversed, over \(worldSize) ranks")
+        }
+        // The data is order-sensitive: Float sums of the same terms in two orders differ, so the
+        // equalities above are not those of any sum.
+        let forward = (0..<2_500).map { i in terms.reduce(Float(0)) { $0 + $1[i] } }
+        let backward = (0..<2_500).map { i in terms.reversed().reduce(Float(0)) { $0 + $1[i] } }
+        XCTAssertGreaterThan(zip(forward, backward).filter { $0 != $1 }.count, 100, "float sums depend on the order")
+    }
+
+    // MARK: - The error bound
+
+    /// Against the exact real sum (double-double accumulation: exact to about 2⁻¹⁰⁰ relative, far
+    /// below the bound), every element is within `termCount · 2^(e + c − 189) + ulp(result)/2`,
+    /// `e` the block's largest biased exponent and `c` the carry bits (FixedPointSum's
+    /// documentation); and mostly far closer than a Float sum in term order.
+    func testTheSumIsWithinTheStatedBoundOfTheExactSum() throws {
+        for (termCount, exponents) in [(12, -40...40), (3, -126...120), (64, -5...5), (1, -60...60)] {
+            let count = 3_000
+            let terms = Self.terms(count: count, termCount: termCount, exponents: exponents, seed: UInt64(termCount))
+            let result = try fixedSum(terms, worldSize: min(termCount, 4), owner: { $0 })
+            let carry = Int.bitWidth - (termCount - 1).leadingZeroBitCount
+            var worstRatio = 0.0
+            for block in stride(from: 0, to: count, by: FixedPointSum.blockElementCount) {
+                let elements = block..<min(count, block + FixedPointSum.blockElementCount)
+                let code = terms.flatMap { $0[elements] }.map { Int($0.bitPattern >> 23 & 0xFF) }.max()!
+                for i in elements {
+                    var high = 0.0, low = 0.0  // double-double
+                    for term in terms {
+                        let s = high + Double(term[i])
+                        let bp = s - high
+                        low += (high - (s - bp)) + (Double(term[i]) - bp)
+                        high = s
+                    }
+                    let exact = high + low
+                    let value = result.values[i]
+                    let bound = Double(termCount) * pow(2, Double(code + carry - 189)) + Double(value.ulp) / 2
+                    let error = abs(Double(value) - exact)
+                    XCTAssertLessThanOrEqual(error, bound, "element \(i): \(value) vs exact \(exact), \(termCount) terms")
+                    worstRatio = max(worstRatio, error / bound)
+                }
+            }
+            // Elements far below their block's largest are rounded even for one term: the check
+            // is not vacuous.
+            XCTAssertGreaterThan(worstRatio, 0.5, "\(termCount) terms: rounding errors reach the bound's order")
+        }
+    }
+
+    // MARK: - The edges of the range
+
+    func testEveryFiniteFloatFitsAndOnlyFloatOverflowIsNotFinite() throws {
+        let largest = Float.greatestFiniteMagnitude, smallest = Float.leastNormalMagnitude
+        // The largest floats: half + half is exactly the largest, with no integer overflow.
+        let half = try fixedSum([[largest / 2, -largest], [largest / 2, largest]], worldSize: 2)
+        XCTAssertTrue(half.finite)
+        XCTAssertEqual(half.values, [largest, 0])
+        // The smallest normal floats sum exactly, in their own block.
+        let tiny = try fixedSum([[smallest, -smallest * 3], [smallest, smallest]], worldSize: 2)
+        XCTAssertEqual(tiny.values, [2 * smallest, -2 * smallest])
+        // Subnormal terms count as zero (as under flush-to-zero), and so does a subnormal result.
+        let subnormal = try fixedSum([[smallest / 4, smallest * 1.5], [0, -smallest]], worldSize: 2)
+        XCTAssertTrue(subnormal.finite)
+        XCTAssertEqual(subnormal.values, [0, 0])
+        // Beyond the largest float the sum is infinite, and reported so on every rank.
+        let overflow = try fixedSum([[largest, 1], [largest, 2], [largest, 3]], worldSize: 3, boundaries: [1])
+        XCTAssertFalse(overflow.finite)
+        XCTAssertEqual(overflow.values, [.infinity, 6])
+        // An element 2⁻⁶⁰ times its block's largest keeps no digits with 12 terms: documented.
+        let spread = try fixedSum(Array(repeating: [1, 0x1p-70], count: 12), worldSize: 3)
+        XCTAssertEqual(spread.values, [12, 0])
+        // In a block of its own (a boundary) it is exact.
+        let separated = try fixedSum(Array(repeating: [1, 0x1p-70], count: 12), worldSize: 3, boundaries: [1])
+        XCTAssertEqual(separated.values, [12, 12 * 0x1p-70])
+    }
+
+    func testNonFiniteTermsMarkTheirBlockOnEveryRank() throws {
+        let count = 2_100
+        var terms = Self.terms(count: count, termCount: 4, exponents: -8...8)
+        let clean = try fixedSum(terms, worldSize: 2)
+        terms[3][1_500] = .nan
+        terms[1][5] = .infinity
+        let result = try fixedSum(terms, worldSize: 2)
+        XCTAssertFalse(result.finite)
+        XCTAssertTrue(result.values[0..<1_024].allSatisfy { $0 == .infinity }, "the block with an infinity")
+        XCTAssertTrue(result.values[1_024..<2_048].allSatisfy(\.isNaN), "the block with a NaN")
+        XCTAssertEqual(bits(Array(result.values[2_048...])), bits(Array(clean.values[2_048...])), "the clean block")
+    }
+
+    // MARK: - Implementation details
+
+    func testAVX512AndPortablePathsGiveTheSameBits() throws {
+        try XCTSkipUnless(lockstep_fixed_avx512() == 1, "no AVX-512 F/DQ/VL on this CPU: only the portable path runs")
+        let terms = Self.terms(count: 5_003, termCount: 7, exponents: -130...127)
+        let fast = try fixedSum(terms, worldSize: 3, owner: { $0 })
+        lockstep_fixed_force_portable(1)
+        defer { lockstep_fixed_force_portable(0) }
+        let portable = try fixedSum(terms, worldSize: 3, owner: { $0 })
+        XCTAssertEqual(bits(fast.values), bits(portable.values))
+        XCTAssertEqual(fast.finite, portable.finite)
+    }
+
+    func testCarryBitsAndBlocks() {
+        for (terms, carry) in [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (64, 6), (65, 7)] {
+            XCTAssertEqual(FixedPointSum(count: 1, termCount: terms, localTermCount: 1).carryBits, Int32(carry), "\(terms) terms")
+        }
+        // 2,500 elements with boundaries at 2,000 and 2,001: 1,024 + 976 | 1 | 499.
+        XCTAssertEqual(FixedPointSum(count: 2_500, boundaries: [2_001, 2_000], termCount: 2, localTermCount: 1).blockCount, 4)
+        XCTAssertEqual(FixedPointSum(count: 2_048, termCount: 2, localTermCount: 2).blockCount, 2)
+    }
+}
