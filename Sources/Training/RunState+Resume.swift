@@ -30,13 +30,16 @@ extension RunState {
 
     /// Checks the checkpoint in `bytes` against this run and, only when every check passes,
     /// restores it. Runs on every rank with the same bytes, so every rank throws the same error.
-    /// - Returns: warnings for the log (world size or configuration changes).
+    /// - Returns: warnings for the log (world size or configuration changes), and facts to log
+    ///   as information (a world-size change in the world-size-invariant mode).
     /// - Throws: `CheckpointError` (format, metadata, tensors) or `ResumeError`.
-    func restore(_ bytes: [UInt8], source file: String, allowConfigurationChange: Bool) throws -> [String] {
+    func restore(
+        _ bytes: [UInt8], source file: String, allowConfigurationChange: Bool
+    ) throws -> (warnings: [String], information: [String]) {
         let decoded = try CheckpointReader.decode(bytes, source: file)
         let stored = try TrainingCheckpoint(decoding: decoded.checkpoint, formatVersion: decoded.layout.formatVersion)
         let checkpoint = Checkpoint(tensors: stored.tensors, metadata: decoded.checkpoint.metadata, source: file)
-        var notes: [String] = []
+        var notes: [String] = [], information: [String] = []
 
         // What is trained: the configuration, the data, the tensors.
         let changes = try checkConfiguration(stored.configuration, file: file, allowChange: allowConfigurationChange)
@@ -82,7 +85,7 @@ extension RunState {
             notes.append("the checkpoint was written by lockstep \(stored.lockstepVersion), this is \(LockstepVersion.current)")
         }
         if stored.worldSize != worldSize, configuration.invariantMicroBatchSize != nil {
-            notes.append("""
+            information.append("""
                 the checkpoint was written by \(stored.worldSize) ranks, this run has \(worldSize): training is \
                 world-size-invariant, so it continues bitwise on the trajectory of an uninterrupted run
                 """)
@@ -113,7 +116,7 @@ extension RunState {
         epochAppliedSteps = stored.epochProgress.appliedSteps
         gradientNorms = stored.epochProgress.gradientNorms
         metricsHistory = stored.metrics
-        return notes
+        return (notes, information)
     }
 
     /// The configuration differences the run may proceed with (logged); throws for the others.

@@ -21,12 +21,13 @@ extension Trainer {
         }
         watchdog.enter(.checkpoint, step: state.globalStep)
         let bytes = try communicator.runOnRankZero { try CheckpointReader.readBytes(from: URL(fileURLWithPath: source)) }
-        let notes = try CollectiveFailure.collectively {
+        let (warnings, information) = try CollectiveFailure.collectively {
             try state.restore(bytes, source: source, allowConfigurationChange: checkpointing.allowConfigurationChange)
         }
         if communicator.rank == 0 {
             logger.info("resumed from \(source) at step \(state.globalStep) (\(state.positionDescription))")
-            for note in notes { logger.warning("\(note)") }
+            for note in warnings { logger.warning("\(note)") }
+            for note in information { logger.info("\(note)") }
         }
         try agreeOnState(context: "state restored from \(source)")
     }
