@@ -82,6 +82,19 @@ final class ClusterTests: XCTestCase {
         }
     }
 
+    /// World-size-invariant training over TCP on three hosts ends with the hash of one process.
+    func testWorldSizeInvariantTrainingOnThreeHostsMatchesOneProcess() throws {
+        let arguments = Self.smallRun + ["--epochs", "1", "--world-size-invariant", "--micro-batch", "8"]
+        let alone = try ProcessRunner.lockstep(["train"] + arguments)
+        XCTAssertEqual(alone.exitCode, 0, alone.combinedOutput)
+        let cluster = try trainOnSimulatedCluster(hosts: 3, arguments)
+        XCTAssertEqual(cluster.exitCode, 0, cluster.combinedOutput)
+        XCTAssertTrue(cluster.standardOutput.contains("lockstep verified: 3 ranks"), cluster.combinedOutput)
+        XCTAssertEqual(
+            try XCTUnwrap(verifiedParameterHash(in: cluster.standardOutput), cluster.combinedOutput),
+            try XCTUnwrap(verifiedParameterHash(in: alone.standardOutput), alone.combinedOutput))
+    }
+
     // MARK: - Faults
 
     /// A rank killed on h1 after the first epoch ends the whole job with an error within seconds.

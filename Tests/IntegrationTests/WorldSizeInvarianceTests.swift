@@ -84,6 +84,24 @@ final class WorldSizeInvarianceTests: XCTestCase {
         XCTAssertTrue(alone.standardError.contains("--micro-batch 16 is used only with --world-size-invariant"), alone.combinedOutput)
     }
 
+    /// The default MLP run (10 epochs, 2 ranks) reaches the default mode's test accuracy within
+    /// 0.3 points with --micro-batch 16: the exact sum changes the rounding, not the training.
+    func testTheDefaultRunReachesTheDefaultModesAccuracy() throws {
+        func accuracy(_ extra: [String]) throws -> Double {
+            let directory = try ProcessRunner.temporaryDirectory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let metrics = directory.appendingPathComponent("metrics.jsonl").path
+            let result = try ProcessRunner.mpirun(
+                ranks: 2, ["train", "--epochs", "10", "--no-checkpoints", "--metrics", metrics] + extra, timeout: 600)
+            XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+            return try XCTUnwrap(try readJSONLines(metrics).last?["test_accuracy"] as? Double, result.combinedOutput)
+        }
+        let plain = try accuracy([])
+        let invariant = try accuracy(["--world-size-invariant", "--micro-batch", "16"])
+        XCTAssertEqual(invariant, plain, accuracy: 0.003, "10 epochs at 2 ranks: invariant \(invariant), default \(plain)")
+        XCTAssertGreaterThan(plain, 0.85, "the default run trained")
+    }
+
     func testDiagnoseInvarianceComparesWithOneRank() throws {
         let result = try ProcessRunner.mpirun(ranks: 3, ["diagnose", "invariance", "--synthetic", "480", "--steps", "5"])
         XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
