@@ -33,6 +33,10 @@ public protocol Communicator: AnyObject {
     /// inside MPI calls, so call `test()` between pieces of compute.
     func startSumAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingCollective
 
+    /// Starts an in-place nonblocking allreduce of `buffer`, under the same rules as
+    /// `startSumAllreduce` (the world-size-invariant sum's exponents and integer sums).
+    func startAllreduce(_ buffer: UnsafeMutableBufferPointer<Int64>, operation: ReductionOperation) throws -> PendingCollective
+
     /// Broadcasts `bytes` from `root` to every rank (same byte count everywhere).
     func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws
     /// Gathers `send.count` bytes from every rank into `receive` (`worldSize × send.count` bytes,

@@ -34,9 +34,18 @@ import CVectorKernels
 /// NaN (or +infinity), and `finish` returns false on every rank alike, as does a sum that
 /// overflows float in step 4.
 ///
-/// Use per step: `beginStep()`, `add(_:)` once per local term, then `finish(into:)` (collective).
-/// The terms before the last are copied into a stash allocated once (`(localTermCount − 1) ×
-/// count` floats); the last is read in place. Nothing allocates in a step.
+/// **Overlap.** The buffer is also cut into `sections` (the gradient buckets, in the order
+/// backward finishes them). While backward computes the last local term, each section whose
+/// elements are final (`ready(from:)`) gets its exponents max-allreduced; when the next one is
+/// ready, the previous section's integers are formed and their sum-allreduce started; `finish`
+/// does the rest. Every rank starts these nonblocking collectives in the same order: exponents
+/// of section 0, sums of 0, exponents of 1, sums of 1, …
+///
+/// Use per step: `beginStep()`; for each local term but the last, compute it into
+/// `stashSlot(k)` and call `addStashed(k)`; compute the last into the result buffer, calling
+/// `ready(from:)` as its elements become final and `progress()` between kernels; then
+/// `finish(into:)` with that buffer (collective). Nothing allocates in a step but the MPI
+/// requests.
 public final class FixedPointSum {
     /// Elements per exponent block (the last block before each boundary may be shorter).
     public static let blockElementCount = 1024
@@ -49,16 +58,30 @@ public final class FixedPointSum {
     public let localTermCount: Int
     /// `⌈log₂ termCount⌉`.
     public let carryBits: Int32
+    /// Element ranges in the order their exponents and sums are reduced (the whole buffer as one
+    /// section by default).
+    public let sections: [Range<Int>]
 
+    private let communicator: Communicator
     /// Block `b` is elements `blockStarts[b] ..< blockStarts[b + 1]`.
     private let blockStarts: UnsafeMutableBufferPointer<Int64>
+    /// Per section: its blocks.
+    private let sectionBlocks: [Range<Int>]
     /// Per block: the largest exponent code seen (local, then agreed).
     private let codes: UnsafeMutableBufferPointer<Int64>
     private let sums: UnsafeMutableBufferPointer<Int64>
-    /// Copies of the terms `0 ..< localTermCount − 1`, `count` floats each.
+    /// The terms `0 ..< localTermCount − 1`, `count` floats each.
     private let stash: UnsafeMutableBufferPointer<Float>
+    /// Every local term, the last one (the result buffer) set by `ready` or `finish`.
     private let slots: UnsafeMutableBufferPointer<UnsafePointer<Float>?>
-    private var added = 0
+
+    // Per step.
+    private var live: UnsafeMutablePointer<Float>?
+    /// Sections whose exponents' allreduce has started, and whose sums' allreduce has.
+    private var codesStarted = 0
+    private var sumsStarted = 0
+    private var codesPending: [PendingCollective?]
+    private var sumsPending: [PendingCollective?]
 
     public var blockCount: Int { blockStarts.count - 1 }
     /// Bytes this sum allocates (stash, integer sums, codes).
@@ -68,18 +91,30 @@ public final class FixedPointSum {
     ///   - count: elements per term.
     ///   - boundaries: indices in `1..<count` where a block must end (for the gradients, the start
     ///     of the loss slot and of the stop-request slots, so that their exponents are their own).
+    ///   - sections: ranges covering `0..<count` without gaps, in the order they become final
+    ///     (`BucketPlan.buckets`); their bounds are block boundaries too. Default: one.
     ///   - termCount: terms over every rank (micro-batches per global batch), ≥ 1.
     ///   - localTermCount: terms this rank adds, `1...termCount`.
-    public init(count: Int, boundaries: [Int] = [], termCount: Int, localTermCount: Int) {
+    public init(
+        count: Int, boundaries: [Int] = [], sections: [Range<Int>]? = nil, termCount: Int, localTermCount: Int,
+        communicator: Communicator
+    ) {
         precondition(count > 0 && termCount >= 1 && (1...termCount).contains(localTermCount),
                      "FixedPointSum(count: \(count), termCount: \(termCount), localTermCount: \(localTermCount))")
+        let sections = sections ?? [0..<count]
+        precondition(sections.map(\.count).reduce(0, +) == count && Set(sections.map(\.lowerBound)).count == sections.count
+                     && sections.allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= count && !$0.isEmpty },
+                     "sections \(sections) must cover 0..<\(count)")
         self.count = count
         self.termCount = termCount
         self.localTermCount = localTermCount
+        self.sections = sections
+        self.communicator = communicator
         carryBits = Int32(Int.bitWidth - (termCount - 1).leadingZeroBitCount)
         var starts: [Int64] = []
         var lower = 0
-        for upper in (boundaries.filter { $0 > 0 && $0 < count }.sorted() + [count]) where upper > lower {
+        let cuts = Set(boundaries.filter { $0 > 0 && $0 < count } + sections.map(\.lowerBound).filter { $0 > 0 })
+        for upper in cuts.sorted() + [count] where upper > lower {
             var start = lower
             while start < upper {
                 starts.append(Int64(start))
@@ -88,6 +123,9 @@ public final class FixedPointSum {
             lower = upper
         }
         starts.append(Int64(count))
+        sectionBlocks = sections.map { section in
+            starts.firstIndex(of: Int64(section.lowerBound))!..<starts.firstIndex(of: Int64(section.upperBound))!
+        }
         blockStarts = .allocate(capacity: starts.count)
         _ = blockStarts.initialize(from: starts)
         codes = .allocate(capacity: starts.count - 1)
@@ -99,6 +137,8 @@ public final class FixedPointSum {
         slots = .allocate(capacity: localTermCount)
         slots.initialize(repeating: nil)
         for slot in 0..<(localTermCount - 1) { slots[slot] = UnsafePointer(stash.baseAddress! + slot * count) }
+        codesPending = Array(repeating: nil, count: sections.count)
+        sumsPending = Array(repeating: nil, count: sections.count)
     }
 
     deinit {
@@ -112,34 +152,90 @@ public final class FixedPointSum {
     /// Starts a new sum.
     public func beginStep() {
         for b in 0..<codes.count { codes[b] = 0 }
-        added = 0
+        live = nil
+        codesStarted = 0
+        sumsStarted = 0
     }
 
-    /// Adds this rank's next term (`count` floats). The last term (`localTermCount`-th) is read in
-    /// place by `finish`: keep it untouched until then; earlier ones are copied.
-    public func add(_ values: UnsafeBufferPointer<Float>) {
-        precondition(values.count == count && added < localTermCount, "term \(added + 1) of \(localTermCount), \(values.count) of \(count) elements")
-        let last = added == localTermCount - 1
-        lockstep_fixed_exponent_codes(
-            values.baseAddress!, last ? nil : stash.baseAddress! + added * count, blockStarts.baseAddress!, blockCount,
-            codes.baseAddress!)
-        if last { slots[added] = values.baseAddress! }
-        added += 1
+    /// Where local term `slot` (`0 ..< localTermCount − 1`) is computed: `count` floats.
+    public func stashSlot(_ slot: Int) -> UnsafeMutablePointer<Float> {
+        precondition((0..<(localTermCount - 1)).contains(slot), "stash slot \(slot) of \(localTermCount - 1)")
+        return stash.baseAddress! + slot * count
     }
 
-    /// Sums every rank's terms into `result` (`count` floats; may be the last term's own buffer).
-    /// Collective: two allreduces (the blocks' exponents, `MPI_MAX`; the integers, `MPI_SUM`).
-    /// Returns false when some term held a NaN or infinity or the sum overflowed float: the same on
-    /// every rank.
-    public func finish(into result: UnsafeMutableBufferPointer<Float>, communicator: Communicator) throws -> Bool {
-        precondition(added == localTermCount && result.count == count, "finish after \(added) of \(localTermCount) terms")
-        try communicator.allreduce(codes, operation: .max)
-        lockstep_fixed_sum(
-            UnsafePointer(slots.baseAddress!), localTermCount, blockStarts.baseAddress!, blockCount, codes.baseAddress!,
-            carryBits, sums.baseAddress!)
-        try communicator.allreduce(sums, operation: .sum)
-        let nonFinite = lockstep_fixed_to_float(
-            sums.baseAddress!, blockStarts.baseAddress!, blockCount, codes.baseAddress!, carryBits, result.baseAddress!)
+    /// Local term `slot` is complete in `stashSlot(slot)`: takes its exponents into account.
+    public func addStashed(_ slot: Int) {
+        lockstep_fixed_exponent_codes(stashSlot(slot), nil, blockStarts.baseAddress!, blockCount, codes.baseAddress!)
+    }
+
+    /// Copies `values` (`count` floats) into stash slot `slot` and adds it (for callers that did
+    /// not compute into the slot).
+    public func add(_ values: UnsafeBufferPointer<Float>, slot: Int) {
+        precondition(values.count == count, "\(values.count) of \(count) elements")
+        stashSlot(slot).update(from: values.baseAddress!, count: count)
+        addStashed(slot)
+    }
+
+    /// Elements `from ..< count` of the last local term, in `values`, are final: starts the
+    /// reductions of the sections that lie entirely in them (and forms the integers of the
+    /// section before each). Collective in order: every rank calls it with the same `from`s.
+    @inline(__always)
+    public func ready(from: Int, values: UnsafeMutablePointer<Float>) throws {
+        live = values
+        while codesStarted < sections.count && sections[codesStarted].lowerBound >= from { try startSection() }
+    }
+
+    /// Drives MPI's progress on the reductions in flight; call between pieces of compute.
+    @inline(__always)
+    public func progress() throws {
+        if codesStarted > sumsStarted, let pending = codesPending[codesStarted - 1] { _ = try pending.test() }
+        if sumsStarted > 0, let pending = sumsPending[sumsStarted - 1] { _ = try pending.test() }
+    }
+
+    /// Sums every rank's terms into `result` (`count` floats: the last local term, computed in
+    /// place). Collective. Returns false when some term held a NaN or infinity or the sum
+    /// overflowed float: the same on every rank.
+    public func finish(into result: UnsafeMutableBufferPointer<Float>) throws -> Bool {
+        precondition(result.count == count, "\(result.count) of \(count) elements")
+        live = result.baseAddress!
+        while codesStarted < sections.count { try startSection() }
+        try startSums(of: sections.count - 1)
+        var nonFinite: Int32 = 0
+        for (index, blocks) in sectionBlocks.enumerated() {
+            try sumsPending[index]!.wait()
+            sumsPending[index] = nil
+            nonFinite |= lockstep_fixed_to_float(
+                sums.baseAddress!, blockStarts.baseAddress! + blocks.lowerBound, blocks.count,
+                codes.baseAddress! + blocks.lowerBound, carryBits, result.baseAddress!)
+        }
         return nonFinite == 0
+    }
+
+    /// The exponents of section `codesStarted` (the last term's, with the stashed terms' already
+    /// in `codes`), max-allreduced; before them, the sums of the section before.
+    private func startSection() throws {
+        let index = codesStarted
+        if index > 0 { try startSums(of: index - 1) }
+        let blocks = sectionBlocks[index]
+        lockstep_fixed_exponent_codes(
+            live!, nil, blockStarts.baseAddress! + blocks.lowerBound, blocks.count, codes.baseAddress! + blocks.lowerBound)
+        codesPending[index] = try communicator.startAllreduce(
+            UnsafeMutableBufferPointer(rebasing: codes[blocks]), operation: .max)
+        codesStarted = index + 1
+    }
+
+    /// Waits for section `index`'s exponents, forms its integers and starts their sum-allreduce.
+    private func startSums(of index: Int) throws {
+        precondition(index == sumsStarted && index < codesStarted, "sums of section \(index)")
+        try codesPending[index]!.wait()
+        codesPending[index] = nil
+        slots[localTermCount - 1] = UnsafePointer(live!)
+        let blocks = sectionBlocks[index]
+        lockstep_fixed_sum(
+            UnsafePointer(slots.baseAddress!), localTermCount, blockStarts.baseAddress! + blocks.lowerBound, blocks.count,
+            codes.baseAddress! + blocks.lowerBound, carryBits, sums.baseAddress!)
+        sumsPending[index] = try communicator.startAllreduce(
+            UnsafeMutableBufferPointer(rebasing: sums[sections[index]]), operation: .sum)
+        sumsStarted = index + 1
     }
 }

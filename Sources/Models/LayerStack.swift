@@ -314,11 +314,15 @@ public final class LayerStack {
     /// `gradientScale × Σ_rows loss`; returns the batch's loss sum and correct count. `observer`
     /// hears `.lossComputed`, then `.gradientsReady(from:)` after each layer's (or linear block's)
     /// gradients, from the last layer down, and `.betweenKernels`.
-    /// - Parameter dropout: the rows' sample indices, the seed and the step (any value when the
-    ///   model has no dropout).
+    /// - Parameters:
+    ///   - dropout: the rows' sample indices, the seed and the step (any value when the model has
+    ///     no dropout).
+    ///   - storage: where to write the gradients and the loss slot instead of `gradientBuffer`:
+    ///     `parameterCount + 1` floats in its layout (the world-size-invariant step computes each
+    ///     micro-batch but the last straight into its stash); nil for `gradientBuffer`.
     public func computeGradients(
         batchSize: Int, labels: UnsafePointer<Int32>, gradientScale: Float, dropout: DropoutContext,
-        observer: (MLP.BackwardEvent) throws -> Void
+        into storage: UnsafeMutablePointer<Float>? = nil, observer: (MLP.BackwardEvent) throws -> Void
     ) rethrows -> LossSummary {
         precondition(batchSize > 0 && batchSize <= maximumTrainingBatchSize && dropout.samples.count >= batchSize,
                      "training batch \(batchSize) of \(maximumTrainingBatchSize), \(dropout.samples.count) samples")
@@ -329,11 +333,11 @@ public final class LayerStack {
         let summary = softmaxCrossEntropy(
             logits: outputs[last], labels: labels, batchSize: batchSize, classCount: classCount, gradient: dy,
             gradientScale: gradientScale)
-        gradientBuffer.loss = Float(summary.lossSum) * gradientScale
+        let g = storage ?? gradients.baseAddress
+        g[parameterCount] = Float(summary.lossSum) * gradientScale  // the loss slot
         try observer(.lossComputed(summary))
 
         let p = parameters.baseAddress
-        let g = gradients.baseAddress
         for index in stride(from: last, through: 0, by: -1) where !absorbed[index] {
             let layer = layers[index]
             let x = index == 0 ? input.baseAddress : outputs[index - 1]

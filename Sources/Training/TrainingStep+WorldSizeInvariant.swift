@@ -12,9 +12,10 @@ extension TrainingStep {
     /// bits for any grouping: so the update, the loss, the non-finite decision and the clipping
     /// norm are the same at any world size.
     ///
-    /// The reduction cannot start before the last micro-batch (each block's exponent is agreed
-    /// over every term first), so nothing overlaps with backward in this mode; `--reduction`,
-    /// `--bucket-mb` and `--overlap` do not apply. Collective.
+    /// Every micro-batch but the last is computed straight into the sum's stash; the last into
+    /// the gradient buffer, where each bucket (`--bucket-mb`) is reduced as soon as backward has
+    /// finished it, overlapping with the rest of the last micro-batch's backward. `--reduction` and
+    /// `--overlap` do not apply. Collective.
     func runWorldSizeInvariant(
         sum: FixedPointSum, samples: UnsafeBufferPointer<Int32>, learningRate: Double, step: Int64
     ) throws -> Outcome {
@@ -23,25 +24,42 @@ extension TrainingStep {
         let storage = gradients.storage.buffer
         let received = stopSignal()
         sum.beginStep()
-        var start = 0
-        while start < samples.count {
-            let micro = UnsafeBufferPointer(rebasing: samples[start..<(start + trainingRows)])
+        let lastSlot = samples.count / trainingRows - 1
+        for slot in 0...lastSlot {
+            let first = slot * trainingRows
+            let micro = UnsafeBufferPointer(rebasing: samples[first..<(first + trainingRows)])
             training.fillBatch(indices: micro, features: model.input.baseAddress, labels: labels.baseAddress!)
-            // A rank's stop request is counted once: in its first micro-batch's slots.
-            gradients.setStopRequests(received: start == 0 ? received : 0)
-            _ = model.computeGradients(
-                batchSize: trainingRows, labels: labels.baseAddress!, gradientScale: 1 / Float(globalBatchSize),
-                dropout: .init(seed: seed, step: step, samples: micro)
-            ) { event in
-                if case .lossComputed = event {
-                    for observer in observers { observer.lossComputed(step: step, gradients: gradients) }
+            let scale = 1 / Float(globalBatchSize), context = LayerStack.DropoutContext(seed: seed, step: step, samples: micro)
+            if slot < lastSlot {
+                // Straight into the stash; its stop-request slots count nothing.
+                let target = sum.stashSlot(slot)
+                _ = model.computeGradients(
+                    batchSize: trainingRows, labels: labels.baseAddress!, gradientScale: scale, dropout: context, into: target
+                ) { event in
+                    if case .lossComputed = event {
+                        for observer in observers { observer.lossComputed(step: step, gradients: gradients) }
+                    }
+                }
+                for index in (model.parameterCount + 1)..<storage.count { target[index] = 0 }
+                sum.addStashed(slot)
+            } else {
+                // The last one in the gradient buffer, with this rank's stop request, its sections
+                // reduced as backward finishes them.
+                gradients.setStopRequests(received: received)
+                _ = try model.computeGradients(
+                    batchSize: trainingRows, labels: labels.baseAddress!, gradientScale: scale, dropout: context
+                ) { event in
+                    switch event {
+                    case .lossComputed:
+                        for observer in observers { observer.lossComputed(step: step, gradients: gradients) }
+                    case .gradientsReady(let from): try sum.ready(from: from, values: storage.baseAddress!)
+                    case .betweenKernels: try sum.progress()
+                    }
                 }
             }
-            sum.add(UnsafeBufferPointer(storage))
-            start += trainingRows
         }
         for observer in observers { observer.willFinishReduction(step: step) }
-        guard try sum.finish(into: storage, communicator: communicator) else {
+        guard try sum.finish(into: storage) else {
             return .nonFinite(loss: Double(gradients.loss))
         }
         return update(learningRate: learningRate, step: step)

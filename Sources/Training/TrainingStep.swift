@@ -64,21 +64,26 @@ public final class TrainingStep {
         model = LayerStack(
             model: plan.description, layers: plan.layers, maximumBatchSize: max(trainingRows, evaluationBatchSize),
             maximumTrainingBatchSize: trainingRows)
-        let storage = model.gradientBuffer.storage.buffer, parameters = model.parameterCount
-        invariantSum = microBatch.map { size in
-            precondition(localBatchSize % size == 0 && configuration.globalBatchSize % size == 0,
-                         "local batch \(localBatchSize), global \(configuration.globalBatchSize), micro-batch \(size)")
-            // The loss slot and the stop requests get exponent blocks of their own.
-            return FixedPointSum(
-                count: storage.count, boundaries: [parameters, parameters + 1],
-                termCount: configuration.globalBatchSize / size, localTermCount: localBatchSize / size)
-        }
         self.communicator = communicator
         optimizer = makeOptimizer(configuration.optimizer, parameterCount: model.parameterCount)
         reduction = GradientReduction(
             communicator: communicator, mode: configuration.reduction, overlap: configuration.overlap,
             buffer: model.gradientBuffer.storage.buffer, readyPoints: model.gradientReadyPoints,
             bucketByteCount: Int(configuration.bucketMegabytes * 1_048_576))
+        let storage = model.gradientBuffer.storage.buffer, parameters = model.parameterCount
+        let sections = BucketPlan(
+            readyPoints: model.gradientReadyPoints, bufferCount: storage.count,
+            bucketElementCount: max(1, Int(configuration.bucketMegabytes * 1_048_576) / MemoryLayout<Float>.stride))
+        invariantSum = microBatch.map { size in
+            precondition(localBatchSize % size == 0 && configuration.globalBatchSize % size == 0,
+                         "local batch \(localBatchSize), global \(configuration.globalBatchSize), micro-batch \(size)")
+            // The loss slot and the stop requests get exponent blocks of their own; the sections
+            // are the default mode's buckets, reduced as backward finishes them.
+            return FixedPointSum(
+                count: storage.count, boundaries: [parameters, parameters + 1], sections: sections.buckets,
+                termCount: configuration.globalBatchSize / size, localTermCount: localBatchSize / size,
+                communicator: communicator)
+        }
         self.training = training
         globalBatchSize = configuration.globalBatchSize
         maximumGradientNorm = configuration.clipGradientNorm

@@ -10,7 +10,7 @@ import Training
 struct DiagnoseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diagnose",
-        abstract: "Check the BLAS kernel and the MPI reductions lockstep relies on, and world-size-invariant training.",
+        abstract: "Check the BLAS kernel, the MPI reductions and world-size-invariant training.",
         subcommands: [DiagnoseBLASCommand.self, DiagnoseReductionCommand.self, DiagnoseInvarianceCommand.self],
         defaultSubcommand: DiagnoseBLASCommand.self)
 }

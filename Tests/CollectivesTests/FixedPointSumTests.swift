@@ -40,7 +40,7 @@ final class FixedPointSumTests: XCTestCase {
     /// rank adds its terms in the order `order` lists them. Returns rank 0's result and finiteness,
     /// after checking that every rank got the same bits.
     private func fixedSum(
-        _ terms: [[Float]], worldSize: Int, boundaries: [Int] = [], order: [Int]? = nil,
+        _ terms: [[Float]], worldSize: Int, boundaries: [Int] = [], sections: [Range<Int>]? = nil, order: [Int]? = nil,
         owner: @escaping @Sendable (Int) -> Int = { $0 }, file: StaticString = #filePath, line: UInt = #line
     ) throws -> (values: [Float], finite: Bool) {
         let order = order ?? Array(terms.indices)
@@ -48,13 +48,16 @@ final class FixedPointSumTests: XCTestCase {
         let results = InProcessGroup.run(worldSize: worldSize) { communicator -> ([Float], Bool) in
             let mine = order.filter { owner($0) % worldSize == communicator.rank }
             precondition(!mine.isEmpty, "rank \(communicator.rank) holds no term")
-            let sum = FixedPointSum(count: count, boundaries: boundaries, termCount: termCount, localTermCount: mine.count)
+            let sum = FixedPointSum(
+                count: count, boundaries: boundaries, sections: sections, termCount: termCount, localTermCount: mine.count,
+                communicator: communicator)
             sum.beginStep()
             var last = terms[mine.last!]
-            for term in mine.dropLast() { terms[term].withUnsafeBufferPointer { sum.add($0) } }
+            for (slot, term) in mine.dropLast().enumerated() { terms[term].withUnsafeBufferPointer { sum.add($0, slot: slot) } }
             return try last.withUnsafeMutableBufferPointer { buffer in
-                sum.add(UnsafeBufferPointer(buffer))
-                let finite = try sum.finish(into: buffer, communicator: communicator)
+                // Sections become final from the last down, as in backward.
+                for section in (sections ?? []) { try sum.ready(from: section.lowerBound, values: buffer.baseAddress!) }
+                let finite = try sum.finish(into: buffer)
                 return (Array(buffer), finite)
             }
         }
@@ -84,6 +87,10 @@ final class FixedPointSumTests: XCTestCase {
             let scattered = try fixedSum(
                 terms, worldSize: worldSize, boundaries: boundaries, order: Array((0..<12).reversed()), owner: { $0 })
             XCTAssertEqual(bits(scattered.values), bits(reference.values), "round-robin, reversed, over \(worldSize) ranks")
+            // Reduced section by section, as during backward: the same bits.
+            let sectioned = try fixedSum(
+                terms, worldSize: worldSize, boundaries: boundaries, sections: [2_000..<2_500, 700..<2_000, 0..<700])
+            XCTAssertEqual(bits(sectioned.values), bits(reference.values), "three sections over \(worldSize) ranks")
         }
         // The data is order-sensitive: Float sums of the same terms in two orders differ, so the
         // equalities above are not those of any sum.
@@ -185,10 +192,17 @@ final class FixedPointSumTests: XCTestCase {
 
     func testCarryBitsAndBlocks() {
         for (terms, carry) in [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (64, 6), (65, 7)] {
-            XCTAssertEqual(FixedPointSum(count: 1, termCount: terms, localTermCount: 1).carryBits, Int32(carry), "\(terms) terms")
+            XCTAssertEqual(FixedPointSum(count: 1, termCount: terms, localTermCount: 1, communicator: SingleProcessCommunicator()).carryBits, Int32(carry), "\(terms) terms")
         }
         // 2,500 elements with boundaries at 2,000 and 2,001: 1,024 + 976 | 1 | 499.
-        XCTAssertEqual(FixedPointSum(count: 2_500, boundaries: [2_001, 2_000], termCount: 2, localTermCount: 1).blockCount, 4)
-        XCTAssertEqual(FixedPointSum(count: 2_048, termCount: 2, localTermCount: 2).blockCount, 2)
+        let single = SingleProcessCommunicator()
+        XCTAssertEqual(
+            FixedPointSum(count: 2_500, boundaries: [2_001, 2_000], termCount: 2, localTermCount: 1, communicator: single)
+                .blockCount, 4)
+        XCTAssertEqual(FixedPointSum(count: 2_048, termCount: 2, localTermCount: 2, communicator: single).blockCount, 2)
+        // Sections cut blocks too: 2,500 in sections 1,500..<2,500 and 0..<1,500: 1,000 | 1,024 + 476.
+        XCTAssertEqual(
+            FixedPointSum(count: 2_500, sections: [1_500..<2_500, 0..<1_500], termCount: 2, localTermCount: 1, communicator: single)
+                .blockCount, 3)
     }
 }

@@ -42,6 +42,8 @@ final class FlagNameTests: XCTestCase {
         "dataSource.classes": ["--data", "d.npz", "--classes", "12"],
         "normalize": ["--normalize", "standard"], "validationSplit": ["--validation-split", "0.1"],
         "dataCopies": ["--data-copies", "rank"],
+        "worldSizeInvariant": ["--world-size-invariant", "--micro-batch", "16"],
+        "microBatchSize": ["--world-size-invariant", "--micro-batch", "16"],
     ]
 
     func testEveryNamedFlagSetsItsFieldThroughTheParser() throws {
