@@ -36,7 +36,10 @@ public enum StepBenchmark {
         public let ranks: Int
         public let globalBatch: Int
         public let localBatch: Int
+        /// `--reduction`'s mode, or `fixed-point` with `--world-size-invariant`.
         public let reduction: String
+        /// `--micro-batch` with `--world-size-invariant` (absent otherwise).
+        public let microBatch: Int?
         public let overlap: Bool
         public let bucketMegabytes: Double
         public let buckets: Int
@@ -65,7 +68,7 @@ public enum StepBenchmark {
 
         /// The JSON names (snake_case, as printed).
         public enum CodingKeys: String, CodingKey {
-            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
+            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, microBatch = "micro_batch", overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
         }
     }
 
@@ -146,7 +149,9 @@ public enum StepBenchmark {
         return Result(
             model: plan.name, ranks: communicator.worldSize,
             globalBatch: configuration.globalBatchSize, localBatch: sampler.localBatchSize,
-            reduction: configuration.reduction.rawValue, overlap: reduction.overlaps,
+            reduction: configuration.invariantMicroBatchSize == nil ? configuration.reduction.rawValue : "fixed-point",
+            microBatch: configuration.invariantMicroBatchSize,
+            overlap: configuration.invariantMicroBatchSize == nil ? reduction.overlaps : true,
             bucketMegabytes: configuration.bucketMegabytes, buckets: reduction.plan.buckets.count,
             steps: settings.steps, repetitions: settings.repetitions,
             samplesPerSecond: Timing.median(rates), stepSeconds: Timing.median(stepSeconds),
@@ -154,7 +159,8 @@ public enum StepBenchmark {
             rooflineFraction: Timing.median(fractions), waitFraction: Timing.median(waits),
             progressFraction: Timing.median(progresses), cpuPerWall: Timing.median(utilizations),
             peakResidentBytes: try PeakMemory.maximumOverRanks(communicator),
-            memoryBudgetBytes: PeakMemory.budgetBytes(data: data, parameterCount: trainingStep.model.parameterCount),
+            memoryBudgetBytes: PeakMemory.budgetBytes(data: data, parameterCount: trainingStep.model.parameterCount)
+                + (trainingStep.invariantSum?.byteCount ?? 0),
             blasCore: BLASRuntime.coreName, blasThreads: BLASRuntime.threadCount)
     }
 }

@@ -49,11 +49,34 @@ static inline uint32_t bits_of(float value) {
     return bits;
 }
 
+LOCKSTEP_AVX512DQ
+static int32_t exponent_code_avx512(const float *values, int64_t lower, int64_t upper, int32_t code) {
+    const __m512i exponentMask = _mm512_set1_epi32(0xFF), magnitude = _mm512_set1_epi32(0x7FFFFFFF),
+                  infinity = _mm512_set1_epi32(0x7F800000), one = _mm512_set1_epi32(1);
+    __m512i codes = _mm512_set1_epi32(code);
+    for (int64_t i = lower; i < upper; i += 16) {
+        const int64_t left = upper - i;
+        const __mmask16 lanes = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        const __m512i bits = _mm512_maskz_loadu_epi32(lanes, values + i);
+        __m512i c = _mm512_and_si512(_mm512_srli_epi32(bits, 23), exponentMask);
+        // A NaN (magnitude above infinity's bits) counts one more.
+        c = _mm512_mask_add_epi32(c, _mm512_cmpgt_epi32_mask(_mm512_and_si512(bits, magnitude), infinity), c, one);
+        codes = _mm512_max_epi32(codes, c);
+    }
+    return _mm512_reduce_max_epi32(codes);
+}
+
 void lockstep_fixed_exponent_codes(const float *values, float *copy, const int64_t *starts, ptrdiff_t blocks,
                                    int64_t *codes) {
+    const int fast = use_avx512();
     for (ptrdiff_t b = 0; b < blocks; b++) {
         const int64_t lower = starts[b], upper = starts[b + 1];
         int32_t code = (int32_t)codes[b];
+        if (fast) {
+            codes[b] = exponent_code_avx512(values, lower, upper, code);
+            if (copy) memcpy(copy + lower, values + lower, (size_t)(upper - lower) * sizeof(float));
+            continue;
+        }
         for (int64_t i = lower; i < upper; i++) {
             const uint32_t bits = bits_of(values[i]);
             // The biased exponent, plus one for a NaN (all-ones exponent, non-zero significand).
@@ -137,6 +160,30 @@ static int to_float_portable(const int64_t *sums, int64_t lower, int64_t upper, 
     return nonFinite;
 }
 
+/// `to_float_avx512` for a block whose quantum `inverse` is at least the smallest normal float:
+/// then every non-zero result is normal or infinite, and `float(sum) × inverse` in float is the
+/// same single rounding as the double path (the product of a float and a power of two is exact
+/// unless it overflows, to infinity in both).
+LOCKSTEP_AVX512DQ
+static int to_float_avx512_normal(const int64_t *sums, int64_t lower, int64_t upper, float inverse, float *values) {
+    const __m512 factor = _mm512_set1_ps(inverse);
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), infinity = _mm512_set1_epi32(0x7F800000);
+    __mmask16 infinite = 0;
+    for (int64_t i = lower; i < upper; i += 16) {
+        const int64_t left = upper - i;
+        const __mmask8 low = left >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (left > 0 ? left : 0)) - 1u);
+        const __mmask8 high = left >= 16 ? (__mmask8)0xFF : left > 8 ? (__mmask8)((1u << (left - 8)) - 1u) : 0;
+        const __m256 a = _mm512_cvt_roundepi64_ps(_mm512_maskz_loadu_epi64(low, sums + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m256 b = _mm512_cvt_roundepi64_ps(_mm512_maskz_loadu_epi64(high, sums + i + 8), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m512 rounded = _mm512_insertf32x8(_mm512_castps256_ps512(a), b, 1);
+        const __m512 result = _mm512_mul_ps(rounded, factor);
+        const __mmask16 lanes = (__mmask16)(low | ((unsigned)high << 8));
+        infinite |= _mm512_mask_cmpeq_epi32_mask(lanes, _mm512_and_si512(_mm512_castps_si512(result), magnitude), infinity);
+        _mm512_mask_storeu_ps(values + i, lanes, result);
+    }
+    return infinite != 0;
+}
+
 LOCKSTEP_AVX512DQ
 static int to_float_avx512(const int64_t *sums, int64_t lower, int64_t upper, double inverse, float *values) {
     const __m512d factor = _mm512_set1_pd(inverse), smallest = _mm512_set1_pd(0x1p-126);
@@ -170,9 +217,11 @@ int lockstep_fixed_to_float(const int64_t *sums, const int64_t *starts, ptrdiff_
             nonFinite |= code > 0;
             continue;
         }
-        const double inverse = ldexp(1.0, -lockstep_fixed_shift(code, carryBits));
-        nonFinite |= fast ? to_float_avx512(sums, lower, upper, inverse, values)
-                          : to_float_portable(sums, lower, upper, inverse, values);
+        const int shift = lockstep_fixed_shift(code, carryBits);
+        const double inverse = ldexp(1.0, -shift);
+        if (fast && shift <= 126) nonFinite |= to_float_avx512_normal(sums, lower, upper, (float)inverse, values);
+        else if (fast) nonFinite |= to_float_avx512(sums, lower, upper, inverse, values);
+        else nonFinite |= to_float_portable(sums, lower, upper, inverse, values);
     }
     return nonFinite;
 }

@@ -181,13 +181,22 @@ final class FixedPointSumTests: XCTestCase {
 
     func testAVX512AndPortablePathsGiveTheSameBits() throws {
         try XCTSkipUnless(lockstep_fixed_avx512() == 1, "no AVX-512 F/DQ/VL on this CPU: only the portable path runs")
-        let terms = Self.terms(count: 5_003, termCount: 7, exponents: -130...127)
-        let fast = try fixedSum(terms, worldSize: 3, owner: { $0 })
-        lockstep_fixed_force_portable(1)
-        defer { lockstep_fixed_force_portable(0) }
-        let portable = try fixedSum(terms, worldSize: 3, owner: { $0 })
-        XCTAssertEqual(bits(fast.values), bits(portable.values))
-        XCTAssertEqual(fast.finite, portable.finite)
+        // Whole range; tiny blocks (their quantum below the smallest normal float: the double
+        // path); and blocks with NaN, infinity and a sum that overflows.
+        var special = Self.terms(count: 3_000, termCount: 7, exponents: 100...127, seed: 9)
+        special[2][10] = .nan
+        special[4][1_500] = -.infinity
+        for term in 0..<7 { special[term][2_500] = .greatestFiniteMagnitude }
+        for terms in [Self.terms(count: 5_003, termCount: 7, exponents: -130...127),
+                      Self.terms(count: 2_100, termCount: 7, exponents: -130 ... -70, seed: 5), special] {
+            lockstep_fixed_force_portable(0)
+            let fast = try fixedSum(terms, worldSize: 3, owner: { $0 })
+            lockstep_fixed_force_portable(1)
+            defer { lockstep_fixed_force_portable(0) }
+            let portable = try fixedSum(terms, worldSize: 3, owner: { $0 })
+            XCTAssertEqual(bits(fast.values), bits(portable.values))
+            XCTAssertEqual(fast.finite, portable.finite)
+        }
     }
 
     func testCarryBitsAndBlocks() {
