@@ -7,7 +7,7 @@ import CVectorKernels
 /// **Method** (block floating point over 64-bit integers; the functions are in
 /// `CVectorKernels/fixed_point.c`):
 /// 1. The vector is cut into blocks of at most `blockElementCount` elements (never across a
-///    caller's `boundaries`). Each rank finds the largest biased exponent `e` in each block over
+///    caller's `boundaries` or `sections`). Each rank finds the largest biased exponent `e` in each block over
 ///    its terms; a max-allreduce makes it the block's exponent over every term of every rank (a
 ///    maximum does not depend on grouping).
 /// 2. With `c = ⌈log₂ termCount⌉` carry bits, each element `x` of the block becomes the integer
