@@ -2,8 +2,8 @@
 // Compiled for the baseline: the functions marked LOCKSTEP_AVX512DQ run only after
 // lockstep_fixed_avx512() said the CPU has AVX-512 F, DQ and VL (64-bit integer ↔ floating conversions).
 #include "lockstep_fixed_point.h"
+#include "lockstep_vector.h"
 
-#include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -13,27 +13,7 @@
 
 static atomic_int forcePortable = 0;
 
-static int detect_avx512dq(void) {
-    unsigned int eax, ebx, ecx, edx;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
-    if (!(ecx & bit_OSXSAVE)) return 0;
-    unsigned int xcr0_low, xcr0_high;
-    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-    (void)xcr0_high;
-    if ((xcr0_low & 0xE6) != 0xE6) return 0;  // XMM, YMM, opmask and ZMM state saved by the OS
-    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
-    return (ebx & bit_AVX512F) && (ebx & bit_AVX512DQ) && (ebx & bit_AVX512VL);
-}
-
-int lockstep_fixed_avx512(void) {
-    static atomic_int cached = -1;
-    int value = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (value < 0) {
-        value = detect_avx512dq();
-        atomic_store_explicit(&cached, value, memory_order_relaxed);
-    }
-    return value;
-}
+int lockstep_fixed_avx512(void) { return lockstep_vector_avx512_dq_vl(); }
 
 void lockstep_fixed_force_portable(int portable) { atomic_store(&forcePortable, portable ? 1 : 0); }
 

@@ -9,7 +9,8 @@
 
 #define LOCKSTEP_AVX512 __attribute__((target("avx512f")))
 
-static int detect_avx512(void) {
+/// CPUID leaf 7's EBX (the AVX-512 feature bits) when the OS saves the AVX-512 state, else 0.
+static unsigned int avx512_features(void) {
     unsigned int eax, ebx, ecx, edx;
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
     if (!(ecx & bit_OSXSAVE)) return 0;
@@ -19,17 +20,27 @@ static int detect_avx512(void) {
     // XMM (1), YMM (2), opmask (5), ZMM0-15 upper halves (6), ZMM16-31 (7) saved by the OS.
     if ((xcr0_low & 0xE6) != 0xE6) return 0;
     if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
-    return (ebx & bit_AVX512F) != 0;
+    return ebx;
+}
+
+/// Whether the CPU has every feature bit of `required` (leaf 7 EBX), cached in `cached`.
+static int has_avx512(atomic_int *cached, unsigned int required) {
+    int value = atomic_load_explicit(cached, memory_order_relaxed);
+    if (value < 0) {
+        value = (avx512_features() & required) == required;
+        atomic_store_explicit(cached, value, memory_order_relaxed);
+    }
+    return value;
 }
 
 int lockstep_vector_avx512(void) {
     static atomic_int cached = -1;
-    int value = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (value < 0) {
-        value = detect_avx512();
-        atomic_store_explicit(&cached, value, memory_order_relaxed);
-    }
-    return value;
+    return has_avx512(&cached, bit_AVX512F);
+}
+
+int lockstep_vector_avx512_dq_vl(void) {
+    static atomic_int cached = -1;
+    return has_avx512(&cached, bit_AVX512F | bit_AVX512DQ | bit_AVX512VL);
 }
 
 /// The first `count` lanes (0 ≤ count ≤ 16).

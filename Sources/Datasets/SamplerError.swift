@@ -29,7 +29,8 @@ public enum SamplerError: ReportableError, Equatable {
                 : "--micro-batch \(micro) does not divide --global-batch \(batch) (remainder \(batch % micro)): "
                     + "the global batch is cut into whole micro-batches"
         case .moreRanksThanMicroBatches(let batch, let micro, let worldSize):
-            return "\(worldSize) ranks but only \(batch / micro) micro-batches per step (--global-batch \(batch) / "
+            let count = batch / micro
+            return "\(worldSize) ranks but only \(count) micro-batch\(count == 1 ? "" : "es") per step (--global-batch \(batch) / "
                 + "--micro-batch \(micro)): every rank needs at least one"
         case .tooFewSamples(let samples, let batch, _):
             return "--global-batch \(batch) is larger than the \(samples) training samples "
@@ -47,7 +48,7 @@ public enum SamplerError: ReportableError, Equatable {
         case .moreRanksThanMicroBatches(let batch, let micro, let worldSize):
             let largest = stride(from: batch / worldSize, through: 1, by: -1).first { batch % $0 == 0 }
             return (largest.map { "use --micro-batch \($0) or smaller, or " } ?? "raise --global-batch, or ")
-                + "run on at most \(batch / micro) ranks"
+                + "run on at most \(batch / micro) rank\(batch / micro == 1 ? "" : "s")"
         case .globalBatchNotDivisible(let batch, let worldSize):
             let lower = batch / worldSize * worldSize
             let batches = (lower > 0 ? "\(lower) or " : "") + "\(lower + worldSize)"

@@ -20,6 +20,10 @@ extern "C" {
 /// OSXSAVE and XCR0 opmask/ZMM state); 0 otherwise. Cached after the first call.
 int lockstep_vector_avx512(void);
 
+/// 1 when the CPU (and the OS) run AVX-512 F, DQ and VL: the fixed-point sum's kernels
+/// (`lockstep_fixed_point.h`), else 0.
+int lockstep_vector_avx512_dq_vl(void);
+
 /// 2×2 max pooling with stride 2 of `planes` planes `[height, width]` into `[height / 2, width / 2]`,
 /// with each value first taken as `x + bias[plane]` (when `bias` is not NULL) and clipped at 0 when
 /// `relu` (`v < 0 ? 0 : v`, NaN kept). Each output is the first of `a, b, c, d` (the window in row
