@@ -46,15 +46,13 @@ static int32_t exponent_code_avx512(const float *values, int64_t lower, int64_t 
     return _mm512_reduce_max_epi32(codes);
 }
 
-void lockstep_fixed_exponent_codes(const float *values, float *copy, const int64_t *starts, ptrdiff_t blocks,
-                                   int64_t *codes) {
+void lockstep_fixed_exponent_codes(const float *values, const int64_t *starts, ptrdiff_t blocks, int64_t *codes) {
     const int fast = use_avx512();
     for (ptrdiff_t b = 0; b < blocks; b++) {
         const int64_t lower = starts[b], upper = starts[b + 1];
         int32_t code = (int32_t)codes[b];
         if (fast) {
             codes[b] = exponent_code_avx512(values, lower, upper, code);
-            if (copy) memcpy(copy + lower, values + lower, (size_t)(upper - lower) * sizeof(float));
             continue;
         }
         for (int64_t i = lower; i < upper; i++) {
@@ -64,7 +62,6 @@ void lockstep_fixed_exponent_codes(const float *values, float *copy, const int64
             code = c > code ? c : code;
         }
         codes[b] = code;
-        if (copy) memcpy(copy + lower, values + lower, (size_t)(upper - lower) * sizeof(float));
     }
 }
 

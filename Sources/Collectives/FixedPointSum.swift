@@ -165,7 +165,7 @@ public final class FixedPointSum {
 
     /// Local term `slot` is complete in `stashSlot(slot)`: takes its exponents into account.
     public func addStashed(_ slot: Int) {
-        lockstep_fixed_exponent_codes(stashSlot(slot), nil, blockStarts.baseAddress!, blockCount, codes.baseAddress!)
+        lockstep_fixed_exponent_codes(stashSlot(slot), blockStarts.baseAddress!, blockCount, codes.baseAddress!)
     }
 
     /// Copies `values` (`count` floats) into stash slot `slot` and adds it (for callers that did
@@ -218,7 +218,7 @@ public final class FixedPointSum {
         if index > 0 { try startSums(of: index - 1) }
         let blocks = sectionBlocks[index]
         lockstep_fixed_exponent_codes(
-            live!, nil, blockStarts.baseAddress! + blocks.lowerBound, blocks.count, codes.baseAddress! + blocks.lowerBound)
+            live!, blockStarts.baseAddress! + blocks.lowerBound, blocks.count, codes.baseAddress! + blocks.lowerBound)
         codesPending[index] = try communicator.startAllreduce(
             UnsafeMutableBufferPointer(rebasing: codes[blocks]), operation: .max)
         codesStarted = index + 1

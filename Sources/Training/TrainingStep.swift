@@ -66,19 +66,20 @@ public final class TrainingStep {
             maximumTrainingBatchSize: trainingRows)
         self.communicator = communicator
         optimizer = makeOptimizer(configuration.optimizer, parameterCount: model.parameterCount)
+        let storage = model.gradientBuffer.storage.buffer, parameters = model.parameterCount
+        let bucketBytes = Int(configuration.bucketMegabytes * 1_048_576)
         reduction = GradientReduction(
             communicator: communicator, mode: configuration.reduction, overlap: configuration.overlap,
-            buffer: model.gradientBuffer.storage.buffer, readyPoints: model.gradientReadyPoints,
-            bucketByteCount: Int(configuration.bucketMegabytes * 1_048_576))
-        let storage = model.gradientBuffer.storage.buffer, parameters = model.parameterCount
+            buffer: storage, readyPoints: model.gradientReadyPoints, bucketByteCount: bucketBytes)
+        // The sum's sections are the allreduce mode's buckets, whatever --reduction says.
         let sections = BucketPlan(
             readyPoints: model.gradientReadyPoints, bufferCount: storage.count,
-            bucketElementCount: max(1, Int(configuration.bucketMegabytes * 1_048_576) / MemoryLayout<Float>.stride))
+            bucketElementCount: max(1, bucketBytes / MemoryLayout<Float>.stride))
         invariantSum = microBatch.map { size in
             precondition(localBatchSize % size == 0 && configuration.globalBatchSize % size == 0,
                          "local batch \(localBatchSize), global \(configuration.globalBatchSize), micro-batch \(size)")
             // The loss slot and the stop requests get exponent blocks of their own; the sections
-            // are the default mode's buckets, reduced as backward finishes them.
+            // are reduced as backward finishes them.
             return FixedPointSum(
                 count: storage.count, boundaries: [parameters, parameters + 1], sections: sections.buckets,
                 termCount: configuration.globalBatchSize / size, localTermCount: localBatchSize / size,

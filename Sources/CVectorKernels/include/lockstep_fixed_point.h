@@ -23,9 +23,8 @@ extern "C" {
 /// For each block `b` (elements `starts[b] ..< starts[b + 1]` of `values`):
 /// `codes[b] = max(codes[b], code of every element)`, where an element's code is its biased IEEE
 /// exponent (0 for zeros and subnormals, 1…254 for normal numbers), 255 for ±infinity and 256 for
-/// NaN. When `copy` is not null, also copies the elements there (same indices).
-void lockstep_fixed_exponent_codes(const float *values, float *copy, const int64_t *starts, ptrdiff_t blocks,
-                                   int64_t *codes);
+/// NaN.
+void lockstep_fixed_exponent_codes(const float *values, const int64_t *starts, ptrdiff_t blocks, int64_t *codes);
 
 /// The power of two the elements of a block with exponent code `code` (1…254) are multiplied by
 /// before rounding to an integer, for sums of at most `2^carryBits` terms: `188 − carryBits − code`.
