@@ -35,6 +35,10 @@ public struct Job {
         if let blas { BLASSetup.apply(coreRequest: blas.core, threads: blas.threads) }
         do {
             let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator() : SingleProcessCommunicator()
+            // A write to the socket of a peer that died raises SIGPIPE, whose default action kills
+            // this rank too; then mpirun may report this rank's death first and never name the
+            // one that failed. Ignored, the write fails with EPIPE and Open MPI reports the peer.
+            if communicator.worldSize > 1 { signal(SIGPIPE, SIG_IGN) }
             return Job(communicator: communicator)
         } catch {
             fail(error, communicator: nil)

@@ -112,6 +112,9 @@ final class ClusterTests: XCTestCase {
             run.result.standardError.range(of: #"(on node|Peer host:)\s+h1\b"#, options: .regularExpression),
             run.result.combinedOutput)
         XCTAssertLessThan(run.secondsFromFaultToExit, 20, "the job ends promptly after the kill")
+        // A survivor writing to the dead rank's socket gets EPIPE, not a SIGPIPE that kills it
+        // (and that mpirun could report first, naming h0 instead of h1).
+        XCTAssertFalse(run.result.standardError.contains("signal 13"), run.result.combinedOutput)
 
         // The killed run was launched for 500 epochs; finish it at 30 (a deliberate change: the
         // schedule does not depend on the length) and compare with 30 uninterrupted epochs.
