@@ -40,6 +40,9 @@ public enum StepBenchmark {
         public let reduction: String
         /// `--micro-batch` with `--world-size-invariant` (absent otherwise).
         public let microBatch: Int?
+        /// With `--world-size-invariant`: rank 0's micro-batches ran through forward and backward
+        /// together (`TrainingStep.microBatchesTogether`), not one by one (absent otherwise).
+        public let microBatchesTogether: Bool?
         public let overlap: Bool
         public let bucketMegabytes: Double
         public let buckets: Int
@@ -68,7 +71,7 @@ public enum StepBenchmark {
 
         /// The JSON names (snake_case, as printed).
         public enum CodingKeys: String, CodingKey {
-            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, microBatch = "micro_batch", overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
+            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, microBatch = "micro_batch", microBatchesTogether = "micro_batches_together", overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
         }
     }
 
@@ -151,6 +154,7 @@ public enum StepBenchmark {
             globalBatch: configuration.globalBatchSize, localBatch: sampler.localBatchSize,
             reduction: configuration.invariantMicroBatchSize == nil ? configuration.reduction.rawValue : "fixed-point",
             microBatch: configuration.invariantMicroBatchSize,
+            microBatchesTogether: configuration.invariantMicroBatchSize == nil ? nil : trainingStep.microBatchesTogether,
             overlap: configuration.invariantMicroBatchSize == nil ? reduction.overlaps : true,
             bucketMegabytes: configuration.bucketMegabytes, buckets: reduction.plan.buckets.count,
             steps: settings.steps, repetitions: settings.repetitions,

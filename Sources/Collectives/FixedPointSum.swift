@@ -35,15 +35,16 @@ import CVectorKernels
 /// overflows float in step 4.
 ///
 /// **Overlap.** The buffer is also cut into `sections` (the gradient buckets, in the order
-/// backward finishes them). While backward computes the last local term, each section whose
-/// elements are final (`ready(from:)`) gets its exponents max-allreduced; when the next one is
+/// backward finishes them). While backward computes the local terms, each section whose
+/// elements are final in every term (`ready(from:)`) gets its exponents found over the rank's
+/// terms and max-allreduced; when the next one is
 /// ready, the previous section's integers are formed and their sum-allreduce started; `finish`
 /// does the rest. Every rank starts these nonblocking collectives in the same order: exponents
 /// of section 0, sums of 0, exponents of 1, sums of 1, …
 ///
-/// Use per step: `beginStep()`; for each local term but the last, compute it into
-/// `stashSlot(k)` and call `addStashed(k)`; compute the last into the result buffer, calling
-/// `ready(from:)` as its elements become final and `progress()` between kernels; then
+/// Use per step: `beginStep()`; compute each local term but the last into `stashSlot(k)` and
+/// the last into the result buffer (one after the other, or all together), calling
+/// `ready(from:)` as elements become final in every term and `progress()` between kernels; then
 /// `finish(into:)` with that buffer (collective). Nothing allocates in a step but the MPI
 /// requests.
 public final class FixedPointSum {
@@ -163,21 +164,15 @@ public final class FixedPointSum {
         return stash.baseAddress! + slot * count
     }
 
-    /// Local term `slot` is complete in `stashSlot(slot)`: takes its exponents into account.
-    public func addStashed(_ slot: Int) {
-        lockstep_fixed_exponent_codes(stashSlot(slot), blockStarts.baseAddress!, blockCount, codes.baseAddress!)
-    }
-
-    /// Copies `values` (`count` floats) into stash slot `slot` and adds it (for callers that did
-    /// not compute into the slot).
+    /// Copies `values` (`count` floats) into stash slot `slot` (for callers that did not compute
+    /// into the slot).
     public func add(_ values: UnsafeBufferPointer<Float>, slot: Int) {
         precondition(values.count == count, "\(values.count) of \(count) elements")
         stashSlot(slot).update(from: values.baseAddress!, count: count)
-        addStashed(slot)
     }
 
-    /// Elements `from ..< count` of the last local term, in `values`, are final: starts the
-    /// reductions of the sections that lie entirely in them (and forms the integers of the
+    /// Elements `from ..< count` are final in every local term (the last one in `values`): starts
+    /// the reductions of the sections that lie entirely in them (and forms the integers of the
     /// section before each). Collective in order: every rank calls it with the same `from`s.
     @inline(__always)
     public func ready(from: Int, values: UnsafeMutablePointer<Float>) throws {
@@ -211,14 +206,17 @@ public final class FixedPointSum {
         return nonFinite == 0
     }
 
-    /// The exponents of section `codesStarted` (the last term's, with the stashed terms' already
-    /// in `codes`), max-allreduced; before them, the sums of the section before.
+    /// The exponents of section `codesStarted` over every local term, max-allreduced; before
+    /// them, the sums of the section before.
     private func startSection() throws {
         let index = codesStarted
         if index > 0 { try startSums(of: index - 1) }
         let blocks = sectionBlocks[index]
-        lockstep_fixed_exponent_codes(
-            live!, blockStarts.baseAddress! + blocks.lowerBound, blocks.count, codes.baseAddress! + blocks.lowerBound)
+        slots[localTermCount - 1] = UnsafePointer(live!)
+        for slot in 0..<localTermCount {
+            lockstep_fixed_exponent_codes(
+                slots[slot]!, blockStarts.baseAddress! + blocks.lowerBound, blocks.count, codes.baseAddress! + blocks.lowerBound)
+        }
         codesPending[index] = try communicator.startAllreduce(
             UnsafeMutableBufferPointer(rebasing: codes[blocks]), operation: .max)
         codesStarted = index + 1

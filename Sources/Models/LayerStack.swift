@@ -1,4 +1,5 @@
 import Determinism
+import Foundation
 import Kernels
 
 /// A model built from a checked layer list (`ModelDescription.resolve`), over one flat parameter
@@ -67,6 +68,8 @@ public final class LayerStack {
     /// Per layer: a `relu` followed by `maxpool2d`, whose backward applies the ReLU's derivative
     /// (`maxPoolBackward(reluOutput:)`), so the ReLU's own backward pass is skipped.
     private let reluInPoolBackward: [Bool]
+    /// The one target of an ungrouped `computeGradients` (set per call; allocated once).
+    private let singleTarget = UnsafeMutableBufferPointer<UnsafeMutablePointer<Float>>.allocate(capacity: 1)
 
     /// The largest weight-gradient block of a linear layer computed by one GEMM, in elements (as
     /// `MLP.gradientBlockElements`, 512 KB): finished blocks are reported so that their reduction
@@ -192,6 +195,7 @@ public final class LayerStack {
 
     deinit {
         for (_, pooling) in poolings { pooling.argmax?.deallocate() }
+        singleTarget.deallocate()
     }
 
     /// He (Kaiming) normal initialisation, as `MLP.initialize`: for the k-th layer with parameters,
@@ -309,6 +313,21 @@ public final class LayerStack {
 
     // MARK: - Backward
 
+    /// Where `computeGradients(groups:…)` writes: the rows of a batch in consecutive groups of
+    /// `rows`, each group's gradients (and loss slot) into a vector of its own.
+    public struct GradientGroups {
+        /// Rows per group.
+        public let rows: Int
+        /// One vector per group, `parameterCount + 1` floats each in `gradientBuffer`'s layout
+        /// (gradients, then the loss slot).
+        public let targets: UnsafeBufferPointer<UnsafeMutablePointer<Float>>
+
+        public init(rows: Int, targets: UnsafeBufferPointer<UnsafeMutablePointer<Float>>) {
+            self.rows = rows
+            self.targets = targets
+        }
+    }
+
     /// Forward (training mode) and backward on the first `batchSize` rows of `input`: overwrites
     /// `gradients` with `gradientScale × ∇ Σ_rows loss` and `gradientBuffer.loss` with
     /// `gradientScale × Σ_rows loss`; returns the batch's loss sum and correct count. `observer`
@@ -318,23 +337,101 @@ public final class LayerStack {
     ///   - dropout: the rows' sample indices, the seed and the step (any value when the model has
     ///     no dropout).
     ///   - storage: where to write the gradients and the loss slot instead of `gradientBuffer`:
-    ///     `parameterCount + 1` floats in its layout (the world-size-invariant step computes each
-    ///     micro-batch but the last straight into its stash); nil for `gradientBuffer`.
+    ///     `parameterCount + 1` floats in its layout; nil for `gradientBuffer`.
     public func computeGradients(
         batchSize: Int, labels: UnsafePointer<Int32>, gradientScale: Float, dropout: DropoutContext,
         into storage: UnsafeMutablePointer<Float>? = nil, observer: (MLP.BackwardEvent) throws -> Void
     ) rethrows -> LossSummary {
+        singleTarget[0] = storage ?? gradients.baseAddress
+        return try computeGradients(
+            batchSize: batchSize, labels: labels, gradientScale: gradientScale, dropout: dropout,
+            groups: GradientGroups(rows: batchSize, targets: UnsafeBufferPointer(singleTarget)), observer: observer)
+    }
+
+    /// Whether `computeGradients(groups:)` gives every group the same bits as
+    /// `computeGradients(batchSize: groups.rows, …)` on that group's rows alone, found by running
+    /// both once on random parameters, inputs and labels drawn from `seed` (dropout on each row's
+    /// own sample index). The BLAS kernels' order of operations depends on the shapes, not on the
+    /// values, so the same bits here mean the same bits in training; the world-size-invariance
+    /// tests check the consequence end to end. Overwrites `groups.targets` and `input`; restores
+    /// the parameters. Allocates: call it once, at set-up. `alter` (tests) changes the grouped
+    /// result before the comparison.
+    public func groupedGradientsMatch(groups: GradientGroups, seed: UInt64) -> Bool {
+        groupedGradientsMatch(groups: groups, seed: seed) { _ in }
+    }
+
+    func groupedGradientsMatch(
+        groups: GradientGroups, seed: UInt64, alter: (UnsafeBufferPointer<UnsafeMutablePointer<Float>>) -> Void
+    ) -> Bool {
+        let rows = groups.rows, count = groups.targets.count, batch = rows * count
+        precondition(rows > 0 && batch <= maximumTrainingBatchSize, "\(count) groups of \(rows) rows")
+        guard count > 1 else { return true }
+        let saved = FloatBuffer(count: parameterCount)
+        saved.baseAddress.update(from: parameters.baseAddress, count: parameterCount)
+        defer { parameters.baseAddress.update(from: saved.baseAddress, count: parameterCount) }
+        initialize(seed: seed)
+        var generator = SeededGenerator(seed: seed, stream: 0x6772_6f75_7073)  // "groups"
+        let features = inputShape.elementCount
+        let inputs = FloatBuffer(count: batch * features)
+        for i in 0..<inputs.count { inputs[i] = Float(generator.nextGaussian()) }
+        let labels = (0..<batch).map { _ in Int32(generator.nextIndex(below: classCount)) }
+        let samples = (0..<batch).map { Int32($0) }
+        let alone = FloatBuffer(count: parameterCount + 1)
+        return labels.withUnsafeBufferPointer { labels in
+            samples.withUnsafeBufferPointer { samples in
+                input.baseAddress.update(from: inputs.baseAddress, count: batch * features)
+                let scale = 1 / Float(batch)
+                _ = computeGradients(
+                    batchSize: batch, labels: labels.baseAddress!, gradientScale: scale,
+                    dropout: .init(seed: seed, step: 1, samples: samples), groups: groups) { _ in }
+                alter(groups.targets)
+                for group in 0..<count {
+                    let first = group * rows
+                    input.baseAddress.update(from: inputs.baseAddress + first * features, count: rows * features)
+                    _ = computeGradients(
+                        batchSize: rows, labels: labels.baseAddress! + first, gradientScale: scale,
+                        dropout: .init(seed: seed, step: 1, samples: UnsafeBufferPointer(rebasing: samples[first...])),
+                        into: alone.baseAddress) { _ in }
+                    if memcmp(alone.baseAddress, groups.targets[group], (parameterCount + 1) * MemoryLayout<Float>.stride) != 0 {
+                        return false
+                    }
+                }
+                return true
+            }
+        }
+    }
+
+    /// `computeGradients` with the parameter gradients of each group of `groups.rows` rows apart:
+    /// group `g` (rows `g·rows ..< (g + 1)·rows`) gets the gradients of its rows' loss alone in
+    /// `groups.targets[g]`, each computed by the same kernel calls, on the same shapes, as
+    /// `computeGradients(batchSize: groups.rows, …)` on those rows alone. Forward and the input
+    /// gradients run on all rows at once; they are row by row (a row's values depend on that row
+    /// only) except the GEMMs of `linear` layers, whose rows match the group-by-group run when the
+    /// BLAS kernel's arithmetic per row does not depend on the row count: `groupedRowsMatch`
+    /// checks that. `.gradientsReady` comes once every group's block is done.
+    public func computeGradients(
+        batchSize: Int, labels: UnsafePointer<Int32>, gradientScale: Float, dropout: DropoutContext,
+        groups: GradientGroups, observer: (MLP.BackwardEvent) throws -> Void
+    ) rethrows -> LossSummary {
         precondition(batchSize > 0 && batchSize <= maximumTrainingBatchSize && dropout.samples.count >= batchSize,
                      "training batch \(batchSize) of \(maximumTrainingBatchSize), \(dropout.samples.count) samples")
+        let rows = groups.rows, targets = groups.targets, groupCount = batchSize / max(1, rows)
+        precondition(rows > 0 && groupCount * rows == batchSize && targets.count >= groupCount,
+                     "\(batchSize) rows in groups of \(rows), \(targets.count) targets")
         forward(batchSize: batchSize, dropout: dropout)
         var dy = scratch.0.baseAddress
         var spare = scratch.1.baseAddress
         let last = layers.count - 1
-        let summary = softmaxCrossEntropy(
-            logits: outputs[last], labels: labels, batchSize: batchSize, classCount: classCount, gradient: dy,
-            gradientScale: gradientScale)
-        let g = storage ?? gradients.baseAddress
-        g[parameterCount] = Float(summary.lossSum) * gradientScale  // the loss slot
+        var summary = LossSummary()
+        for group in 0..<groupCount {
+            let first = group * rows
+            let part = softmaxCrossEntropy(
+                logits: outputs[last] + first * classCount, labels: labels + first, batchSize: rows,
+                classCount: classCount, gradient: dy + first * classCount, gradientScale: gradientScale)
+            targets[group][parameterCount] = Float(part.lossSum) * gradientScale  // the loss slot
+            summary.lossSum += part.lossSum
+            summary.correctCount += part.correctCount
+        }
         try observer(.lossComputed(summary))
 
         let p = parameters.baseAddress
@@ -345,15 +442,22 @@ public final class LayerStack {
             let needsInput = needsInputGradient[index]
             switch layer.spec {
             case .linear:
-                let weight = weightOffsets[index]!
-                denseBiasGradient(outputGradient: dy, biasGradient: g + biasOffsets[index]!, batchSize: batchSize, outputCount: outputCount)
+                let weight = weightOffsets[index]!, bias = biasOffsets[index]!
+                for group in 0..<groupCount {
+                    denseBiasGradient(
+                        outputGradient: dy + group * rows * outputCount, biasGradient: targets[group] + bias,
+                        batchSize: rows, outputCount: outputCount)
+                }
                 let blockRows = linearBlockRows(outputs: outputCount, inputs: inputCount)
                 var upper = outputCount
                 while upper > 0 {
                     let lower = max(0, upper - blockRows)
-                    denseWeightGradient(
-                        outputGradient: dy, input: x, weightGradient: g + weight, batchSize: batchSize,
-                        inputCount: inputCount, outputCount: outputCount, outputRows: lower..<upper)
+                    for group in 0..<groupCount {
+                        denseWeightGradient(
+                            outputGradient: dy + group * rows * outputCount, input: x + group * rows * inputCount,
+                            weightGradient: targets[group] + weight, batchSize: rows, inputCount: inputCount,
+                            outputCount: outputCount, outputRows: lower..<upper)
+                    }
                     try observer(.gradientsReady(from: weight + lower * inputCount))
                     upper = lower
                     if upper > 0 { try observer(.betweenKernels) }
@@ -367,12 +471,19 @@ public final class LayerStack {
                 swap(&dy, &spare)
             case .conv2d:
                 let (block, outputLayer) = blocks[index]!
-                try block.backward(
-                    outputGradient: dy, output: outputs[outputLayer], argmax: poolings[outputLayer]?.argmax?.baseAddress,
-                    input: x, weights: p + weightOffsets[index]!, weightGradient: g + weightOffsets[index]!,
-                    biasGradient: g + biasOffsets[index]!, inputGradient: needsInput ? spare : nil,
-                    scratch: .init(blockScratch.baseAddress, for: block), batchSize: batchSize
-                ) { try observer(.betweenKernels) }
+                let argmax = poolings[outputLayer]?.argmax?.baseAddress
+                let outputSize = block.outputSize
+                for group in 0..<groupCount {
+                    let first = group * rows
+                    try block.backward(
+                        outputGradient: dy + first * outputSize, output: outputs[outputLayer] + first * outputSize,
+                        argmax: argmax.map { UnsafePointer($0 + first * outputSize) }, input: x + first * inputCount,
+                        weights: p + weightOffsets[index]!, weightGradient: targets[group] + weightOffsets[index]!,
+                        biasGradient: targets[group] + biasOffsets[index]!,
+                        inputGradient: needsInput ? spare + first * inputCount : nil,
+                        scratch: .init(blockScratch.baseAddress, for: block), batchSize: rows
+                    ) { try observer(.betweenKernels) }
+                }
                 try observer(.gradientsReady(from: weightOffsets[index]!))
                 if needsInput { swap(&dy, &spare) }
             case .maxPool2d:

@@ -12,49 +12,44 @@ extension TrainingStep {
     /// bits for any grouping: so the update, the loss, the non-finite decision and the clipping
     /// norm are the same at any world size.
     ///
-    /// Every micro-batch but the last is computed straight into the sum's stash; the last into
-    /// the gradient buffer, where each bucket (`--bucket-mb`) is reduced as soon as backward has
-    /// finished it, overlapping with the rest of the last micro-batch's backward. `--reduction` and
-    /// `--overlap` do not apply. Collective.
+    /// With `microBatchesTogether`, this rank's micro-batches run through forward and backward
+    /// at once, each micro-batch's parameter gradients into a vector of its own (the stash slots,
+    /// the last in the gradient buffer: `microBatchTargets`), and each bucket (`--bucket-mb`) is
+    /// reduced as soon as backward has finished it for all of them. Otherwise one by one: every
+    /// micro-batch but the last straight into its stash slot, the last into the gradient buffer
+    /// with its buckets reduced as backward finishes them. Both give the same bits (set-up checks
+    /// that before choosing the first). `--reduction` and `--overlap` do not apply. Collective.
     func runWorldSizeInvariant(
         sum: FixedPointSum, samples: UnsafeBufferPointer<Int32>, learningRate: Double, step: Int64
     ) throws -> Outcome {
         for observer in observers { try observer.willComputeGradients(step: step) }
         let gradients = model.gradientBuffer
         let storage = gradients.storage.buffer
+        let microBatch = microBatchSize!, scale = 1 / Float(globalBatchSize)
         let received = stopSignal()
         sum.beginStep()
-        let lastSlot = samples.count / trainingRows - 1
-        for slot in 0...lastSlot {
-            let first = slot * trainingRows
-            let micro = UnsafeBufferPointer(rebasing: samples[first..<(first + trainingRows)])
-            training.fillBatch(indices: micro, features: model.input.baseAddress, labels: labels.baseAddress!)
-            let scale = 1 / Float(globalBatchSize), context = LayerStack.DropoutContext(seed: seed, step: step, samples: micro)
-            if slot < lastSlot {
-                // Straight into the stash; its stop-request slots count nothing.
-                let target = sum.stashSlot(slot)
-                _ = model.computeGradients(
-                    batchSize: trainingRows, labels: labels.baseAddress!, gradientScale: scale, dropout: context, into: target
-                ) { event in
-                    if case .lossComputed = event {
-                        for observer in observers { observer.lossComputed(step: step, gradients: gradients) }
-                    }
-                }
-                for index in (model.parameterCount + 1)..<storage.count { target[index] = 0 }
-                sum.addStashed(slot)
-            } else {
-                // The last one in the gradient buffer, with this rank's stop request, its sections
-                // reduced as backward finishes them.
-                gradients.setStopRequests(received: received)
-                _ = try model.computeGradients(
-                    batchSize: trainingRows, labels: labels.baseAddress!, gradientScale: scale, dropout: context
-                ) { event in
-                    switch event {
-                    case .lossComputed:
-                        for observer in observers { observer.lossComputed(step: step, gradients: gradients) }
-                    case .gradientsReady(let from): try sum.ready(from: from, values: storage.baseAddress!)
-                    case .betweenKernels: try sum.progress()
-                    }
+        let lastSlot = samples.count / microBatch - 1
+        // The stash slots' stop-request slots count nothing; the gradient buffer's carry this rank's.
+        for slot in 0..<lastSlot {
+            for index in (model.parameterCount + 1)..<storage.count { microBatchTargets[slot][index] = 0 }
+        }
+        gradients.setStopRequests(received: received)
+        for first in stride(from: 0, to: samples.count, by: trainingRows) {
+            let rows = UnsafeBufferPointer(rebasing: samples[first..<(first + trainingRows)])
+            let isLast = first + trainingRows == samples.count
+            training.fillBatch(indices: rows, features: model.input.baseAddress, labels: labels.baseAddress!)
+            let groups = LayerStack.GradientGroups(
+                rows: microBatch,
+                targets: UnsafeBufferPointer(rebasing: microBatchTargets[(first / microBatch)..<((first + trainingRows) / microBatch)]))
+            _ = try model.computeGradients(
+                batchSize: trainingRows, labels: labels.baseAddress!, gradientScale: scale,
+                dropout: LayerStack.DropoutContext(seed: seed, step: step, samples: rows), groups: groups
+            ) { event in
+                switch event {
+                case .lossComputed:
+                    for observer in observers { observer.lossComputed(step: step, gradients: gradients) }
+                case .gradientsReady(let from): if isLast { try sum.ready(from: from, values: storage.baseAddress!) }
+                case .betweenKernels: if isLast { try sum.progress() }
                 }
             }
         }

@@ -20,9 +20,19 @@ public final class TrainingStep {
     public let reduction: GradientReduction
     /// The exact sum of the world-size-invariant mode (nil in the default mode).
     public let invariantSum: FixedPointSum?
-    /// Rows of each forward and backward: the micro-batch in the world-size-invariant mode, else
-    /// the local batch.
+    /// Rows of each forward and backward: the local batch, or in the world-size-invariant mode
+    /// when `microBatchesTogether` is false, the micro-batch.
     public let trainingRows: Int
+    /// World-size-invariant mode: this rank's micro-batches run through forward and backward
+    /// together, each with parameter gradients of its own (`LayerStack.computeGradients(groups:)`),
+    /// because `LayerStack.groupedGradientsMatch` found the same bits as one by one; else one
+    /// by one. False in the default mode.
+    public let microBatchesTogether: Bool
+    /// The micro-batch (world-size-invariant mode), else nil.
+    public let microBatchSize: Int?
+    /// The world-size-invariant mode's gradient vector per local micro-batch: the sum's stash
+    /// slots, then the gradient buffer.
+    let microBatchTargets: UnsafeMutableBufferPointer<UnsafeMutablePointer<Float>>
     let communicator: Communicator
     /// The training set the samples index.
     public let training: LabeledSamples
@@ -60,10 +70,10 @@ public final class TrainingStep {
         training: LabeledSamples, localBatchSize: Int, evaluationBatchSize: Int = 0
     ) {
         let microBatch = configuration.invariantMicroBatchSize
-        trainingRows = microBatch ?? localBatchSize
+        microBatchSize = microBatch
         model = LayerStack(
-            model: plan.description, layers: plan.layers, maximumBatchSize: max(trainingRows, evaluationBatchSize),
-            maximumTrainingBatchSize: trainingRows)
+            model: plan.description, layers: plan.layers, maximumBatchSize: max(localBatchSize, evaluationBatchSize),
+            maximumTrainingBatchSize: localBatchSize)
         self.communicator = communicator
         optimizer = makeOptimizer(configuration.optimizer, parameterCount: model.parameterCount)
         let storage = model.gradientBuffer.storage.buffer, parameters = model.parameterCount
@@ -85,14 +95,31 @@ public final class TrainingStep {
                 termCount: configuration.globalBatchSize / size, localTermCount: localBatchSize / size,
                 communicator: communicator)
         }
+        let local = microBatch.map { localBatchSize / $0 } ?? 0
+        let targets = UnsafeMutableBufferPointer<UnsafeMutablePointer<Float>>.allocate(capacity: local)
+        if let sum = invariantSum, local > 0 {
+            for slot in 0..<(local - 1) { targets[slot] = sum.stashSlot(slot) }
+            targets[local - 1] = storage.baseAddress!
+        }
+        microBatchTargets = targets
+        var together = false
+        if let microBatch, local > 1 {
+            together = model.groupedGradientsMatch(
+                groups: .init(rows: microBatch, targets: UnsafeBufferPointer(targets)), seed: configuration.seed)
+        }
+        microBatchesTogether = together
+        trainingRows = microBatch.map { together ? localBatchSize : $0 } ?? localBatchSize
         self.training = training
         globalBatchSize = configuration.globalBatchSize
         maximumGradientNorm = configuration.clipGradientNorm
         seed = configuration.seed
-        labels = .allocate(capacity: trainingRows)
+        labels = .allocate(capacity: localBatchSize)
     }
 
-    deinit { labels.deallocate() }
+    deinit {
+        labels.deallocate()
+        microBatchTargets.deallocate()
+    }
 
     /// The stop requests of the last step's reduction: each signal some rank had received when
     /// the step started, with how many ranks had (the same on every rank).

@@ -1,6 +1,6 @@
 import Determinism
 import Kernels
-import Models
+@testable import Models
 import TestSupport
 import XCTest
 
@@ -125,5 +125,96 @@ final class LayerStackTests: XCTestCase {
             }
         }
         XCTAssertEqual(evaluated, trained)
+    }
+}
+
+/// `computeGradients(groups:)`: all rows through forward and backward at once, each group's
+/// parameter gradients apart, the same bits as each group run alone (what the
+/// world-size-invariant mode relies on to run a rank's micro-batches together).
+final class GroupedGradientTests: XCTestCase {
+    private struct Case {
+        let text: String
+        let input: TensorShape
+        let classes: Int
+        let rows: Int
+        let groups: Int
+    }
+
+    private let cases = [
+        Case(text: "linear(512) relu linear(256) relu linear(10)", input: .vector(features: 784), classes: 10, rows: 16, groups: 4),
+        Case(text: "linear(9) gelu dropout(0.4) linear(5)", input: .vector(features: 13), classes: 5, rows: 3, groups: 5),
+        Case(text: "conv2d(3,3,padding=1) relu maxpool2d(2) conv2d(4,2x3,stride=2,padding=1) gelu avgpool2d(2,stride=1) flatten dropout(0.3) linear(6) relu linear(4)",
+             input: .image(channels: 2, height: 9, width: 8), classes: 4, rows: 2, groups: 3),
+    ]
+
+    func testEachGroupGetsTheBitsOfItsRowsAlone() throws {
+        for item in cases {
+            let model = try ModelDescription.parse(item.text)
+            let batch = item.rows * item.groups
+            let stack = LayerStack(
+                model: model, layers: try model.resolve(input: item.input, classes: item.classes), maximumBatchSize: batch)
+            stack.initialize(seed: 7)
+            let features = item.input.elementCount
+            var generator = SeededGenerator(seed: 21)
+            let inputs = (0..<(batch * features)).map { _ in Float(generator.nextGaussian()) }
+            let labels = (0..<batch).map { Int32(($0 * 7) % item.classes) }
+            let samples = (0..<batch).map { Int32(100 + 3 * $0) }
+            let vectors = (0..<item.groups).map { _ in FloatBuffer(count: stack.parameterCount + 1) }
+            let targets = vectors.map(\.baseAddress)
+            for i in 0..<inputs.count { stack.input[i] = inputs[i] }
+            var events: [String] = []
+            let together = targets.withUnsafeBufferPointer { targets in
+                labels.withUnsafeBufferPointer { labels in
+                    samples.withUnsafeBufferPointer {
+                        stack.computeGradients(
+                            batchSize: batch, labels: labels.baseAddress!, gradientScale: 1 / 64,
+                            dropout: .init(seed: 5, step: 2, samples: $0), groups: .init(rows: item.rows, targets: targets)
+                        ) { events.append("\($0)") }
+                    }
+                }
+            }
+            var lossSum = 0.0, correct = 0
+            for group in 0..<item.groups {
+                let first = group * item.rows
+                for i in 0..<(item.rows * features) { stack.input[i] = inputs[first * features + i] }
+                var aloneEvents: [String] = []
+                let alone = labels.withUnsafeBufferPointer { labels in
+                    samples.withUnsafeBufferPointer {
+                        stack.computeGradients(
+                            batchSize: item.rows, labels: labels.baseAddress! + first, gradientScale: 1 / 64,
+                            dropout: .init(seed: 5, step: 2, samples: UnsafeBufferPointer(rebasing: $0[first...]))
+                        ) { aloneEvents.append("\($0)") }
+                    }
+                }
+                lossSum += alone.lossSum
+                correct += alone.correctCount
+                let expected = stack.gradientBuffer.storage.array
+                let mismatch = (0...stack.parameterCount).first { vectors[group][$0].bitPattern != expected[$0].bitPattern }
+                XCTAssertNil(mismatch, "\(item.text): group \(group) differs first at element \(mismatch ?? -1)")
+                XCTAssertEqual(
+                    events.filter { !$0.hasPrefix("lossComputed") }, aloneEvents.filter { !$0.hasPrefix("lossComputed") },
+                    "\(item.text): the same ready points")
+            }
+            XCTAssertEqual(together.lossSum, lossSum, accuracy: 1e-9 * abs(lossSum), item.text)
+            XCTAssertEqual(together.correctCount, correct, item.text)
+            XCTAssertFalse(vectors[0].array.allSatisfy { $0 == 0 }, "\(item.text): gradients were written")
+        }
+    }
+
+    /// The set-up check agrees, and fails when one bit of one group's result differs.
+    func testTheSetUpCheckFindsOneFlippedBit() throws {
+        let model = try ModelDescription.parse("linear(64) relu linear(10)")
+        let stack = LayerStack(model: model, layers: try model.resolve(input: .vector(features: 50), classes: 10), maximumBatchSize: 12)
+        stack.initialize(seed: 3)
+        let before = stack.parameters.array
+        let vectors = (0..<3).map { _ in FloatBuffer(count: stack.parameterCount + 1) }
+        vectors.map(\.baseAddress).withUnsafeBufferPointer { targets in
+            let groups = LayerStack.GradientGroups(rows: 4, targets: targets)
+            XCTAssertTrue(stack.groupedGradientsMatch(groups: groups, seed: 9))
+            XCTAssertFalse(stack.groupedGradientsMatch(groups: groups, seed: 9) { targets in
+                targets[2][17] = Float(bitPattern: targets[2][17].bitPattern ^ 1)
+            })
+            XCTAssertEqual(stack.parameters.array, before, "the parameters are restored")
+        }
     }
 }
