@@ -4,6 +4,9 @@
 #   strong scaling: fixed global batch (BATCH over all ranks, BATCH / N per rank)
 # and, for every local batch used, one process without MPI (no communication at all): the
 # baseline of the per-rank efficiency, samples_per_s(N) / (N × baseline at the same local batch).
+# With N > 1 ranks, bench step also measures the ceiling in the same run (every rank running the
+# step at once with no communication): ceiling_samples_per_s and ceiling_fraction, the share of
+# it the real step reaches (the cores' mutual slowdown is in the ceiling, not in the fraction).
 # Every configuration runs REPEATS times, interleaved, and the summary takes medians.
 #
 #   scripts/bench_scaling.sh [--hostfile FILE] [lockstep bench step options…]    e.g. --synthetic 60000
@@ -80,7 +83,7 @@ raw, out = sys.argv[1], sys.argv[2]
 rows = [json.loads(line) for line in open(raw) if line.strip()]
 def median(kind, ranks, local, key):
     values = [r["result"][key] for r in rows if r["scaling"] == kind and r["result"]["ranks"] == ranks
-              and r["result"]["local_batch"] == local]
+              and r["result"]["local_batch"] == local and r["result"].get(key) is not None]
     return statistics.median(values) if values else None
 summary = []
 for kind in ("weak", "strong"):
@@ -102,18 +105,20 @@ for kind in ("weak", "strong"):
             "speedup": sps / full if full else None,
             "wait_fraction": median(source, ranks, local, "wait_fraction"),
             "roofline_fraction": median(source, ranks, local, "roofline_fraction"),
+            "ceiling_samples_per_s": median(source, ranks, local, "ceiling_samples_per_s"),
+            "ceiling_fraction": median(source, ranks, local, "ceiling_fraction"),
             "peak_rss_bytes": max(r["peak_rss_bytes"] for r in sample),
             "repeats": len([1 for r in rows if r["scaling"] == source and r["result"]["ranks"] == ranks]),
         })
 with open(out, "w") as file:
     for record in summary:
         file.write(json.dumps(record, sort_keys=True) + "\n")
-print("%-7s %5s %7s %7s %11s %11s %10s %8s %10s" % ("scaling", "ranks", "global", "local", "samples/s",
-      "1-proc s/s", "per-rank", "speedup", "comm wait"))
+print("%-7s %5s %7s %7s %11s %11s %10s %8s %10s %10s" % ("scaling", "ranks", "global", "local", "samples/s",
+      "1-proc s/s", "per-rank", "speedup", "comm wait", "of ceiling"))
 for r in summary:
     pct = lambda v: "-" if v is None else "%.1f%%" % (100 * v)
-    print("%-7s %5d %7d %7d %11.0f %11.0f %10s %8s %10s" % (r["scaling"], r["ranks"], r["global_batch"], r["local_batch"],
+    print("%-7s %5d %7d %7d %11.0f %11.0f %10s %8s %10s %10s" % (r["scaling"], r["ranks"], r["global_batch"], r["local_batch"],
           r["samples_per_s"], r["baseline_samples_per_s"] or 0, pct(r["per_rank_efficiency"]),
-          "-" if r["speedup"] is None else "%.2f×" % r["speedup"], pct(r["wait_fraction"])))
+          "-" if r["speedup"] is None else "%.2f×" % r["speedup"], pct(r["wait_fraction"]), pct(r["ceiling_fraction"])))
 print(f"summary: {out} (raw lines: {raw})")
 PY

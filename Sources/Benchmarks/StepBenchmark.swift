@@ -10,6 +10,13 @@ import Training
 /// overlapped reduction, finiteness check, optimizer update) and compares it with the GEMM
 /// roofline (`GEMMBenchmark.secondsPerStep`) measured in the same process for as many steps right
 /// before each repetition, so that both halves of each ratio see the same machine.
+///
+/// With more than one rank it also measures the **ceiling** before each repetition: every rank
+/// runs the same step on the same samples at the same time, with no communication at all (a
+/// second `TrainingStep` over a world of one, its global batch this rank's local batch), so the
+/// ranks share the machine as in the real step but never wait for each other. The ceiling is the
+/// global batch per step over the slowest rank's time: the real step's speed if communication
+/// and coordination cost nothing (`ceiling_fraction` = samples_per_s / ceiling_samples_per_s).
 public enum StepBenchmark {
     /// How much to measure.
     public struct Settings: Sendable {
@@ -50,6 +57,12 @@ public enum StepBenchmark {
         public let repetitions: Int
         /// Training samples per second over all ranks (the slowest rank's time).
         public let samplesPerSecond: Double
+        /// With more than one rank: the step with no communication, on every rank at once (see
+        /// the type's documentation), in training samples per second over all ranks; nil for one.
+        public let ceilingSamplesPerSecond: Double?
+        /// `samples_per_s / ceiling_samples_per_s`, the median of the per-repetition ratios; nil
+        /// for one rank.
+        public let ceilingFraction: Double?
         public let stepSeconds: Double
         /// GEMM FLOPs of the step (`trainingFLOPsPerSample × local batch`) per second, per rank.
         public let gflopsPerRank: Double
@@ -71,7 +84,7 @@ public enum StepBenchmark {
 
         /// The JSON names (snake_case, as printed).
         public enum CodingKeys: String, CodingKey {
-            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, microBatch = "micro_batch", microBatchesTogether = "micro_batches_together", overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
+            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, microBatch = "micro_batch", microBatchesTogether = "micro_batches_together", overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", ceilingSamplesPerSecond = "ceiling_samples_per_s", ceilingFraction = "ceiling_fraction", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
         }
     }
 
@@ -104,10 +117,21 @@ public enum StepBenchmark {
         defer { permutation.deallocate() }
         let reduction = trainingStep.reduction
         let gemm = GEMMBenchmark(layers: plan.layers, modelName: plan.name, batchSize: sampler.localBatchSize)
+        // The ceiling's step: this rank alone, on its local batch, from the same parameters.
+        var soloStep: TrainingStep?
+        if communicator.worldSize > 1 {
+            var solo = configuration
+            solo.globalBatchSize = sampler.localBatchSize
+            let step = TrainingStep(
+                configuration: solo, communicator: SingleProcessCommunicator(), plan: plan, training: data.training,
+                localBatchSize: sampler.localBatchSize)
+            step.model.parameters.baseAddress.update(from: trainingStep.model.parameters.baseAddress, count: step.model.parameterCount)
+            soloStep = step
+        }
         var cursor = 0
         var epoch = -1
         var globalStep: Int64 = 0
-        func runSteps(_ count: Int) throws {
+        func runSteps(_ count: Int, on trainingStep: TrainingStep) throws {
             for _ in 0..<count {
                 let step = cursor % sampler.stepsPerEpoch
                 if step == 0 {
@@ -122,18 +146,29 @@ public enum StepBenchmark {
             }
         }
 
-        try runSteps(settings.warmupSteps)
+        try runSteps(settings.warmupSteps, on: trainingStep)
+        if let soloStep { try runSteps(settings.warmupSteps, on: soloStep) }
         var rates: [Double] = [], stepSeconds: [Double] = [], achieved: [Double] = [], rooflines: [Double] = []
+        var ceilings: [Double] = [], ceilingFractions: [Double] = []
         var fractions: [Double] = [], waits: [Double] = [], progresses: [Double] = [], utilizations: [Double] = []
         let flopsPerStep = Double(gemm.flopsPerStep)
         _ = gemm.secondsPerStep(steps: 1)
         for _ in 0..<settings.repetitions {
             // The roofline right before each repetition, for as many steps: both see the same noise.
             let roofline = gemm.roofline(secondsPerStep: gemm.secondsPerStep(steps: settings.steps)).gflops
+            // The ceiling right before it too: every rank at once, none waiting for another.
+            var ceiling: Double?
+            if let soloStep {
+                try communicator.barrier()
+                let start = Timing.now()
+                try runSteps(settings.steps, on: soloStep)
+                let slowest = try communicator.allreduce([Timing.now() - start], operation: .max)[0]
+                ceiling = Double(settings.steps * configuration.globalBatchSize) / slowest
+            }
             try communicator.barrier()
             reduction.resetTimes()
             let start = Timing.now(), startCPU = Timing.processCPUSeconds()
-            try runSteps(settings.steps)
+            try runSteps(settings.steps, on: trainingStep)
             let elapsed = Timing.now() - start
             let cpu = Timing.processCPUSeconds() - startCPU
             let times = reduction.times
@@ -141,6 +176,10 @@ public enum StepBenchmark {
                 [elapsed, times.waitSeconds / elapsed, times.progressSeconds / elapsed, -cpu / elapsed], operation: .max)
             let gflops = flopsPerStep * Double(settings.steps) / elapsed / 1e9
             rates.append(Double(settings.steps * configuration.globalBatchSize) / worst[0])
+            if let ceiling {
+                ceilings.append(ceiling)
+                ceilingFractions.append(rates.last! / ceiling)
+            }
             stepSeconds.append(worst[0] / Double(settings.steps))
             achieved.append(gflops)
             rooflines.append(roofline)
@@ -158,13 +197,16 @@ public enum StepBenchmark {
             overlap: configuration.invariantMicroBatchSize == nil ? reduction.overlaps : true,
             bucketMegabytes: configuration.bucketMegabytes, buckets: reduction.plan.buckets.count,
             steps: settings.steps, repetitions: settings.repetitions,
-            samplesPerSecond: Timing.median(rates), stepSeconds: Timing.median(stepSeconds),
+            samplesPerSecond: Timing.median(rates),
+            ceilingSamplesPerSecond: ceilings.isEmpty ? nil : Timing.median(ceilings),
+            ceilingFraction: ceilingFractions.isEmpty ? nil : Timing.median(ceilingFractions), stepSeconds: Timing.median(stepSeconds),
             gflopsPerRank: Timing.median(achieved), rooflineGFLOPS: Timing.median(rooflines),
             rooflineFraction: Timing.median(fractions), waitFraction: Timing.median(waits),
             progressFraction: Timing.median(progresses), cpuPerWall: Timing.median(utilizations),
             peakResidentBytes: try PeakMemory.maximumOverRanks(communicator),
             memoryBudgetBytes: PeakMemory.budgetBytes(data: data, parameterCount: trainingStep.model.parameterCount)
-                + (trainingStep.invariantSum?.byteCount ?? 0),
+                + (trainingStep.invariantSum?.byteCount ?? 0)
+                + (soloStep.map { 4 * $0.model.parameterCount * MemoryLayout<Float>.stride + ($0.invariantSum?.byteCount ?? 0) } ?? 0),
             blasCore: BLASRuntime.coreName, blasThreads: BLASRuntime.threadCount)
     }
 }

@@ -3,9 +3,9 @@ import Models
 
 extension TrainingStep {
     /// One global step in the world-size-invariant mode (`--world-size-invariant --micro-batch M`):
-    /// this rank's samples are its micro-batches (`DistributedSampler.localMicroBatches`), each
-    /// run alone through forward and backward with `M` rows, so every GEMM has the same shape
-    /// whichever rank computes it and however many micro-batches a rank holds; a micro-batch's
+    /// this rank's samples are its micro-batches (`DistributedSampler.localMicroBatches`), and
+    /// each micro-batch's gradient comes from the same kernel calls on the same shapes (`M` rows)
+    /// whichever rank computes it and however many micro-batches a rank holds: a micro-batch's
     /// gradient (scaled by 1 / global batch, as in the default mode) is a function of its samples
     /// and the parameters only. The gradients, the loss slot and the stop requests of all
     /// micro-batches of all ranks are then summed by `FixedPointSum`, whose result is the same

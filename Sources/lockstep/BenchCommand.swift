@@ -102,6 +102,8 @@ extension BenchCommand {
                 with --synthetic. Fields: samples_per_s, step_seconds, gflops_per_rank, \
                 roofline_gflops, roofline_fraction, wait_fraction, progress_fraction, cpu_per_wall \
                 (below 1: other processes took the core), peak_rss_bytes, memory_budget_bytes, …
+                Under mpirun also ceiling_samples_per_s and ceiling_fraction: the same step run \
+                on every rank at once with no communication, measured before each repetition.
                 """)
 
         @OptionGroup(title: "Data") var data: DataOptions
@@ -149,6 +151,7 @@ extension BenchCommand {
                 try BenchOutput(forceJSON: common.json, rank: communicator.rank).emit([result], columns: [
                     ("model", { $0.model }), ("ranks", { "\($0.ranks)" }), ("batch", { "\($0.globalBatch)" }),
                     ("overlap", { $0.overlap ? "on" : "off" }), ("samples/s", { BenchFormat.fixed($0.samplesPerSecond, 0) }),
+                    ("of ceiling", { $0.ceilingFraction.map(BenchFormat.percent) ?? "-" }),
                     ("GFLOP/s/rank", { BenchFormat.fixed($0.gflopsPerRank, 1) }),
                     ("roofline", { BenchFormat.fixed($0.rooflineGFLOPS, 1) }),
                     ("of roofline", { BenchFormat.percent($0.rooflineFraction) }),

@@ -53,6 +53,7 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertGreaterThan(step["samples_per_s"] as? Double ?? 0, 0)
         XCTAssertGreaterThan(step["roofline_fraction"] as? Double ?? 0, 0)
         XCTAssertGreaterThan(step["peak_rss_bytes"] as? Int ?? 0, 0)
+        XCTAssertNil(step["ceiling_fraction"], "one rank has no ceiling to measure")
     }
 
     func testStepUnderMPIAtTwoRanksReportsTheCommunicationWait() throws {
@@ -69,6 +70,12 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(lines[0]["overlap"] as? Bool, true)
         let wait = lines[0]["wait_fraction"] as? Double ?? -1
         XCTAssertTrue(wait >= 0 && wait <= 1, "wait fraction \(wait)")
+        // The ceiling: the same step on both ranks at once without communication.
+        let ceiling = try XCTUnwrap(lines[0]["ceiling_samples_per_s"] as? Double, result.combinedOutput)
+        let fraction = try XCTUnwrap(lines[0]["ceiling_fraction"] as? Double, result.combinedOutput)
+        XCTAssertGreaterThan(ceiling, 0)
+        // One repetition: the fraction is exactly samples/s over the ceiling.
+        XCTAssertEqual(fraction, (lines[0]["samples_per_s"] as? Double ?? 0) / ceiling, accuracy: 1e-12)
     }
 
     func testAllreduceEmitsEveryModeAndSizeBesideThePlainLoop() throws {
