@@ -26,6 +26,13 @@ public struct EpochMetrics: Codable, Equatable, Sendable {
     /// Loss and accuracy on the samples held out by `--validation-split` (nil without it).
     public var validationLoss: Double?
     public var validationAccuracy: Double?
+    /// With more than one rank: the rank that computed longest this epoch (its training time minus
+    /// its waits for the other ranks), its host, and how far above the median rank's compute it
+    /// was (0.42: 42 % more); see `ComputeBalance`. Timings, like `samples_per_s`: they differ from
+    /// run to run.
+    public var slowestRank: Int?
+    public var slowestHost: String?
+    public var slowestExcess: Double?
 
     /// The JSON Lines names (README "Output").
     enum CodingKeys: String, CodingKey {
@@ -34,6 +41,7 @@ public struct EpochMetrics: Codable, Equatable, Sendable {
         case samplesPerSecond = "samples_per_s", epochSeconds = "epoch_seconds", evaluationSeconds = "eval_seconds"
         case skippedSteps = "skipped_steps", gradientNormMean = "grad_norm_mean", gradientNormMaximum = "grad_norm_max"
         case validationLoss = "val_loss", validationAccuracy = "val_accuracy"
+        case slowestRank = "slowest_rank", slowestHost = "slowest_host", slowestExcess = "slowest_excess"
     }
 }
 

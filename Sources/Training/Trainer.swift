@@ -67,6 +67,8 @@ public final class Trainer {
     /// The signals the ranks agreed to stop for (set after the step that carried them).
     private var agreedSignals: [SignalCount] = []
     private var lastPhase: SchedulePhase?
+    /// Every rank's host (by rank), gathered at the start of `run` when there are several ranks.
+    private var hosts: [String] = []
 
     /// Checks the model's size, builds the sampler, the schedule, the step (model, optimizer,
     /// reduction) and the run's state. Throws `ModelSizeError`, `SamplerError` or `ScheduleError`
@@ -153,6 +155,7 @@ public final class Trainer {
         fingerprint.merge(checkpointing.fingerprintFields) { $1 }
         try FingerprintAgreement.check(fingerprint, communicator: communicator, flagName: TrainingConfiguration.flagName)
         try prepareState()
+        if communicator.worldSize > 1 { hosts = try RankHosts.gather(communicator) }
         var writer: MetricsWriter?
         _ = try communicator.runOnRankZero {
             try prepareCheckpointDirectory()
@@ -168,6 +171,7 @@ public final class Trainer {
         }
         while state.epoch < configuration.epochs {
             guard let training = try trainEpoch() else { break }  // stopped inside the epoch
+            let balance = try ComputeBalance.gather(step.computeSeconds, communicator: communicator)
             let evaluationStart = communicator.wallTime()
             let test = try evaluate(data.test)
             let validation = try data.validation.map { try evaluate($0) }
@@ -185,13 +189,16 @@ public final class Trainer {
                 samplesPerSecond: Double(training.steps * configuration.globalBatchSize) / training.seconds,
                 epochSeconds: training.seconds, evaluationSeconds: evaluationSeconds, skippedSteps: state.skippedSteps,
                 gradientNormMean: state.gradientNorms.mean, gradientNormMaximum: state.gradientNorms.maximum,
-                validationLoss: validation?.meanLoss, validationAccuracy: validation?.accuracy)
+                validationLoss: validation?.meanLoss, validationAccuracy: validation?.accuracy,
+                slowestRank: balance?.slowestRank, slowestHost: balance.map { hosts[$0.slowestRank] },
+                slowestExcess: balance?.slowestExcess)
             // From the reduced metrics, the same on every rank: every rank decides alike.
             let divergence = Divergence.check(line, earlier: state.metricsHistory, classes: data.training.classCount)
             state.metricsHistory.append(line)
             try writer?.append(line)
             if communicator.rank == 0 { onEpoch?(line) }
-            logger.info("\(line.summary(epochs: configuration.epochs))")
+            let slowest = balance.flatMap { $0.isNotable ? "  \($0.description(hosts: hosts))" : nil } ?? ""
+            logger.info("\(line.summary(epochs: configuration.epochs))\(slowest)")
             if let divergence, communicator.rank == 0 { logger.warning("\(divergence.warning(epoch: line.epoch))") }
             try verifyState(context: "end of epoch \(state.epoch + 1)")
             state.beginNextEpoch()
@@ -244,6 +251,7 @@ public final class Trainer {
     /// checkpoints due inside it; returns nil when `--stop-after-steps` stops the run inside the epoch.
     private func trainEpoch() throws -> EpochTraining? {
         let start = communicator.wallTime()
+        step.resetComputeSeconds()
         sampler.fillPermutation(epoch: state.epoch, into: permutation)
         let firstStep = state.stepInEpoch
         var learningRate = 0.0

@@ -22,6 +22,7 @@ extension TrainingStep {
     func runWorldSizeInvariant(
         sum: FixedPointSum, samples: UnsafeBufferPointer<Int32>, learningRate: Double, step: Int64
     ) throws -> Outcome {
+        let start = communicator.wallTime()
         for observer in observers { try observer.willComputeGradients(step: step) }
         let gradients = model.gradientBuffer
         let storage = gradients.storage.buffer
@@ -54,9 +55,11 @@ extension TrainingStep {
             }
         }
         for observer in observers { observer.willFinishReduction(step: step) }
-        guard try sum.finish(into: storage) else {
-            return .nonFinite(loss: Double(gradients.loss))
-        }
+        let finishing = communicator.wallTime()
+        let finite = try sum.finish(into: storage)
+        let finished = communicator.wallTime()
+        defer { recordCompute(start: start, finishing: finishing, finished: finished) }
+        guard finite else { return .nonFinite(loss: Double(gradients.loss)) }
         return update(learningRate: learningRate, step: step)
     }
 }

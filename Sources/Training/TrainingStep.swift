@@ -48,6 +48,10 @@ public final class TrainingStep {
     public var stopSignal: () -> Int32 = { 0 }
     /// Labels of the current batch `[trainingRows]`.
     let labels: UnsafeMutableBufferPointer<Int32>
+    /// Seconds this rank computed in `run` since `resetComputeSeconds()`: each step's time minus
+    /// the time spent finishing the reduction (waiting for the other ranks), so that a rank the
+    /// others wait for shows its own slowness and not theirs (`ComputeBalance`).
+    public private(set) var computeSeconds = 0.0
 
     /// What a step did.
     public enum Outcome: Equatable, Sendable {
@@ -121,6 +125,14 @@ public final class TrainingStep {
         microBatchTargets.deallocate()
     }
 
+    public func resetComputeSeconds() { computeSeconds = 0 }
+
+    /// Adds the time from `start` to `finishing`, and from `finished` to now, to `computeSeconds`.
+    @inline(__always)
+    func recordCompute(start: Double, finishing: Double, finished: Double) {
+        computeSeconds += (finishing - start) + (communicator.wallTime() - finished)
+    }
+
     /// The stop requests of the last step's reduction: each signal some rank had received when
     /// the step started, with how many ranks had (the same on every rank).
     public var agreedStopRequests: [SignalCount] { model.gradientBuffer.agreedStopRequests }
@@ -132,6 +144,7 @@ public final class TrainingStep {
         if let invariantSum {
             return try runWorldSizeInvariant(sum: invariantSum, samples: samples, learningRate: learningRate, step: step)
         }
+        let start = communicator.wallTime()
         for observer in observers { try observer.willComputeGradients(step: step) }
         training.fillBatch(indices: samples, features: model.input.baseAddress, labels: labels.baseAddress!)
         let gradients = model.gradientBuffer
@@ -150,8 +163,12 @@ public final class TrainingStep {
             }
         }
         for observer in observers { observer.willFinishReduction(step: step) }
+        let finishing = communicator.wallTime()
         // Decided from the reduced bytes, identical on every rank, so every rank decides alike.
-        guard try reduction.finish() else { return .nonFinite(loss: Double(gradients.loss)) }
+        let finite = try reduction.finish()
+        let finished = communicator.wallTime()
+        defer { recordCompute(start: start, finishing: finishing, finished: finished) }
+        guard finite else { return .nonFinite(loss: Double(gradients.loss)) }
         return update(learningRate: learningRate, step: step)
     }
 

@@ -34,17 +34,22 @@ final class ClusterTests: XCTestCase {
     // MARK: - Helpers
 
     /// `cluster_sim.sh run HOSTS --timeout … -- COMMAND…`: up, COMMAND on h0, down.
-    private func onSimulatedCluster(hosts: Int, _ command: [String], timeout: Int = 90) throws -> ProcessResult {
+    private func onSimulatedCluster(
+        hosts: Int, _ command: [String], environment: [String: String] = [:], timeout: Int = 90
+    ) throws -> ProcessResult {
         try ProcessRunner.run(
             Self.clusterSim, ["run", String(hosts), "--timeout", String(timeout), "--"] + command,
-            environment: ["LOCKSTEP_BINARY": ProcessRunner.lockstepBinary], timeout: Double(timeout + 30))
+            environment: environment.merging(["LOCKSTEP_BINARY": ProcessRunner.lockstepBinary]) { $1 },
+            timeout: Double(timeout + 30))
     }
 
     /// `scripts/train_cluster.sh HOSTFILE train-arguments…` on `hosts` simulated hosts, one slot each.
-    private func trainOnSimulatedCluster(hosts: Int, _ arguments: [String]) throws -> ProcessResult {
+    private func trainOnSimulatedCluster(
+        hosts: Int, _ arguments: [String], environment: [String: String] = [:]
+    ) throws -> ProcessResult {
         let hostfile = try ProcessRunner.run(Self.clusterSim, ["hostfile"]).standardOutput
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        return try onSimulatedCluster(hosts: hosts, [Self.trainCluster, hostfile] + arguments)
+        return try onSimulatedCluster(hosts: hosts, [Self.trainCluster, hostfile] + arguments, environment: environment)
     }
 
     // MARK: - Launches
@@ -131,6 +136,20 @@ final class ClusterTests: XCTestCase {
             try XCTUnwrap(verifiedParameterHash(in: resumed.standardOutput), resumed.combinedOutput),
             try XCTUnwrap(verifiedParameterHash(in: uninterrupted.standardOutput), uninterrupted.combinedOutput),
             "resumed after the kill vs never interrupted")
+    }
+
+    /// A rank made 3 times slower on h2 is named with its host on both epoch lines, while the
+    /// others (which wait for it at every step) are not.
+    func testASlowRankIsNamedWithItsHost() throws {
+        let result = try trainOnSimulatedCluster(
+            hosts: 3, Self.smallRun + ["--epochs", "2"],
+            environment: ["LOCKSTEP_FAULT": "slow:rank=2:step=1:factor=3", "LOCKSTEP_FORWARD": "LOCKSTEP_FAULT"])
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        let epochLines = result.standardOutput.split(separator: "\n").filter { $0.contains("test acc") }
+        XCTAssertEqual(epochLines.count, 2, result.combinedOutput)
+        for line in epochLines {
+            XCTAssertNotNil(line.range(of: #"  slowest rank 2 on h2: \+\d+% compute \(median [0-9.]+ s\)$"#, options: .regularExpression), String(line))
+        }
     }
 
     /// SIGTERM and SIGUSR1 to mpirun on h0, after the first epoch: the ranks on all three hosts

@@ -175,6 +175,23 @@ final class LockstepGuaranteeTests: XCTestCase {
         XCTAssertEqual(slow.exitCode, 0, slow.combinedOutput)
         XCTAssertEqual(verifiedParameterHash(in: slow.standardOutput), verifiedParameterHash(in: honest.standardOutput))
         XCTAssertNotNil(verifiedParameterHash(in: honest.standardOutput), honest.combinedOutput)
+        // And it is named, on both epoch lines and in the metrics: rank 1 computes 3 times as long
+        // from step 3 on, so about +50 % over the median of the two (rank 0 waits, it does not compute).
+        var name = [CChar](repeating: 0, count: 256)
+        XCTAssertEqual(gethostname(&name, 255), 0)
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let epochLines = slow.standardOutput.split(separator: "\n").filter { $0.contains("test acc") }
+        XCTAssertEqual(epochLines.count, 2, slow.combinedOutput)
+        for line in epochLines {
+            XCTAssertNotNil(line.range(of: #"  slowest rank 1 on \#(host): \+\d+% compute \(median [0-9.]+ s\)$"#, options: .regularExpression), String(line))
+        }
+        let metrics = try readJSONLines(directory.appendingPathComponent("metrics.jsonl").path)
+        XCTAssertEqual(metrics.count, 2)
+        for line in metrics {
+            XCTAssertEqual(line["slowest_rank"] as? Int, 1, "\(line)")
+            XCTAssertEqual(line["slowest_host"] as? String, host, "\(line)")
+            XCTAssertGreaterThan(line["slowest_excess"] as? Double ?? 0, 0.15, "\(line)")
+        }
     }
 
     func testAStallingRankIsEndedByTheWatchdog() throws {

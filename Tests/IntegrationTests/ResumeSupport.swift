@@ -20,11 +20,16 @@ enum ResumeSupport {
         try JSONDecoder().decode(Value.self, from: Data((checkpoint.metadata[key] ?? "").utf8))
     }
 
+    /// The wall-clock fields of a metrics line: the speed and which rank computed longest.
+    static let timingKeys: Set<String> = [
+        "samples_per_s", "epoch_seconds", "eval_seconds", "slowest_rank", "slowest_host", "slowest_excess",
+    ]
+
     /// Metrics lines (from a checkpoint's `metrics` or a `--metrics` file) without their wall-clock
     /// fields, which an exact resume does not reproduce.
     static func withoutTiming(_ lines: [[String: Any]]) -> [NSDictionary] {
         lines.map { line in
-            NSDictionary(dictionary: line.filter { !["samples_per_s", "epoch_seconds", "eval_seconds"].contains($0.key) })
+            NSDictionary(dictionary: line.filter { !timingKeys.contains($0.key) })
         }
     }
 
