@@ -49,8 +49,10 @@ public final class TrainingStep {
     /// Labels of the current batch `[trainingRows]`.
     let labels: UnsafeMutableBufferPointer<Int32>
     /// Seconds this rank computed in `run` since `resetComputeSeconds()`: each step's time minus
-    /// the time spent finishing the reduction (waiting for the other ranks), so that a rank the
-    /// others wait for shows its own slowness and not theirs (`ComputeBalance`).
+    /// the time spent finishing the reduction (waiting for the other ranks) and, in the default
+    /// mode, in the reduction's progress calls during backward (where MPI moves the other ranks'
+    /// data), so that a rank the others wait for shows its own slowness and not theirs
+    /// (`ComputeBalance`).
     public private(set) var computeSeconds = 0.0
 
     /// What a step did.
@@ -69,9 +71,11 @@ public final class TrainingStep {
     ///   - plan: the model, checked (`ModelPlan`).
     ///   - localBatchSize: the most samples one `run` gets (in the world-size-invariant mode, a
     ///     multiple of the micro-batch: this rank's micro-batches).
+    ///   - allowMicroBatchesTogether: false runs the micro-batches one by one even where they
+    ///     could run together (tests compare the two).
     public init(
         configuration: TrainingConfiguration, communicator: Communicator, plan: ModelPlan,
-        training: LabeledSamples, localBatchSize: Int, evaluationBatchSize: Int = 0
+        training: LabeledSamples, localBatchSize: Int, evaluationBatchSize: Int = 0, allowMicroBatchesTogether: Bool = true
     ) {
         let microBatch = configuration.invariantMicroBatchSize
         microBatchSize = microBatch
@@ -107,7 +111,7 @@ public final class TrainingStep {
         }
         microBatchTargets = targets
         var together = false
-        if let microBatch, local > 1 {
+        if let microBatch, local > 1, allowMicroBatchesTogether {
             together = model.groupedGradientsMatch(
                 groups: .init(rows: microBatch, targets: UnsafeBufferPointer(targets)), seed: configuration.seed)
         }
@@ -127,10 +131,11 @@ public final class TrainingStep {
 
     public func resetComputeSeconds() { computeSeconds = 0 }
 
-    /// Adds the time from `start` to `finishing`, and from `finished` to now, to `computeSeconds`.
+    /// Adds the time from `start` to `finishing`, and from `finished` to now, less `excluded`
+    /// seconds, to `computeSeconds`.
     @inline(__always)
-    func recordCompute(start: Double, finishing: Double, finished: Double) {
-        computeSeconds += (finishing - start) + (communicator.wallTime() - finished)
+    func recordCompute(start: Double, finishing: Double, finished: Double, excluded: Double = 0) {
+        computeSeconds += (finishing - start) + (communicator.wallTime() - finished) - excluded
     }
 
     /// The stop requests of the last step's reduction: each signal some rank had received when
@@ -144,7 +149,7 @@ public final class TrainingStep {
         if let invariantSum {
             return try runWorldSizeInvariant(sum: invariantSum, samples: samples, learningRate: learningRate, step: step)
         }
-        let start = communicator.wallTime()
+        let start = communicator.wallTime(), progressed = reduction.times.progressSeconds
         for observer in observers { try observer.willComputeGradients(step: step) }
         training.fillBatch(indices: samples, features: model.input.baseAddress, labels: labels.baseAddress!)
         let gradients = model.gradientBuffer
@@ -167,7 +172,11 @@ public final class TrainingStep {
         // Decided from the reduced bytes, identical on every rank, so every rank decides alike.
         let finite = try reduction.finish()
         let finished = communicator.wallTime()
-        defer { recordCompute(start: start, finishing: finishing, finished: finished) }
+        defer {
+            recordCompute(
+                start: start, finishing: finishing, finished: finished,
+                excluded: reduction.times.progressSeconds - progressed)
+        }
         guard finite else { return .nonFinite(loss: Double(gradients.loss)) }
         return update(learningRate: learningRate, step: step)
     }

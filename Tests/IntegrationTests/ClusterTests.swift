@@ -138,8 +138,8 @@ final class ClusterTests: XCTestCase {
             "resumed after the kill vs never interrupted")
     }
 
-    /// A rank made 3 times slower on h2 is named with its host on both epoch lines, while the
-    /// others (which wait for it at every step) are not.
+    /// A rank made 3 times slower on h2 is named with its host on both epoch lines (the others
+    /// wait for it at every step, but their compute is not counted with their waits).
     func testASlowRankIsNamedWithItsHost() throws {
         let result = try trainOnSimulatedCluster(
             hosts: 3, Self.smallRun + ["--epochs", "2"],

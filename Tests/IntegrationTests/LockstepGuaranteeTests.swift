@@ -175,8 +175,15 @@ final class LockstepGuaranteeTests: XCTestCase {
         XCTAssertEqual(slow.exitCode, 0, slow.combinedOutput)
         XCTAssertEqual(verifiedParameterHash(in: slow.standardOutput), verifiedParameterHash(in: honest.standardOutput))
         XCTAssertNotNil(verifiedParameterHash(in: honest.standardOutput), honest.combinedOutput)
-        // And it is named, on both epoch lines and in the metrics: rank 1 computes 3 times as long
-        // from step 3 on, so about +50 % over the median of the two (rank 0 waits, it does not compute).
+    }
+
+    /// Issue 18's straggler: rank 1 of 3 computing twice as long from step 1 on is named on both
+    /// epoch lines and in the metrics (about +100 % over the median rank; a model large enough
+    /// that a step's compute, about 2 ms, dwarfs this machine's timing noise).
+    func testASlowRankIsNamedInTheEpochLinesAndTheMetrics() throws {
+        let slow = try train(
+            ranks: 3, fault: "slow:rank=1:step=1:factor=2", ["--limit-train", "9600", "--hidden", "256", "--no-checkpoints"])
+        XCTAssertEqual(slow.exitCode, 0, slow.combinedOutput)
         var name = [CChar](repeating: 0, count: 256)
         XCTAssertEqual(gethostname(&name, 255), 0)
         let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -190,7 +197,7 @@ final class LockstepGuaranteeTests: XCTestCase {
         for line in metrics {
             XCTAssertEqual(line["slowest_rank"] as? Int, 1, "\(line)")
             XCTAssertEqual(line["slowest_host"] as? String, host, "\(line)")
-            XCTAssertGreaterThan(line["slowest_excess"] as? Double ?? 0, 0.15, "\(line)")
+            XCTAssertGreaterThan(line["slowest_excess"] as? Double ?? 0, 0.5, "\(line)")
         }
     }
 
