@@ -16,7 +16,9 @@ public struct ComputeBalance: Equatable, Sendable {
     public let slowestRank: Int
     /// The median of `computeSeconds` (the mean of the two middle values for an even count).
     public let medianSeconds: Double
-    /// `computeSeconds[slowestRank] / medianSeconds − 1` (0.42: 42 % above the median).
+    /// `computeSeconds[slowestRank] / medianSeconds − 1` (0.42: 42 % above the median). At 2
+    /// ranks the median is their mean, so a rank F times slower than the other shows
+    /// (F − 1) / (F + 1): 1/3 for F = 2, always below 1.
     public let slowestExcess: Double
 
     /// From every rank's compute seconds; nil for fewer than two ranks or a zero median.

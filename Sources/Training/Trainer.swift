@@ -346,6 +346,13 @@ public final class Trainer {
             \(BLASRuntime.threadCount == 1 ? "" : "s"), reduction \(configuration.invariantMicroBatchSize == nil ? configuration.reduction.rawValue : "exact fixed-point sum"), \
             optimizer \(configuration.optimizer.kind.rawValue)
             """)
+        if configuration.invariantMicroBatchSize != nil, configuration.reduction != .allreduce || !configuration.overlap,
+           communicator.rank == 0 {
+            let ignored = [configuration.reduction != .allreduce ? "--reduction \(configuration.reduction.rawValue)" : nil,
+                           configuration.overlap ? nil : "--no-overlap"].compactMap { $0 }.joined(separator: " and ")
+            let verb = ignored.contains(" and ") ? "do" : "does"
+            logger.warning("\(ignored) \(verb) not apply with --world-size-invariant: its exact sum is its own reduction and always overlaps with backward")
+        }
         let training = data.training
         let normalization = training.normalization.kind == .standard
             ? "standard (mean \(training.normalization.mean.prefix(3).map { String(format: "%.4g", $0) }.joined(separator: ", "))"

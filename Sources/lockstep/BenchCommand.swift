@@ -102,8 +102,10 @@ extension BenchCommand {
                 with --synthetic. Fields: samples_per_s, step_seconds, gflops_per_rank, \
                 roofline_gflops, roofline_fraction, wait_fraction, progress_fraction, cpu_per_wall \
                 (below 1: other processes took the core), peak_rss_bytes, memory_budget_bytes, …
-                Under mpirun also ceiling_samples_per_s and ceiling_fraction: the same step run \
-                on every rank at once with no communication, measured before each repetition.
+                With 2 or more ranks also ceiling_samples_per_s and ceiling_fraction: the same \
+                step run on every rank at once with no communication, measured before each \
+                repetition. With --world-size-invariant also micro_batch and \
+                micro_batches_together.
                 """)
 
         @OptionGroup(title: "Data") var data: DataOptions

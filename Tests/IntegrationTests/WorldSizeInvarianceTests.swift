@@ -84,6 +84,18 @@ final class WorldSizeInvarianceTests: XCTestCase {
         XCTAssertTrue(alone.standardError.contains("--micro-batch 16 is used only with --world-size-invariant"), alone.combinedOutput)
     }
 
+    /// `--reduction` and `--overlap` do not apply in this mode: a run given them says so once,
+    /// and ends with the same hash as without them.
+    func testReductionAndOverlapOptionsDoNotApplyAndSaySo() throws {
+        let plain = try hash(ranks: 2, Self.mlp)
+        let result = try ProcessRunner.mpirun(
+            ranks: 2, ["train"] + Self.mlp + ["--reduction", "reduce-scatter-allgather", "--no-overlap"])
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        let warning = "warning: --reduction reduce-scatter-allgather and --no-overlap do not apply with --world-size-invariant"
+        XCTAssertEqual(result.combinedOutput.components(separatedBy: warning).count - 1, 1, result.combinedOutput)
+        XCTAssertEqual(verifiedParameterHash(in: result.standardOutput), plain, result.combinedOutput)
+    }
+
     /// The default MLP run (10 epochs, 2 ranks) reaches the default mode's test accuracy within
     /// 0.3 points with --micro-batch 16: the exact sum changes the rounding, not the training.
     func testTheDefaultRunReachesTheDefaultModesAccuracy() throws {
