@@ -57,10 +57,11 @@ let package = Package(
         // MARK: - Swift modules
         .target(name: "Reporting"),
         .target(name: "Determinism"),
-        .target(name: "Collectives", dependencies: ["CMPIShim", "Reporting", "CVectorKernels"]),
-        .target(name: "Coordination", dependencies: ["Collectives", "Reporting", "Determinism"]),
+        .target(name: "Tracing"),
+        .target(name: "Collectives", dependencies: ["CMPIShim", "Reporting", "CVectorKernels", "Tracing"]),
+        .target(name: "Coordination", dependencies: ["Collectives", "Reporting", "Determinism", "Tracing"]),
         .target(name: "Kernels", dependencies: ["Determinism", "Reporting", "COpenBLAS", "CVectorKernels"]),
-        .target(name: "Models", dependencies: ["Kernels", "Determinism", "Reporting"]),
+        .target(name: "Models", dependencies: ["Kernels", "Determinism", "Reporting", "Tracing"]),
         .target(name: "Optimizers", dependencies: ["Reporting", "Kernels"]),
         .target(
             name: "Schedules",
@@ -71,13 +72,13 @@ let package = Package(
             name: "Training",
             dependencies: [
                 "Reporting", "Determinism", "Collectives", "Coordination", "Kernels", "Models", "Optimizers",
-                "Schedules", "Datasets", "Checkpoints",
+                "Schedules", "Datasets", "Checkpoints", "Tracing",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "Benchmarks",
             dependencies: [
-                "Training", "Collectives", "Coordination", "Kernels", "Models", "Datasets", "Schedules", "Determinism",
+                "Training", "Collectives", "Coordination", "Kernels", "Models", "Datasets", "Schedules", "Determinism", "Tracing",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
@@ -91,7 +92,7 @@ let package = Package(
             name: "lockstep",
             dependencies: [
                 "Job", "Training", "Benchmarks", "Coordination", "Reporting", "Collectives", "Kernels", "Models",
-                "Datasets", "Schedules", "Optimizers", "Checkpoints",
+                "Datasets", "Schedules", "Optimizers", "Checkpoints", "Tracing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
@@ -101,6 +102,7 @@ let package = Package(
         // MARK: - Tests
         .target(name: "TestSupport", dependencies: [], path: "Tests/TestSupport"),
         .testTarget(name: "DeterminismTests", dependencies: ["Determinism", "TestSupport"]),
+        .testTarget(name: "TracingTests", dependencies: ["Tracing", "Collectives", "Coordination"]),
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "CVectorKernels", "TestSupport"]),
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Collectives", "Reporting", "Determinism"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Determinism", "TestSupport"]),

@@ -1,4 +1,5 @@
 import CVectorKernels
+import Tracing
 
 /// The exact, order-independent sum of `--world-size-invariant` training: the sum of `termCount`
 /// float vectors (one per micro-batch of the global batch, spread over the ranks in any way) that
@@ -150,6 +151,22 @@ public final class FixedPointSum {
         slots.deallocate()
     }
 
+    /// Where each section's reduction is recorded (nil: nowhere): a span from its exponents'
+    /// allreduce to its sums' completion, on a thread of its own (`section k`). Set it between steps.
+    public var timeline: Timeline? {
+        didSet {
+            guard let timeline else { return }
+            sectionSpanName = timeline.name("exact sum")
+            for (index, section) in sections.enumerated() {
+                let megabytes = Double(section.count * MemoryLayout<Float>.stride) / 1_048_576
+                timeline.nameThread(UInt32(index + 1), "section \(index) (\((megabytes * 100).rounded() / 100) MB)")
+            }
+            sectionStarts = Array(repeating: 0, count: sections.count)
+        }
+    }
+    private var sectionSpanName = Timeline.Name.unregistered
+    private var sectionStarts: [UInt64] = []
+
     /// Starts a new sum.
     public func beginStep() {
         for b in 0..<codes.count { codes[b] = 0 }
@@ -198,6 +215,7 @@ public final class FixedPointSum {
         var nonFinite: Int32 = 0
         for (index, blocks) in sectionBlocks.enumerated() {
             try sumsPending[index]!.wait()
+            timeline?.record(sectionSpanName, from: sectionStarts[index], thread: UInt32(index + 1))
             sumsPending[index] = nil
             nonFinite |= lockstep_fixed_to_float(
                 sums.baseAddress!, blockStarts.baseAddress! + blocks.lowerBound, blocks.count,
@@ -210,6 +228,7 @@ public final class FixedPointSum {
     /// them, the sums of the section before.
     private func startSection() throws {
         let index = codesStarted
+        if timeline != nil { sectionStarts[index] = Timeline.now() }
         if index > 0 { try startSums(of: index - 1) }
         let blocks = sectionBlocks[index]
         slots[localTermCount - 1] = UnsafePointer(live!)

@@ -1,3 +1,5 @@
+import Tracing
+
 /// Sums the ranks' gradient buffers in place, bucket by bucket, and checks that the sums are finite.
 ///
 /// The buffer is whatever the caller reduces in one piece: for training, the flat gradients
@@ -20,6 +22,9 @@
 ///
 /// Use per step: `beginStep()`; during backward `ready(from:)` for each final range and
 /// `progress()` between kernels; then `finish()`.
+///
+/// With a `timeline`, each bucket's reduction is a span from its start to the call that saw it
+/// complete, on a thread of its own (`bucket k`), so the trace shows which buckets overlap backward.
 public final class GradientReduction {
     private let communicator: Communicator
     public let mode: ReductionMode
@@ -28,6 +33,21 @@ public final class GradientReduction {
     /// The elements reduced in place; owned by the caller, alive as long as this reduction.
     public let buffer: UnsafeMutableBufferPointer<Float>
     public let plan: BucketPlan
+
+    /// Where each bucket's reduction is recorded (nil: nowhere). Set it between steps.
+    public var timeline: Timeline? {
+        didSet {
+            guard let timeline else { return }
+            bucketSpanName = timeline.name(mode == .allreduce ? "allreduce" : "reduce-scatter + allgather")
+            for (index, bucket) in plan.buckets.enumerated() {
+                let megabytes = Double(bucket.count * MemoryLayout<Float>.stride) / 1_048_576
+                timeline.nameThread(UInt32(index + 1), "bucket \(index) (\((megabytes * 100).rounded() / 100) MB)")
+            }
+        }
+    }
+    private var bucketSpanName = Timeline.Name.unregistered
+    /// When each started bucket started (`Timeline.now()`), with a timeline.
+    private var bucketStarts: [UInt64]
 
     /// Time spent in this rank's reductions, accumulated over steps (see `ReductionTimes`).
     public private(set) var times = ReductionTimes()
@@ -65,6 +85,7 @@ public final class GradientReduction {
                          bucketElementCount: max(1, bucketByteCount / MemoryLayout<Float>.stride))
             : BucketPlan(readyPoints: [0], bufferCount: buffer.count, bucketElementCount: buffer.count)
         pending = Array(repeating: nil, count: plan.buckets.count)
+        bucketStarts = Array(repeating: 0, count: plan.buckets.count)
     }
 
     // MARK: - Step
@@ -107,9 +128,10 @@ public final class GradientReduction {
                 complete()
             }
         case .reduceScatterAllgather:
-            let begin = communicator.wallTime()
+            let begin = communicator.wallTime(), spanStart = timeline == nil ? 0 : Timeline.now()
             try communicator.sumByReduceScatterAllgather(buffer)
             waited = communicator.wallTime() - begin
+            timeline?.record(bucketSpanName, from: spanStart, thread: 1)
             checkFinite(plan.buckets[0])
             completed = 1
         }
@@ -127,6 +149,7 @@ public final class GradientReduction {
 
     @inline(__always)
     private func start(_ index: Int) throws {
+        if timeline != nil { bucketStarts[index] = Timeline.now() }
         pending[index] = try communicator.startSumAllreduce(UnsafeMutableBufferPointer(rebasing: buffer[plan.buckets[index]]))
         started = index + 1
     }
@@ -141,6 +164,7 @@ public final class GradientReduction {
 
     @inline(__always)
     private func complete() {
+        timeline?.record(bucketSpanName, from: bucketStarts[completed], thread: UInt32(completed + 1))
         pending[completed] = nil
         checkFinite(plan.buckets[completed])
         completed += 1

@@ -1,6 +1,7 @@
 import Determinism
 import Foundation
 import Kernels
+import Tracing
 
 /// A model built from a checked layer list (`ModelDescription.resolve`), over one flat parameter
 /// buffer and one `GradientBuffer`: the equivalent of a `torch.nn.Sequential` followed by a
@@ -68,6 +69,12 @@ public final class LayerStack {
     /// Per layer: a `relu` followed by `maxpool2d`, whose backward applies the ReLU's derivative
     /// (`maxPoolBackward(reluOutput:)`), so the ReLU's own backward pass is skipped.
     private let reluInPoolBackward: [Bool]
+    /// Where forward, the loss and backward are recorded, layer by layer (nil: nowhere). Set it
+    /// between steps.
+    public var timeline: Timeline? {
+        didSet { spanNames = timeline.map { LayerSpanNames(layers: layers, absorbed: absorbed, appliesNextReLU: appliesNextReLU, blocks: blocks.mapValues(\.outputLayer), timeline: $0) } }
+    }
+    private var spanNames: LayerSpanNames?
     /// The one target of an ungrouped `computeGradients` (set per call; allocated once).
     private let singleTarget = UnsafeMutableBufferPointer<UnsafeMutablePointer<Float>>.allocate(capacity: 1)
 
@@ -248,6 +255,7 @@ public final class LayerStack {
                 outputs[index] = x
                 continue
             }
+            let spanStart = timeline == nil ? 0 : Timeline.now()
             let y: UnsafeMutablePointer<Float>
             if let (_, outputLayer) = blocks[index] {
                 y = outputBuffers[outputLayer]!.baseAddress
@@ -293,6 +301,7 @@ public final class LayerStack {
             }
             outputs[index] = y
             x = y
+            if let timeline, let name = spanNames!.forward[index] { timeline.record(name, from: spanStart) }
         }
     }
 
@@ -305,7 +314,9 @@ public final class LayerStack {
     /// `[batchSize]`, in evaluation mode (no dropout).
     public func evaluate(batchSize: Int, labels: UnsafePointer<Int32>) -> LossSummary {
         precondition(batchSize > 0 && batchSize <= maximumBatchSize, "batch \(batchSize) of \(maximumBatchSize)")
+        let forwardStart = timeline == nil ? 0 : Timeline.now()
         forward(batchSize: batchSize, dropout: nil)
+        if let timeline { timeline.record(spanNames!.forwardPass, from: forwardStart) }
         return softmaxCrossEntropy(
             logits: outputs[layers.count - 1], labels: labels, batchSize: batchSize, classCount: classCount,
             gradient: nil, gradientScale: 0)
@@ -418,7 +429,12 @@ public final class LayerStack {
         let rows = groups.rows, targets = groups.targets, groupCount = batchSize / max(1, rows)
         precondition(rows > 0 && groupCount * rows == batchSize && targets.count >= groupCount,
                      "\(batchSize) rows in groups of \(rows), \(targets.count) targets")
+        var spanStart = timeline == nil ? 0 : Timeline.now()
         forward(batchSize: batchSize, dropout: dropout)
+        if let timeline {
+            timeline.record(spanNames!.forwardPass, from: spanStart)
+            spanStart = Timeline.now()
+        }
         var dy = scratch.0.baseAddress
         var spare = scratch.1.baseAddress
         let last = layers.count - 1
@@ -432,10 +448,14 @@ public final class LayerStack {
             summary.lossSum += part.lossSum
             summary.correctCount += part.correctCount
         }
+        if let timeline { timeline.record(spanNames!.loss, from: spanStart) }
         try observer(.lossComputed(summary))
+        let backwardStart = timeline == nil ? 0 : Timeline.now()
 
         let p = parameters.baseAddress
         for index in stride(from: last, through: 0, by: -1) where !absorbed[index] {
+            let layerStart = timeline == nil ? 0 : Timeline.now()
+            defer { if let timeline, let name = spanNames!.backward[index] { timeline.record(name, from: layerStart) } }
             let layer = layers[index]
             let x = index == 0 ? input.baseAddress : outputs[index - 1]
             let inputCount = layer.input.elementCount, outputCount = layer.output.elementCount
@@ -514,6 +534,7 @@ public final class LayerStack {
                 }
             }
         }
+        if let timeline { timeline.record(spanNames!.backwardPass, from: backwardStart) }
         return summary
     }
 }

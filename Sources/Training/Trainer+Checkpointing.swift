@@ -2,6 +2,7 @@ import Checkpoints
 import Coordination
 import Foundation
 import Reporting
+import Tracing
 
 /// Writing checkpoints (DESIGN.md §1.5: a checkpoint on disk is either the complete old one or
 /// the complete new one).
@@ -12,7 +13,8 @@ extension Trainer {
     /// message and the I/O exit status) while the previous checkpoint stays intact. Collective.
     func writeCheckpoint() throws {
         guard let path = checkpointing.directory else { return }
-        let step = state.globalStep
+        let step = state.globalStep, spanStart = Timeline.now()
+        defer { recordSpan(\.checkpoint, from: spanStart) }
         try verifyState(context: "before the checkpoint at step \(step)")
         watchdog.enter(.checkpoint, step: step)
         _ = try communicator.runOnRankZero {

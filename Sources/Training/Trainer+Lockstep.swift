@@ -1,4 +1,5 @@
 import Coordination
+import Tracing
 
 /// The lockstep checks of the loop (DESIGN.md §1.1), over `RunState`'s parts.
 extension Trainer {
@@ -6,6 +7,8 @@ extension Trainer {
     @discardableResult
     func verifyState(context: String) throws -> (combined: UInt64, parameters: UInt64) {
         watchdog.enter(.verification, step: state.globalStep)
+        let spanStart = Timeline.now()
+        defer { recordSpan(\.verification, from: spanStart) }
         let parts = state.stateParts()
         let combined = try LockstepVerifier(communicator: communicator).verify(parts, step: state.globalStep, context: context)
         return (combined, parts[0].hash)

@@ -9,6 +9,7 @@ import Models
 import Optimizers
 import Reporting
 import Schedules
+import Tracing
 
 /// Synchronous data-parallel training: the loop over epochs and steps, with evaluation, metrics,
 /// checkpoints and the lockstep checks. Every rank runs the same loop, so all ranks stay bitwise
@@ -59,6 +60,12 @@ public final class Trainer {
         get { step.stopSignal }
         set { step.stopSignal = newValue }
     }
+
+    /// `--trace FILE`: record a timeline of every rank and write it at the end of the run (or
+    /// on a stop). Set before `run`; every rank must set it alike (the start-up agreement checks).
+    public var trace: TraceOutput?
+    /// The timeline being recorded (with `trace`, from the start of `run`).
+    var traceSession: TraceSession?
 
     /// Steps taken by this invocation (for `--stop-after-steps`).
     private var stepsThisRun = 0
@@ -153,9 +160,14 @@ public final class Trainer {
         var fingerprint = RunFingerprint.fields(
             configuration: configuration, model: step.model, data: data, worldSize: communicator.worldSize)
         fingerprint.merge(checkpointing.fingerprintFields) { $1 }
+        fingerprint["trace.spans"] = trace.map { String($0.capacity) } ?? "off"
         try FingerprintAgreement.check(fingerprint, communicator: communicator, flagName: TrainingConfiguration.flagName)
         try prepareState()
         if communicator.worldSize > 1 { hosts = try RankHosts.gather(communicator) }
+        if let trace {
+            traceSession = try TraceSession(trace, communicator: communicator)
+            step.timeline = traceSession!.timeline
+        }
         var writer: MetricsWriter?
         _ = try communicator.runOnRankZero {
             try prepareCheckpointDirectory()
@@ -172,9 +184,10 @@ public final class Trainer {
         while state.epoch < configuration.epochs {
             guard let training = try trainEpoch() else { break }  // stopped inside the epoch
             let balance = try ComputeBalance.gather(step.computeSeconds, communicator: communicator)
-            let evaluationStart = communicator.wallTime()
+            let evaluationStart = communicator.wallTime(), spanStart = Timeline.now()
             let test = try evaluate(data.test)
             let validation = try data.validation.map { try evaluate($0) }
+            recordSpan(\.evaluation, from: spanStart)
             // Finite training losses can still leave parameters whose outputs overflow: the
             // evaluation's loss is the same reduced value on every rank, so every rank stops here.
             for (set, result) in [("test", test), ("validation", validation)] {
@@ -216,6 +229,7 @@ public final class Trainer {
         let parameterHash = try verifyState(context: "final check").parameters
         watchdog.stop()
         logger.info("lockstep verified: \(communicator.worldSize) \(communicator.worldSize == 1 ? "rank" : "ranks"), params hash \(StateHash.hex(parameterHash))")
+        if let line = try traceSession?.write(communicator: communicator), communicator.rank == 0 { logger.info("\(line)") }
         let stop = agreedSignals.isEmpty || state.epoch >= configuration.epochs  // finished anyway
             ? nil : AgreedStop(signals: agreedSignals, step: state.globalStep, position: state.positionDescription)
         return TrainingSummary(
@@ -324,6 +338,14 @@ public final class Trainer {
             model: step.model, test: samples, communicator: communicator, batchSize: configuration.evaluationBatchSize,
             indices: evaluationIndices, labels: evaluationLabels
         ) { watchdog.enter(.evaluation, step: state.globalStep) }
+    }
+
+    /// Records a span of the loop's own (evaluation, checkpoint, verification) from `start` to
+    /// now, at the steps taken so far, when tracing.
+    func recordSpan(_ name: KeyPath<TraceSession, Timeline.Name>, from start: UInt64) {
+        guard let traceSession else { return }
+        traceSession.timeline.step = state.globalStep
+        traceSession.timeline.record(traceSession[keyPath: name], from: start)
     }
 
     // MARK: - Output

@@ -1,5 +1,6 @@
 import Collectives
 import Models
+import Tracing
 
 extension TrainingStep {
     /// One global step in the world-size-invariant mode (`--world-size-invariant --micro-batch M`):
@@ -23,6 +24,9 @@ extension TrainingStep {
         sum: FixedPointSum, samples: UnsafeBufferPointer<Int32>, learningRate: Double, step: Int64
     ) throws -> Outcome {
         let start = communicator.wallTime()
+        let spanStart = timeline == nil ? 0 : Timeline.now()
+        timeline?.step = step
+        defer { if let timeline { timeline.record(spanNames!.step, from: spanStart) } }
         for observer in observers { try observer.willComputeGradients(step: step) }
         let gradients = model.gradientBuffer
         let storage = gradients.storage.buffer
@@ -38,7 +42,9 @@ extension TrainingStep {
         for first in stride(from: 0, to: samples.count, by: trainingRows) {
             let rows = UnsafeBufferPointer(rebasing: samples[first..<(first + trainingRows)])
             let isLast = first + trainingRows == samples.count
+            let dataStart = timeline == nil ? 0 : Timeline.now()
             training.fillBatch(indices: rows, features: model.input.baseAddress, labels: labels.baseAddress!)
+            if let timeline { timeline.record(spanNames!.data, from: dataStart) }
             let groups = LayerStack.GradientGroups(
                 rows: microBatch,
                 targets: UnsafeBufferPointer(rebasing: microBatchTargets[(first / microBatch)..<((first + trainingRows) / microBatch)]))
@@ -55,9 +61,10 @@ extension TrainingStep {
             }
         }
         for observer in observers { observer.willFinishReduction(step: step) }
-        let finishing = communicator.wallTime()
+        let finishing = communicator.wallTime(), waitStart = timeline == nil ? 0 : Timeline.now()
         let finite = try sum.finish(into: storage)
         let finished = communicator.wallTime()
+        if let timeline { timeline.record(spanNames!.wait, from: waitStart) }
         defer { recordCompute(start: start, finishing: finishing, finished: finished) }
         guard finite else { return .nonFinite(loss: Double(gradients.loss)) }
         return update(learningRate: learningRate, step: step)

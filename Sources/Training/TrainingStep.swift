@@ -3,6 +3,7 @@ import Datasets
 import Kernels
 import Models
 import Optimizers
+import Tracing
 
 /// One optimizer step for one global batch, on this rank: gather this rank's samples, forward and
 /// backward into the gradient buffer (scaled by 1 / global batch), sum the buffer across ranks
@@ -46,6 +47,19 @@ public final class TrainingStep {
     /// The stop signal this rank has received (0: none), read once at the start of each step and
     /// carried to every rank by the step's reduction (`agreedStopRequests`).
     public var stopSignal: () -> Int32 = { 0 }
+    /// Where the step's spans go (nil: nowhere): the whole step, gathering the batch, forward,
+    /// the loss and backward layer by layer (`LayerStack`), each bucket's reduction
+    /// (`GradientReduction`, `FixedPointSum`), the wait for the reduction and the optimizer
+    /// update. Set it between steps; it costs two clock reads per span.
+    public var timeline: Timeline? {
+        didSet {
+            model.timeline = timeline
+            reduction.timeline = invariantSum == nil ? timeline : nil
+            invariantSum?.timeline = timeline
+            spanNames = timeline.map(StepSpanNames.init)
+        }
+    }
+    var spanNames: StepSpanNames?
     /// Labels of the current batch `[trainingRows]`.
     let labels: UnsafeMutableBufferPointer<Int32>
     /// Seconds this rank computed in `run` since `resetComputeSeconds()`: each step's time minus
@@ -150,8 +164,12 @@ public final class TrainingStep {
             return try runWorldSizeInvariant(sum: invariantSum, samples: samples, learningRate: learningRate, step: step)
         }
         let start = communicator.wallTime(), progressed = reduction.times.progressSeconds
+        let spanStart = timeline == nil ? 0 : Timeline.now()
+        timeline?.step = step
+        defer { if let timeline { timeline.record(spanNames!.step, from: spanStart) } }
         for observer in observers { try observer.willComputeGradients(step: step) }
         training.fillBatch(indices: samples, features: model.input.baseAddress, labels: labels.baseAddress!)
+        if let timeline { timeline.record(spanNames!.data, from: spanStart) }
         let gradients = model.gradientBuffer
         gradients.setStopRequests(received: stopSignal())
         // The reduction's buckets start during backward (overlap); the loss and stop slots are in the first.
@@ -168,10 +186,11 @@ public final class TrainingStep {
             }
         }
         for observer in observers { observer.willFinishReduction(step: step) }
-        let finishing = communicator.wallTime()
+        let finishing = communicator.wallTime(), waitStart = timeline == nil ? 0 : Timeline.now()
         // Decided from the reduced bytes, identical on every rank, so every rank decides alike.
         let finite = try reduction.finish()
         let finished = communicator.wallTime()
+        if let timeline { timeline.record(spanNames!.wait, from: waitStart) }
         defer {
             recordCompute(
                 start: start, finishing: finishing, finished: finished,
@@ -184,9 +203,26 @@ public final class TrainingStep {
     /// Clipping and the optimizer update from the reduced gradients.
     @inline(__always)
     func update(learningRate: Double, step: Int64) -> Outcome {
+        let spanStart = timeline == nil ? 0 : Timeline.now()
+        defer { if let timeline { timeline.record(spanNames!.optimizer, from: spanStart) } }
         let norm = maximumGradientNorm.map { clipGradientNorm(model.gradients, maxNorm: $0) }
         optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate)
         for observer in observers { observer.didUpdate(step: step, parameters: model.parameters) }
         return .applied(loss: Double(model.gradientBuffer.loss), gradientNorm: norm)
+    }
+}
+
+/// The timeline names of a training step's own spans.
+struct StepSpanNames {
+    let step: Timeline.Name
+    let data: Timeline.Name
+    let wait: Timeline.Name
+    let optimizer: Timeline.Name
+
+    init(_ timeline: Timeline) {
+        step = timeline.name("step")
+        data = timeline.name("data")
+        wait = timeline.name("wait for reduction")
+        optimizer = timeline.name("optimizer")
     }
 }

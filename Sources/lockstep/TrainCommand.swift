@@ -138,6 +138,7 @@ struct TrainCommand: ParsableCommand {
                 trainer.onEpoch = { _ in reporter.epochEnded() }
             }
             trainer.stopSignal = { StopSignals.received }
+            trainer.trace = output.trace.map { TraceOutput(path: $0, capacity: output.traceSpans) }
             do { stop = try trainer.run().stop } catch {
                 liveLine?.clear()  // the error message starts on a line of its own
                 throw error
@@ -255,11 +256,12 @@ struct TrainCommand: ParsableCommand {
             ?? "Run \(runDirectory.path), started \(now) with \(ranks).")
         var notes = ["run-dir": "run-dir: this run wrote to \(runDirectory.path); a rerun from this file gets a new one"]
         if let metrics = output.metrics { notes["metrics"] = "metrics: this run wrote to \(metrics)" }
+        if let trace = output.trace { notes["trace"] = "trace: this run wrote to \(trace)" }
         if let resume = checkpoints.resume {
             notes["resume"] = "resume: this run continued with --resume \(resume); a rerun from this file starts afresh"
         }
         return configuration.toml(
-            header: header, notes: notes, omitted: ["run-dir", "metrics", "resume", "allow-config-change"],
+            header: header, notes: notes, omitted: ["run-dir", "metrics", "trace", "resume", "allow-config-change"],
             unsetValues: defaultsInEffect())
     }
 

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Logging
+import Tracing
+import Training
 
 /// `lockstep train`: the configuration file, the run directory and what rank 0 shows while it runs
 /// (README "Config files", "Run directory", "Progress and logs").
@@ -30,6 +32,18 @@ struct OutputOptions: ParsableArguments {
         "Write the JSON Lines metrics (one object per epoch: epoch, step, lr, train_loss, test_loss, "
             + "test_accuracy, samples_per_s, …) here instead of <run-dir>/metrics.jsonl.", valueName: "file"))
     var metrics: String?
+
+    @Option(help: ArgumentHelp(
+        "Record a timeline of every rank (data, forward and backward per layer, each bucket's reduction, "
+            + "waits, the optimizer, evaluation, checkpoints, verification) and write it here at the end "
+            + "of the run or on a stop, as Chrome trace-event JSON for Perfetto or chrome://tracing.",
+        valueName: "file.json"))
+    var trace: String?
+
+    @Option(help: ArgumentHelp(
+        "Spans each rank keeps for --trace (32 bytes each, allocated at the start); when a run records "
+            + "more, the oldest give way.", valueName: "count"))
+    var traceSpans: Int = TraceOutput.defaultCapacity
 
     @Flag(inversion: .prefixedNo, help: ArgumentHelp(
         "At the end, draw loss, accuracy and LR into <run-dir>/metrics.png (python3 with matplotlib; "
@@ -65,6 +79,10 @@ struct OutputOptions: ParsableArguments {
         }
         if let runDir, runDir.isEmpty { throw ValidationError("--run-dir must not be empty") }
         if let metrics, metrics.isEmpty { throw ValidationError("--metrics must not be empty") }
+        if let trace, trace.isEmpty { throw ValidationError("--trace must not be empty") }
+        guard (1...Timeline.maximumCapacity).contains(traceSpans) else {
+            throw ValidationError("--trace-spans must be from 1 to \(Timeline.maximumCapacity.formatted()) (2 GiB of spans), got \(traceSpans)")
+        }
     }
 }
 
