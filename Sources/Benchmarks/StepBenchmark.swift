@@ -4,6 +4,7 @@ import Datasets
 import Kernels
 import Models
 import Schedules
+import Tracing
 import Training
 
 /// Times the real training step (`TrainingStep.run`: batch gather, forward, backward with the
@@ -26,8 +27,12 @@ public enum StepBenchmark {
         public var steps: Int
         /// Timed repetitions; results are medians over them.
         public var repetitions: Int
+        /// Also time each repetition's steps with a `--trace` timeline attached, alternating which
+        /// runs first (`traced_samples_per_s`, `trace_overhead`).
+        public var traceOverhead = false
 
-        public init(warmupSteps: Int = 20, steps: Int = 200, repetitions: Int = 5) {
+        public init(warmupSteps: Int = 20, steps: Int = 200, repetitions: Int = 5, traceOverhead: Bool = false) {
+            self.traceOverhead = traceOverhead
             precondition(warmupSteps >= 0 && steps > 0 && repetitions > 0,
                          "warmup \(warmupSteps), steps \(steps), repetitions \(repetitions)")
             self.warmupSteps = warmupSteps
@@ -63,6 +68,10 @@ public enum StepBenchmark {
         /// `samples_per_s / ceiling_samples_per_s`, the median of the per-repetition ratios; nil
         /// for one rank.
         public let ceilingFraction: Double?
+        /// With `traceOverhead`: samples/s with the timeline attached (median), and the median over
+        /// repetitions of 1 − traced / untraced samples/s, measured back to back.
+        public let tracedSamplesPerSecond: Double?
+        public let traceOverhead: Double?
         public let stepSeconds: Double
         /// GEMM FLOPs of the step (`trainingFLOPsPerSample × local batch`) per second, per rank.
         public let gflopsPerRank: Double
@@ -84,7 +93,7 @@ public enum StepBenchmark {
 
         /// The JSON names (snake_case, as printed).
         public enum CodingKeys: String, CodingKey {
-            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, microBatch = "micro_batch", microBatchesTogether = "micro_batches_together", overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", ceilingSamplesPerSecond = "ceiling_samples_per_s", ceilingFraction = "ceiling_fraction", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
+            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, microBatch = "micro_batch", microBatchesTogether = "micro_batches_together", overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", ceilingSamplesPerSecond = "ceiling_samples_per_s", ceilingFraction = "ceiling_fraction", tracedSamplesPerSecond = "traced_samples_per_s", traceOverhead = "trace_overhead", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
         }
     }
 
@@ -150,6 +159,18 @@ public enum StepBenchmark {
         if let soloStep { try runSteps(settings.warmupSteps, on: soloStep) }
         var rates: [Double] = [], stepSeconds: [Double] = [], achieved: [Double] = [], rooflines: [Double] = []
         var ceilings: [Double] = [], ceilingFractions: [Double] = []
+        var tracedRates: [Double] = [], traceOverheads: [Double] = []
+        let timeline = settings.traceOverhead ? Timeline(capacity: TraceOutput.defaultCapacity) : nil
+        /// Samples/s of `settings.steps` steps on the slowest rank, with `timeline` attached or not.
+        func tracedRate(_ attached: Timeline?) throws -> Double {
+            trainingStep.timeline = attached
+            defer { trainingStep.timeline = nil }
+            try communicator.barrier()
+            let start = Timing.now()
+            try runSteps(settings.steps, on: trainingStep)
+            let slowest = try communicator.allreduce([Timing.now() - start], operation: .max)[0]
+            return Double(settings.steps * configuration.globalBatchSize) / slowest
+        }
         var fractions: [Double] = [], waits: [Double] = [], progresses: [Double] = [], utilizations: [Double] = []
         let flopsPerStep = Double(gemm.flopsPerStep)
         _ = gemm.secondsPerStep(steps: 1)
@@ -180,6 +201,18 @@ public enum StepBenchmark {
                 ceilings.append(ceiling)
                 ceilingFractions.append(rates.last! / ceiling)
             }
+            if let timeline {  // untraced and traced back to back, in alternating order
+                var untraced = 0.0, traced = 0.0
+                if tracedRates.count.isMultiple(of: 2) {
+                    untraced = try tracedRate(nil)
+                    traced = try tracedRate(timeline)
+                } else {
+                    traced = try tracedRate(timeline)
+                    untraced = try tracedRate(nil)
+                }
+                tracedRates.append(traced)
+                traceOverheads.append(1 - traced / untraced)
+            }
             stepSeconds.append(worst[0] / Double(settings.steps))
             achieved.append(gflops)
             rooflines.append(roofline)
@@ -199,7 +232,9 @@ public enum StepBenchmark {
             steps: settings.steps, repetitions: settings.repetitions,
             samplesPerSecond: Timing.median(rates),
             ceilingSamplesPerSecond: ceilings.isEmpty ? nil : Timing.median(ceilings),
-            ceilingFraction: ceilingFractions.isEmpty ? nil : Timing.median(ceilingFractions), stepSeconds: Timing.median(stepSeconds),
+            ceilingFraction: ceilingFractions.isEmpty ? nil : Timing.median(ceilingFractions),
+            tracedSamplesPerSecond: tracedRates.isEmpty ? nil : Timing.median(tracedRates),
+            traceOverhead: traceOverheads.isEmpty ? nil : Timing.median(traceOverheads), stepSeconds: Timing.median(stepSeconds),
             gflopsPerRank: Timing.median(achieved), rooflineGFLOPS: Timing.median(rooflines),
             rooflineFraction: Timing.median(fractions), waitFraction: Timing.median(waits),
             progressFraction: Timing.median(progresses), cpuPerWall: Timing.median(utilizations),

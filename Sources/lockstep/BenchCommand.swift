@@ -119,6 +119,10 @@ extension BenchCommand {
         var warmup: Int = 20
         @Option(help: ArgumentHelp("Steps per timed repetition.", valueName: "n"))
         var steps: Int = 200
+        @Flag(help: ArgumentHelp(
+            "Also run each repetition's steps with and without a --trace timeline, back to back: "
+                + "traced_samples_per_s and trace_overhead (1 − traced / untraced, median)."))
+        var traceOverhead = false
         @OptionGroup var common: CommonOptions
         @OptionGroup(title: "Performance") var performance: PerformanceOptions
 
@@ -149,11 +153,12 @@ extension BenchCommand {
                     ?? TrainingData.load(configuration)
                 let result = try StepBenchmark.run(
                     configuration: configuration, data: trainingData, communicator: communicator,
-                    settings: .init(warmupSteps: warmup, steps: steps, repetitions: common.repetitions))
+                    settings: .init(warmupSteps: warmup, steps: steps, repetitions: common.repetitions, traceOverhead: traceOverhead))
                 try BenchOutput(forceJSON: common.json, rank: communicator.rank).emit([result], columns: [
                     ("model", { $0.model }), ("ranks", { "\($0.ranks)" }), ("batch", { "\($0.globalBatch)" }),
                     ("overlap", { $0.overlap ? "on" : "off" }), ("samples/s", { BenchFormat.fixed($0.samplesPerSecond, 0) }),
                     ("of ceiling", { $0.ceilingFraction.map(BenchFormat.percent) ?? "-" }),
+                    ("trace cost", { $0.traceOverhead.map(BenchFormat.percent) ?? "-" }),
                     ("GFLOP/s/rank", { BenchFormat.fixed($0.gflopsPerRank, 1) }),
                     ("roofline", { BenchFormat.fixed($0.rooflineGFLOPS, 1) }),
                     ("of roofline", { BenchFormat.percent($0.rooflineFraction) }),
