@@ -46,7 +46,7 @@ final class CheckpointFormatVersion1Tests: XCTestCase {
         let result = try ProcessRunner.lockstep(Self.training + ["--run-dir", run.path, "--resume", Self.fixture.path])
         XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
         XCTAssertEqual(verifiedParameterHash(in: result.standardOutput), "1028231fd6d0553b", result.combinedOutput)
-        let final = try CheckpointDirectory(url: run.appendingPathComponent("checkpoints")).url(step: 20)
+        let final = CheckpointDirectory(url: run.appendingPathComponent("checkpoints")).url(step: 20)
         let inspected = try ProcessRunner.lockstep(["checkpoint", "inspect", final.path])
         XCTAssertTrue(inspected.standardOutput.contains("data CRC-32 a862e8c5,"), inspected.combinedOutput)
     }
