@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "CollectivesTests", dependencies: ["Collectives", "CVectorKernels", "TestSupport"]),
         .testTarget(name: "CoordinationTests", dependencies: ["Coordination", "Collectives", "Reporting", "Determinism"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "Determinism", "TestSupport"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Determinism", "Reporting", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Kernels", "Determinism", "Reporting", "Tracing", "TestSupport"]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Reporting", "Kernels", "Determinism", "TestSupport"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "Reporting", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Reporting", "Determinism", "CZlib", "CZip", "TestSupport"]),

@@ -35,11 +35,11 @@ struct LayerSpanNames {
                 backward.append(nil)
                 continue
             }
-            var covered = [index]
-            if let last = blocks[index] { covered = Array(index...last) }
-            if appliesNextReLU[index], index + 1 < layers.count { covered.append(index + 1) }
+            var covered = blocks[index].map { Array(index...$0) } ?? [index]
+            if appliesNextReLU[index], index + 1 < layers.count, !covered.contains(index + 1) { covered.append(index + 1) }
             forward.append(timeline.name("forward " + covered.map(label).joined(separator: " + ")))
-            backward.append(timeline.name("backward " + (blocks[index].map { _ in covered } ?? [index]).map(label).joined(separator: " + ")))
+            // Backward runs a block's layers together, and every other layer alone (a ReLU too).
+            backward.append(timeline.name("backward " + (blocks[index].map { Array(index...$0) } ?? [index]).map(label).joined(separator: " + ")))
         }
         // A ReLU applied by its linear layer in forward still has its own backward pass.
         for (index, layer) in layers.enumerated() where backward[index] == nil && !absorbed[index] {
