@@ -122,12 +122,23 @@ on_host() {
     "$cluster_sim" __inside "h$index" "$sim_dir/hosts" env SLURM_CONF="$base/etc/slurm.conf" "$@"
 }
 
+# Closes every file descriptor above 2 that this (sub)shell inherited: a daemon holding its
+# caller's pipe or socket would keep the caller waiting for an end of file (Foundation's Process,
+# which runs the tests, watches its child through such a socket).
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ] && eval "exec $fd>&-" 2>/dev/null || true
+  done
+}
+
 # start_daemon NAME INDEX COMMAND…: COMMAND on host INDEX in a session of its own, detached from
-# the caller's terminal and pipes (a test reading this script's output must not wait for it).
+# the caller's terminal, pipes and sockets.
 start_daemon() {
   local name=$1 index=$2
   shift 2
-  (LOCKSTEP_SIM_PRIVATE_DIR="" setsid "$0" __on_host "$index" "$@" </dev/null >>"$base/log/$name.out" 2>&1 &)
+  (close_inherited_fds; LOCKSTEP_SIM_PRIVATE_DIR="" exec setsid "$0" __on_host "$index" "$@" </dev/null >>"$base/log/$name.out" 2>&1 &)
 }
 
 start_munge() {
@@ -135,9 +146,9 @@ start_munge() {
   chmod 600 "$base/munge/munge.key"
   # munged refuses a socket directory that others cannot enter ("Socket is inaccessible").
   chmod 755 "$base/munge" "$base/munge/socket"
-  munged --socket="$base/munge/socket/munge.socket" --key-file="$base/munge/munge.key" \
+  (close_inherited_fds; exec munged --socket="$base/munge/socket/munge.socket" --key-file="$base/munge/munge.key" \
     --pid-file="$base/run/munged.pid" --log-file="$base/log/munged.log" --seed-file="$base/munge/munged.seed" \
-    </dev/null >>"$base/log/munged.out" 2>&1 ||
+    </dev/null >>"$base/log/munged.out" 2>&1) ||
     die "munged did not start: $(tail -3 "$base/log/munged.log" "$base/log/munged.out" 2>/dev/null)"
 }
 
