@@ -3,14 +3,14 @@
 # whole test suite (unit tests and real `mpirun` tests).
 #   scripts/test.sh [extra `swift test` arguments, e.g. --filter SchedulesTests]
 # Besides what the main job needs (scripts/setup.sh), the tests use iproute2 (simulated cluster
-# hosts in network namespaces), matplotlib (plots) and the safetensors and numpy Python packages
-# (checkpoint interoperability) and PyTorch (checkpoints loaded as torch.nn.Sequential); this script
-# installs them when missing.
+# hosts in network namespaces), Slurm and munge (a real Slurm on those hosts), matplotlib (plots)
+# and the safetensors and numpy Python packages (checkpoint interoperability) and PyTorch
+# (checkpoints loaded as torch.nn.Sequential); this script installs them when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-scripts/apt_install.sh iproute2
+scripts/apt_install.sh iproute2 slurmctld slurmd slurm-client munge
 scripts/setup_plotting.sh
 python3 -c "import safetensors, numpy" >/dev/null 2>&1 ||
   PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet safetensors numpy

@@ -128,6 +128,13 @@ final class ReadmeCommandTests: XCTestCase {
             "/usr/bin/env", ["python3", "-c", "import torch, safetensors"], timeout: 120).exitCode) == 0
 
         var latestRunDirectory: String?
+        // Between `slurm_sim.sh up` and `down`, every command works with the simulated Slurm's jobs.
+        var onSimulatedSlurm = false
+        if clusterAvailable {
+            addTeardownBlock {
+                _ = try? ProcessRunner.run(Self.repositoryRoot.appendingPathComponent("scripts/slurm_sim.sh").path, ["down"], timeout: 90)
+            }
+        }
         var missing: [String] = []
         var unusedSkips = Set(ReadmeRehearsal.skipped.map(\.match))
         var log: [String] = []
@@ -147,7 +154,9 @@ final class ReadmeCommandTests: XCTestCase {
                 log.append("README.md:\(command.line) wrote \(name)")
                 continue
             }
-            if text.contains("cluster_sim.sh"), !clusterAvailable {
+            if text.contains("slurm_sim.sh up") { onSimulatedSlurm = true }
+            defer { if text.contains("slurm_sim.sh down") { onSimulatedSlurm = false } }
+            if text.contains("cluster_sim.sh") || text.contains("slurm_sim.sh") || onSimulatedSlurm, !clusterAvailable {
                 missing.append("README.md:\(command.line) needs the simulated cluster (scripts/cluster_sim.sh check)")
                 continue
             }

@@ -19,6 +19,8 @@ enum ReadmeRehearsal {
             + "the binary under test stands in for .build/release/lockstep"),
         ("hostfiles/cluster ", "needs the real nodes of hostfiles/cluster; the same launcher runs on simulated hosts "
             + "under \"Trying it on one machine\""),
+        ("sbatch --job-name big ", "needs a real Slurm cluster; the same job script runs on the simulated Slurm "
+            + "under \"Trying it on simulated hosts\""),
     ]
 
     /// Added to a training command that shows no output and has no `--limit-train` of its own:
