@@ -211,18 +211,3 @@ public final class TrainingStep {
         return .applied(loss: Double(model.gradientBuffer.loss), gradientNorm: norm)
     }
 }
-
-/// The timeline names of a training step's own spans.
-struct StepSpanNames {
-    let step: Timeline.Name
-    let data: Timeline.Name
-    let wait: Timeline.Name
-    let optimizer: Timeline.Name
-
-    init(_ timeline: Timeline) {
-        step = timeline.name("step")
-        data = timeline.name("data")
-        wait = timeline.name("wait for reduction")
-        optimizer = timeline.name("optimizer")
-    }
-}
