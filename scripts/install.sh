@@ -31,7 +31,7 @@ mkdir -p "$prefix/bin" "$prefix/share/lockstep/scripts"
 # Copied to a temporary name and renamed: a running lockstep is never half overwritten.
 install -m 0755 "$binary" "$prefix/bin/.lockstep.tmp-$$"
 mv -f "$prefix/bin/.lockstep.tmp-$$" "$prefix/bin/lockstep"
-install -m 0644 scripts/plot_metrics.py scripts/plotsupport.py scripts/plot_schedules.py scripts/plot_scaling.py \
+install -m 0644 scripts/plot_metrics.py scripts/plotsupport.py scripts/plot_schedules.py scripts/plot_scaling.py scripts/plot_trace.py \
   "$prefix/share/lockstep/scripts/"
 install -m 0755 scripts/setup_plotting.sh "$prefix/share/lockstep/scripts/"
 

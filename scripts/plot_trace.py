@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Draws a window of a `lockstep train --trace` file into a PNG: one band per rank, one row per
-thread (training, then each gradient bucket), spans coloured by kind (data, forward, loss,
-backward, reduction, wait, optimizer), so that the reductions overlapping backward show.
+"""Draws a few steps of a `lockstep train --trace` file into a PNG, every rank and thread.
+
+One band per rank, one row per thread (training, then each gradient bucket), spans coloured by
+kind (data, forward, loss, backward, reduction, wait, optimizer), so that the reductions
+overlapping backward show.
 
   scripts/plot_trace.py trace.json -o scripts/figures/trace.png [--first-step 10] [--steps 3]
 
@@ -36,7 +38,14 @@ def color(name):
     return None
 
 
+# Exit status when the trace file does not exist or cannot be read (EX_NOINPUT, as lockstep's).
+MISSING_INPUT = 66
+
+
 def read_trace(path):
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        print(f"error: {path}: no such readable file (lockstep train --trace FILE writes one)", file=sys.stderr)
+        sys.exit(MISSING_INPUT)
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as handle:
             document = json.load(handle)
@@ -89,7 +98,13 @@ def main():
     axes.legend(handles, [label for _, _, label in COLORS if label], loc="upper center",
                 bbox_to_anchor=(0.5, -0.18 - 0.4 / len(rows)), ncol=7, fontsize=8, frameon=False)
     figure.tight_layout()
-    figure.savefig(args.output, dpi=130)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        figure.savefig(args.output, dpi=130)
+    except OSError as error:
+        print(f"error: cannot write {args.output}: {error.strerror or error}", file=sys.stderr)
+        return 74
     print(f"wrote {args.output}")
 
 

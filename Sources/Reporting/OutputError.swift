@@ -5,16 +5,19 @@ public struct OutputError: ReportableError, Equatable {
     public let path: String
     public let action: String
     public let reason: String
+    /// What to do, when the general advice does not fit.
+    public let advice: String?
 
-    public init(path: String, action: String, reason: String) {
+    public init(path: String, action: String, reason: String, hint: String? = nil) {
         self.path = path
         self.action = action
         self.reason = reason
+        advice = hint
     }
 
     public var exitStatus: ExitStatus { .io }
     public var description: String { "cannot \(action) \(path): \(reason)" }
-    public var hint: String? { "choose a folder you can write to, or free space on its disk" }
+    public var hint: String? { advice ?? "choose a folder you can write to, or free space on its disk" }
 
     /// Creates the folder `path` and its parents.
     /// - Parameter action: what the message says was tried, e.g. "create the run directory".
@@ -24,7 +27,10 @@ public struct OutputError: ReportableError, Equatable {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
-            throw OutputError(path: path, action: action, reason: reason(creating: path, error))
+            let why = reason(creating: path, error)
+            throw OutputError(
+                path: path, action: action, reason: why,
+                hint: why.hasSuffix("is a file, not a folder") ? "choose a path without that file in it, or move the file" : nil)
         }
     }
 

@@ -43,7 +43,9 @@ final class TraceSession {
             try OutputError.createDirectories(atPath: folder, action: "create the trace's folder")
             var isFolder: ObjCBool = false
             if FileManager.default.fileExists(atPath: output.path, isDirectory: &isFolder), isFolder.boolValue {
-                throw OutputError(path: output.path, action: "write the trace to", reason: "it is a folder")
+                throw OutputError(
+                    path: output.path, action: "write the trace to", reason: "it is a folder",
+                    hint: "--trace takes a file's name, for example \((output.path as NSString).appendingPathComponent("trace.json"))")
             }
             let probe = (folder as NSString).appendingPathComponent(".lockstep-trace-test-\(getpid())")
             guard FileManager.default.createFile(atPath: probe, contents: Data([0])) else {

@@ -99,6 +99,25 @@ final class TraceTests: XCTestCase {
              "--trace", directory.path])
         XCTAssertEqual(result.exitCode, 74, result.combinedOutput)
         XCTAssertTrue(result.standardError.contains("it is a folder"), result.standardError)
+        XCTAssertTrue(result.standardError.contains("hint: --trace takes a file's name, for example \(directory.path)/trace.json"), result.standardError)
+    }
+
+    /// `scripts/plot_trace.py` draws a trace into a folder it creates, and refuses a missing file
+    /// with the missing-input status.
+    func testThePlotScriptDrawsATraceAndRefusesAMissingOne() throws {
+        let hasMatplotlib = try ProcessRunner.run("/usr/bin/env", ["python3", "-c", "import matplotlib"], timeout: 60).exitCode == 0
+        if !hasMatplotlib { throw missingTool("python3 cannot import matplotlib (scripts/setup_plotting.sh installs it)") }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/plot_trace.py").path
+        let training = try ProcessRunner.lockstep(arguments("one"))
+        XCTAssertEqual(training.exitCode, 0, training.combinedOutput)
+        let figure = path("new/folder/trace.png")
+        var result = try ProcessRunner.run("/usr/bin/env", ["python3", script, path("one.json"), "-o", figure, "--steps", "2"])
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: figure)).prefix(4), Data([0x89, 0x50, 0x4E, 0x47]))  // a PNG
+        result = try ProcessRunner.run("/usr/bin/env", ["python3", script, path("missing.json")])
+        XCTAssertEqual(result.exitCode, 66, result.combinedOutput)
+        XCTAssertTrue(result.standardError.contains("no such readable file"), result.standardError)
     }
 }
 
