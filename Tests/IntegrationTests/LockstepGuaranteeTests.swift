@@ -197,7 +197,9 @@ final class LockstepGuaranteeTests: XCTestCase {
         for line in metrics {
             XCTAssertEqual(line["slowest_rank"] as? Int, 1, "\(line)")
             XCTAssertEqual(line["slowest_host"] as? String, host, "\(line)")
-            XCTAssertGreaterThan(line["slowest_excess"] as? Double ?? 0, 0.5, "\(line)")
+            // About +100 % on idle cores; 3 ranks share 2 cores here, and other work on the machine
+            // shrinks it (+49 % was seen under a concurrent build): well above the 15 % that names a rank.
+            XCTAssertGreaterThan(line["slowest_excess"] as? Double ?? 0, 0.3, "\(line)")
         }
     }
 
