@@ -62,6 +62,8 @@ def main():
     parser.add_argument("--first-step", type=int, default=None, help="first step drawn (default: the middle of the run)")
     parser.add_argument("--steps", type=int, default=3, help="steps drawn (default 3)")
     args = parser.parse_args()
+    if args.steps < 1:
+        parser.error(f"--steps must be at least 1, got {args.steps}")
     events = read_trace(args.trace)
     spans = [e for e in events if e.get("ph") == "X"]
     steps = sorted({e["args"]["step"] for e in spans if e["name"] == "step"})

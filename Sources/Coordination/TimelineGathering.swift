@@ -42,8 +42,8 @@ public enum TimelineGathering {
         return communicator.rank == 0 ? gathered : nil
     }
 
-    /// What a rank sends: a JSON header (host, names, thread names, dropped count, span count)
-    /// ended by a newline, then the spans' bytes.
+    /// What a rank sends: a JSON header (host, names, thread names, dropped count) ended by a
+    /// newline, then the spans' bytes (their count is the rest's length over 32).
     static func encode(_ timeline: Timeline, host: String) -> [UInt8] {
         let header = Header(
             host: host, names: timeline.names,

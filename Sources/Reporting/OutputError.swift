@@ -34,6 +34,22 @@ public struct OutputError: ReportableError, Equatable {
         }
     }
 
+    /// Creates the folder `path` (and its parents) and proves that it takes new files by writing
+    /// and removing a probe, so that a run fails at its start, not when it first writes there.
+    /// - Parameters:
+    ///   - creating: what the message says was tried when the folder cannot be created ("create the
+    ///     checkpoint directory").
+    ///   - action: what it says when the folder takes no file ("write checkpoints to").
+    /// - Throws: `OutputError` naming the folder and the reason.
+    public static func requireWritableFolder(atPath path: String, creating: String, action: String) throws {
+        try createDirectories(atPath: path, action: creating)
+        let probe = (path as NSString).appendingPathComponent(".lockstep-write-test-\(getpid())")
+        guard FileManager.default.createFile(atPath: probe, contents: Data([0])) else {
+            throw OutputError(path: path, action: action, reason: String(cString: strerror(errno)))
+        }
+        try? FileManager.default.removeItem(atPath: probe)
+    }
+
     /// Why `path` could not be created, judged from its nearest existing ancestor.
     private static func reason(creating path: String, _ error: Error) -> String {
         var ancestor = (path as NSString).deletingLastPathComponent

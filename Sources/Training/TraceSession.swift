@@ -38,20 +38,14 @@ final class TraceSession {
     /// the start (`OutputError`, exit status 74), not at its end.
     init(_ output: TraceOutput, communicator: Communicator) throws {
         _ = try communicator.runOnRankZero {
-            let url = URL(fileURLWithPath: output.path)
-            let folder = url.deletingLastPathComponent().path
-            try OutputError.createDirectories(atPath: folder, action: "create the trace's folder")
             var isFolder: ObjCBool = false
             if FileManager.default.fileExists(atPath: output.path, isDirectory: &isFolder), isFolder.boolValue {
                 throw OutputError(
                     path: output.path, action: "write the trace to", reason: "it is a folder",
                     hint: "--trace takes a file's name, for example \((output.path as NSString).appendingPathComponent("trace.json"))")
             }
-            let probe = (folder as NSString).appendingPathComponent(".lockstep-trace-test-\(getpid())")
-            guard FileManager.default.createFile(atPath: probe, contents: Data([0])) else {
-                throw OutputError(path: output.path, action: "write the trace to", reason: String(cString: strerror(errno)))
-            }
-            try? FileManager.default.removeItem(atPath: probe)
+            let folder = URL(fileURLWithPath: output.path).deletingLastPathComponent().path
+            try OutputError.requireWritableFolder(atPath: folder, creating: "create the trace's folder", action: "write the trace to")
             return []
         }
         self.output = output

@@ -40,11 +40,7 @@ extension Trainer {
     /// - Throws: `OutputError` (exit status 74) naming the directory and the reason.
     func prepareCheckpointDirectory() throws {
         guard let path = checkpointing.directory else { return }
-        let probe = (path as NSString).appendingPathComponent(".lockstep-write-test-\(getpid())")
-        try OutputError.createDirectories(atPath: path, action: "create the checkpoint directory")
-        guard FileManager.default.createFile(atPath: probe, contents: Data([0])) else {
-            throw OutputError(path: path, action: "write checkpoints to", reason: String(cString: strerror(errno)))
-        }
-        try? FileManager.default.removeItem(atPath: probe)
+        try OutputError.requireWritableFolder(
+            atPath: path, creating: "create the checkpoint directory", action: "write checkpoints to")
     }
 }
