@@ -62,15 +62,7 @@ final class SlurmTests: XCTestCase {
         XCTAssertTrue(output.contains("lockstep.sbatch: job \(job) start 1 on h[0-1]: 2 ranks, run directory runs/plain"), output)
         XCTAssertTrue(output.contains("lockstep verified: 2 ranks"), output)
 
-        let direct = try ProcessRunner.run(
-            Self.clusterSim,
-            ["launch", "--timeout", "90", "--", "mpirun", "-np", "2", ProcessRunner.lockstepBinary, "train"] + arguments,
-            timeout: 120)
-        XCTAssertEqual(direct.exitCode, 0, direct.combinedOutput)
-        XCTAssertEqual(
-            try XCTUnwrap(lastParameterHash(in: output), output),
-            try XCTUnwrap(lastParameterHash(in: direct.standardOutput), direct.combinedOutput),
-            "sbatch + mpirun in the allocation vs mpirun on the same hosts")
+        try assertHashOfMpirun(arguments, equalsTheLastIn: output, "sbatch + mpirun in the allocation vs mpirun on the same hosts")
     }
 
     /// `scancel --signal=USR1 --batch J` once the job trains: the script passes SIGUSR1 on to
@@ -100,15 +92,23 @@ final class SlurmTests: XCTestCase {
             "the second start continues from the stop's checkpoint: \(output)")
         XCTAssertLessThan(stopStep, 26 * Int(Self.longEpochs)!, "stopped mid-run")
 
-        let uninterrupted = try ProcessRunner.run(
+        try assertHashOfMpirun(arguments, equalsTheLastIn: output, "stopped, requeued and resumed vs never stopped")
+    }
+
+    /// `lockstep train ARGUMENTS` under a plain `mpirun -np 2` on the same simulated hosts ends
+    /// with the last params hash of a job's `output`.
+    private func assertHashOfMpirun(
+        _ arguments: [String], equalsTheLastIn output: String, _ message: String, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let direct = try ProcessRunner.run(
             Self.clusterSim,
             ["launch", "--timeout", "120", "--", "mpirun", "-np", "2", ProcessRunner.lockstepBinary, "train"] + arguments,
             timeout: 150)
-        XCTAssertEqual(uninterrupted.exitCode, 0, uninterrupted.combinedOutput)
+        XCTAssertEqual(direct.exitCode, 0, direct.combinedOutput, file: file, line: line)
         XCTAssertEqual(
-            try XCTUnwrap(lastParameterHash(in: output), output),
-            try XCTUnwrap(lastParameterHash(in: uninterrupted.standardOutput), uninterrupted.combinedOutput),
-            "stopped, requeued and resumed vs never stopped")
+            try XCTUnwrap(lastParameterHash(in: output), output, file: file, line: line),
+            try XCTUnwrap(lastParameterHash(in: direct.standardOutput), direct.combinedOutput, file: file, line: line),
+            message, file: file, line: line)
     }
 
     /// A job that fails for another reason (an unknown option: exit 64) ends FAILED with that
