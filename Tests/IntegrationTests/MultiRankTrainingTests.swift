@@ -50,7 +50,11 @@ final class MultiRankTrainingTests: XCTestCase {
         let epochLines = logLines(result.standardOutput).filter { $0.hasPrefix("epoch ") && $0.contains("test acc") }
         XCTAssertEqual(epochLines.count, 2, result.combinedOutput)
         XCTAssertEqual(result.standardOutput.components(separatedBy: "lockstep verified").count - 1, 1)
-        XCTAssertFalse(result.standardOutput.contains("rank 1"), result.combinedOutput)
+        // The epoch line may name rank 1 as the slowest (3 ranks on 2 cores); apart from that clause,
+        // nothing rank 1 says reaches the output.
+        let withoutStraggler = result.standardOutput.replacingOccurrences(
+            of: #"slowest rank \d+ on \S+"#, with: "", options: .regularExpression)
+        XCTAssertFalse(withoutStraggler.contains("rank 1"), result.combinedOutput)
     }
 
     /// A mistake every rank makes alike is said once, by rank 0, without Open MPI's abort banner.
