@@ -68,6 +68,12 @@ public enum StepBenchmark {
         /// `samples_per_s / ceiling_samples_per_s`, the median of the per-repetition ratios; nil
         /// for one rank.
         public let ceilingFraction: Double?
+        /// With `--world-size-invariant`: the default mode's step (same model, global batch,
+        /// ranks and data), timed in every repetition, alternating with this mode's, in training
+        /// samples per second over all ranks; and `samples_per_s / default_samples_per_s`, the
+        /// median of the per-repetition ratios (absent otherwise).
+        public let defaultSamplesPerSecond: Double?
+        public let defaultFraction: Double?
         /// With `traceOverhead`: samples/s with the timeline attached (median), and the median over
         /// repetitions of 1 − traced / untraced samples/s, measured back to back.
         public let tracedSamplesPerSecond: Double?
@@ -93,7 +99,7 @@ public enum StepBenchmark {
 
         /// The JSON names (snake_case, as printed).
         public enum CodingKeys: String, CodingKey {
-            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, microBatch = "micro_batch", microBatchesTogether = "micro_batches_together", overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", ceilingSamplesPerSecond = "ceiling_samples_per_s", ceilingFraction = "ceiling_fraction", tracedSamplesPerSecond = "traced_samples_per_s", traceOverhead = "trace_overhead", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
+            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, microBatch = "micro_batch", microBatchesTogether = "micro_batches_together", overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", ceilingSamplesPerSecond = "ceiling_samples_per_s", ceilingFraction = "ceiling_fraction", defaultSamplesPerSecond = "default_samples_per_s", defaultFraction = "default_fraction", tracedSamplesPerSecond = "traced_samples_per_s", traceOverhead = "trace_overhead", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
         }
     }
 
@@ -137,10 +143,27 @@ public enum StepBenchmark {
             step.model.parameters.baseAddress.update(from: trainingStep.model.parameters.baseAddress, count: step.model.parameterCount)
             soloStep = step
         }
+        // The default mode's step beside the world-size-invariant one: the same parameters, the
+        // default sampler's local batch.
+        var defaultStep: TrainingStep?, defaultSampler: DistributedSampler?
+        if configuration.invariantMicroBatchSize != nil {
+            var plain = configuration
+            plain.worldSizeInvariant = nil
+            plain.microBatchSize = nil
+            let sampler = try DistributedSampler(
+                sampleCount: data.training.count, globalBatchSize: configuration.globalBatchSize,
+                worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed)
+            let step = TrainingStep(
+                configuration: plain, communicator: communicator, plan: plan, training: data.training,
+                localBatchSize: sampler.localBatchSize)
+            step.model.parameters.baseAddress.update(from: trainingStep.model.parameters.baseAddress, count: step.model.parameterCount)
+            defaultStep = step
+            defaultSampler = sampler
+        }
         var cursor = 0
         var epoch = -1
         var globalStep: Int64 = 0
-        func runSteps(_ count: Int, on trainingStep: TrainingStep) throws {
+        func runSteps(_ count: Int, on trainingStep: TrainingStep, sampler: DistributedSampler = sampler) throws {
             for _ in 0..<count {
                 let step = cursor % sampler.stepsPerEpoch
                 if step == 0 {
@@ -157,8 +180,18 @@ public enum StepBenchmark {
 
         try runSteps(settings.warmupSteps, on: trainingStep)
         if let soloStep { try runSteps(settings.warmupSteps, on: soloStep) }
+        if let defaultStep, let defaultSampler { try runSteps(settings.warmupSteps, on: defaultStep, sampler: defaultSampler) }
         var rates: [Double] = [], stepSeconds: [Double] = [], achieved: [Double] = [], rooflines: [Double] = []
         var ceilings: [Double] = [], ceilingFractions: [Double] = []
+        var defaultRates: [Double] = [], defaultFractions: [Double] = []
+        /// Samples/s of `settings.steps` steps of the default mode on the slowest rank.
+        func defaultRate() throws -> Double {
+            try communicator.barrier()
+            let start = Timing.now()
+            try runSteps(settings.steps, on: defaultStep!, sampler: defaultSampler!)
+            let slowest = try communicator.allreduce([Timing.now() - start], operation: .max)[0]
+            return Double(settings.steps * configuration.globalBatchSize) / slowest
+        }
         var tracedRates: [Double] = [], traceOverheads: [Double] = []
         let timeline = settings.traceOverhead ? Timeline(capacity: TraceOutput.defaultCapacity) : nil
         /// Samples/s of `settings.steps` steps on the slowest rank, with `timeline` attached or not.
@@ -186,6 +219,9 @@ public enum StepBenchmark {
                 let slowest = try communicator.allreduce([Timing.now() - start], operation: .max)[0]
                 ceiling = Double(settings.steps * configuration.globalBatchSize) / slowest
             }
+            // The default mode before this mode's steps in even repetitions, after them in odd ones.
+            let defaultFirst = defaultStep != nil && defaultRates.count.isMultiple(of: 2)
+            if defaultFirst { defaultRates.append(try defaultRate()) }
             try communicator.barrier()
             reduction.resetTimes()
             let start = Timing.now(), startCPU = Timing.processCPUSeconds()
@@ -200,6 +236,10 @@ public enum StepBenchmark {
             if let ceiling {
                 ceilings.append(ceiling)
                 ceilingFractions.append(rates.last! / ceiling)
+            }
+            if defaultStep != nil {
+                if !defaultFirst { defaultRates.append(try defaultRate()) }
+                defaultFractions.append(rates.last! / defaultRates.last!)
             }
             if let timeline {  // untraced and traced back to back, in alternating order
                 var untraced = 0.0, traced = 0.0
@@ -233,6 +273,8 @@ public enum StepBenchmark {
             samplesPerSecond: Timing.median(rates),
             ceilingSamplesPerSecond: ceilings.isEmpty ? nil : Timing.median(ceilings),
             ceilingFraction: ceilingFractions.isEmpty ? nil : Timing.median(ceilingFractions),
+            defaultSamplesPerSecond: defaultRates.isEmpty ? nil : Timing.median(defaultRates),
+            defaultFraction: defaultFractions.isEmpty ? nil : Timing.median(defaultFractions),
             tracedSamplesPerSecond: tracedRates.isEmpty ? nil : Timing.median(tracedRates),
             traceOverhead: traceOverheads.isEmpty ? nil : Timing.median(traceOverheads), stepSeconds: Timing.median(stepSeconds),
             gflopsPerRank: Timing.median(achieved), rooflineGFLOPS: Timing.median(rooflines),
@@ -241,7 +283,8 @@ public enum StepBenchmark {
             peakResidentBytes: try PeakMemory.maximumOverRanks(communicator),
             memoryBudgetBytes: PeakMemory.budgetBytes(data: data, parameterCount: trainingStep.model.parameterCount)
                 + (trainingStep.invariantSum?.byteCount ?? 0)
-                + (soloStep.map { 4 * $0.model.parameterCount * MemoryLayout<Float>.stride + ($0.invariantSum?.byteCount ?? 0) } ?? 0),
+                + (soloStep.map { 4 * $0.model.parameterCount * MemoryLayout<Float>.stride + ($0.invariantSum?.byteCount ?? 0) } ?? 0)
+                + (defaultStep.map { 4 * $0.model.parameterCount * MemoryLayout<Float>.stride } ?? 0),
             blasCore: BLASRuntime.coreName, blasThreads: BLASRuntime.threadCount)
     }
 }

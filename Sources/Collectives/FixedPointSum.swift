@@ -8,9 +8,11 @@ import Tracing
 /// **Method** (block floating point over 64-bit integers; the functions are in
 /// `CVectorKernels/fixed_point.c`):
 /// 1. The vector is cut into blocks of at most `blockElementCount` elements (never across a
-///    caller's `boundaries` or `sections`). Each rank finds the largest biased exponent `e` in each block over
-///    its terms; a max-allreduce makes it the block's exponent over every term of every rank (a
-///    maximum does not depend on grouping).
+///    caller's `boundaries` or `sections`). Each block gets an exponent code `e` that no element
+///    of any term exceeds, agreed by a max-allreduce (a maximum does not depend on grouping):
+///    either the largest biased exponent found in the block over every term (`tileComputed`
+///    without bounds), or the code of an upper bound on the block's magnitudes over every term,
+///    given before the terms are computed (`noteBounds`, `agreeBounds`).
 /// 2. With `c = ⌈log₂ termCount⌉` carry bits, each element `x` of the block becomes the integer
 ///    `round(x · 2^(188 − c − e))` (to nearest, ties to even; subnormals count as 0). Since
 ///    `|x| < 2^(e − 126)`, every integer is below `2^(62 − c)` and any sum of `termCount` of them
@@ -23,31 +25,32 @@ import Tracing
 ///
 /// **Error against the exact real sum** of the block's terms: at most `termCount` half-quanta from
 /// step 2 plus half an ulp of the result from step 4, i.e.
-/// `|error| ≤ termCount · 2^(e + c − 189) + ulp(result)/2`. Relative to the block's largest
-/// element (at least `2^(e − 127)`), the first part is at most `2^(2c − 62)`: below `2^−50` for
-/// up to 64 terms, far below float's own `2^−24`. A float sum of the same terms errs by up to
+/// `|error| ≤ termCount · 2^(e + c − 189) + ulp(result)/2`. Relative to `2^(e − 127)` (the block's
+/// largest element, or its bound), the first part is at most `2^(2c − 62)`: below `2^−50` for up
+/// to 64 terms, far below float's own `2^−24`. A float sum of the same terms errs by up to
 /// `(termCount − 1) · 2^−24 · Σ|x|` and depends on the order. Elements far smaller than their
-/// block's largest lose digits (an element `2^−k` times the largest keeps about `62 − 2c − k`
+/// block's largest (or bound) lose digits (an element `2^−k` times it keeps about `62 − 2c − k`
 /// bits), which is why blocks are small (1,024 elements) rather than whole buckets.
 ///
-/// **Non-finite values** are not summed: a NaN or ±infinity anywhere in a block marks the block
-/// (exponent code 256 or 255, carried by the same max-allreduce), every element of it comes out
-/// NaN (or +infinity), and `finish` returns false on every rank alike, as does a sum that
-/// overflows float in step 4.
+/// **Non-finite values** are not summed: a NaN or ±infinity anywhere in a block (or a bound that
+/// is not finite or exceeds the largest float) marks the block (exponent code 256 or 255, carried
+/// by the same max-allreduce), every element of it comes out NaN (or +infinity), and `finish`
+/// returns false on every rank alike, as does a sum that overflows float in step 4.
 ///
-/// **Overlap.** The buffer is also cut into `sections` (the gradient buckets, in the order
-/// backward finishes them). While backward computes the local terms, each section whose
-/// elements are final in every term (`ready(from:)`) gets its exponents found over the rank's
-/// terms and max-allreduced; when the next one is
-/// ready, the previous section's integers are formed and their sum-allreduce started; `finish`
-/// does the rest. Every rank starts these nonblocking collectives in the same order: exponents
-/// of section 0, sums of 0, exponents of 1, sums of 1, …
+/// **Tiles.** The local terms arrive tile by tile, from the end of the vector down, every term's
+/// part of a tile before the next tile (`target`, then `tileComputed`): each tile becomes integers
+/// at once, while it is still in the core's cache, and its buffer is reused by the next tile.
+/// Terms computed one after the other instead (`stashedTermCount`) keep all but the last whole,
+/// in a stash, until the last term's tiles arrive. A tile whose codes were agreed from bounds
+/// costs no communication; any other tile agrees its codes itself (a blocking max-allreduce of a
+/// few integers). The sum of each section (the gradient buckets, in the order backward finishes
+/// them) is started as a nonblocking allreduce as soon as its last tile is integers, and written
+/// back as floats as soon as it is in (`progress`, else `finish`). Every rank makes these collective calls in the same order.
 ///
-/// Use per step: `beginStep()`; compute each local term but the last into `stashSlot(k)` and
-/// the last into the result buffer (one after the other, or all together), calling
-/// `ready(from:)` as elements become final in every term and `progress()` between kernels; then
-/// `finish(into:)` with that buffer (collective). Nothing allocates in a step but the MPI
-/// requests.
+/// Use per step: `beginStep(into:)`; for each tile from the end down, optionally `noteBounds` for every
+/// local term's rows and `agreeBounds` before it, write every term's part (`target`) and call
+/// `tileComputed`; `progress()` between kernels; then `finish()`. Nothing allocates in a step but
+/// the MPI requests.
 public final class FixedPointSum {
     /// Elements per exponent block (the last block before each boundary may be shorter).
     public static let blockElementCount = 1024
@@ -60,49 +63,67 @@ public final class FixedPointSum {
     public let localTermCount: Int
     /// `⌈log₂ termCount⌉`.
     public let carryBits: Int32
-    /// Element ranges in the order their exponents and sums are reduced (the whole buffer as one
-    /// section by default).
+    /// Element ranges in the order their sums are reduced (the whole vector as one section by
+    /// default).
     public let sections: [Range<Int>]
+    /// Local terms `0 ..< stashedTermCount` are written whole (`count` floats each) before the
+    /// others' tiles arrive; the others share a tile buffer.
+    public let stashedTermCount: Int
+    /// The largest tile, in elements.
+    public let tileCapacity: Int
 
     private let communicator: Communicator
     /// Block `b` is elements `blockStarts[b] ..< blockStarts[b + 1]`.
     private let blockStarts: UnsafeMutableBufferPointer<Int64>
     /// Per section: its blocks.
     private let sectionBlocks: [Range<Int>]
-    /// Per block: the largest exponent code seen (local, then agreed).
+    /// Per block: the largest exponent code seen or bounded (local, then agreed).
     private let codes: UnsafeMutableBufferPointer<Int64>
     private let sums: UnsafeMutableBufferPointer<Int64>
-    /// The terms `0 ..< localTermCount − 1`, `count` floats each.
+    /// The stashed terms, `count` floats each.
     private let stash: UnsafeMutableBufferPointer<Float>
-    /// Every local term, the last one (the result buffer) set by `ready` or `finish`.
+    /// The other terms' current tile, `tileCapacity` floats each.
+    private let tiles: UnsafeMutableBufferPointer<Float>
+    /// Per local term, the current tile as a `count`-element vector base (for the C functions).
     private let slots: UnsafeMutableBufferPointer<UnsafePointer<Float>?>
 
     // Per step.
-    private var live: UnsafeMutablePointer<Float>?
-    /// Sections whose exponents' allreduce has started, and whose sums' allreduce has.
-    private var codesStarted = 0
+    /// Elements `agreedLower ..< count` have agreed codes; `convertedLower ..< count` are integers.
+    private var agreedLower = 0
+    private var convertedLower = 0
+    /// Sections whose sums' allreduce has started, and those written back to `result` as floats.
     private var sumsStarted = 0
-    private var codesPending: [PendingCollective?]
+    private var sumsFinished = 0
     private var sumsPending: [PendingCollective?]
+    /// Where the sum goes, and whether a section written so far was not finite.
+    private var result: UnsafeMutablePointer<Float>?
+    private var nonFinite: Int32 = 0
 
     public var blockCount: Int { blockStarts.count - 1 }
-    /// Bytes this sum allocates (stash, integer sums, codes).
-    public var byteCount: Int { stash.count * 4 + sums.count * 8 + codes.count * 8 + blockStarts.count * 8 }
+    /// Bytes this sum allocates (stash, tiles, integer sums, codes).
+    public var byteCount: Int {
+        stash.count * 4 + tiles.count * 4 + sums.count * 8 + codes.count * 8 + blockStarts.count * 8
+    }
 
     /// - Parameters:
     ///   - count: elements per term.
-    ///   - boundaries: indices in `1..<count` where a block must end (for the gradients, the start
-    ///     of the loss slot and of the stop-request slots, so that their exponents are their own).
+    ///   - boundaries: indices in `1..<count` where a block must end: every tile's bounds, and
+    ///     for the gradients, the start of the loss slot and of the stop-request slots, so that
+    ///     their exponents are their own.
     ///   - sections: ranges covering `0..<count` without gaps, in the order they become final
     ///     (`BucketPlan.buckets`); their bounds are block boundaries too. Default: one.
     ///   - termCount: terms over every rank (micro-batches per global batch), ≥ 1.
     ///   - localTermCount: terms this rank adds, `1...termCount`.
+    ///   - stashedTermCount: 0 when every tile of every local term is computed before the next
+    ///     tile (together), `localTermCount − 1` when the terms are computed one after the other.
+    ///   - tileCapacity: the largest tile, in elements.
     public init(
         count: Int, boundaries: [Int] = [], sections: [Range<Int>]? = nil, termCount: Int, localTermCount: Int,
-        communicator: Communicator
+        stashedTermCount: Int = 0, tileCapacity: Int, communicator: Communicator
     ) {
-        precondition(count > 0 && termCount >= 1 && (1...termCount).contains(localTermCount),
-                     "FixedPointSum(count: \(count), termCount: \(termCount), localTermCount: \(localTermCount))")
+        precondition(count > 0 && termCount >= 1 && (1...termCount).contains(localTermCount)
+                     && (stashedTermCount == 0 || stashedTermCount == localTermCount - 1) && tileCapacity > 0,
+                     "FixedPointSum(count: \(count), termCount: \(termCount), localTermCount: \(localTermCount), stashed \(stashedTermCount), tiles \(tileCapacity))")
         let sections = sections ?? [0..<count]
         precondition(sections.map(\.count).reduce(0, +) == count && Set(sections.map(\.lowerBound)).count == sections.count
                      && sections.allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= count && !$0.isEmpty },
@@ -111,6 +132,8 @@ public final class FixedPointSum {
         self.termCount = termCount
         self.localTermCount = localTermCount
         self.sections = sections
+        self.stashedTermCount = stashedTermCount
+        self.tileCapacity = tileCapacity
         self.communicator = communicator
         carryBits = Int32(Int.bitWidth - (termCount - 1).leadingZeroBitCount)
         var starts: [Int64] = []
@@ -134,12 +157,12 @@ public final class FixedPointSum {
         codes.initialize(repeating: 0)
         sums = .allocate(capacity: count)
         sums.initialize(repeating: 0)
-        stash = .allocate(capacity: (localTermCount - 1) * count)
+        stash = .allocate(capacity: stashedTermCount * count)
         stash.initialize(repeating: 0)
+        tiles = .allocate(capacity: (localTermCount - stashedTermCount) * tileCapacity)
+        tiles.initialize(repeating: 0)
         slots = .allocate(capacity: localTermCount)
         slots.initialize(repeating: nil)
-        for slot in 0..<(localTermCount - 1) { slots[slot] = UnsafePointer(stash.baseAddress! + slot * count) }
-        codesPending = Array(repeating: nil, count: sections.count)
         sumsPending = Array(repeating: nil, count: sections.count)
     }
 
@@ -148,11 +171,12 @@ public final class FixedPointSum {
         codes.deallocate()
         sums.deallocate()
         stash.deallocate()
+        tiles.deallocate()
         slots.deallocate()
     }
 
-    /// Where each section's reduction is recorded (nil: nowhere): a span from its exponents'
-    /// allreduce to its sums' completion, on a thread of its own (`section k`). Set it between steps.
+    /// Where each section's reduction is recorded (nil: nowhere): a span from its sums' start to
+    /// their completion, on a thread of its own (`section k`). Set it between steps.
     public var timeline: Timeline? {
         didSet {
             guard let timeline else { return }
@@ -167,92 +191,148 @@ public final class FixedPointSum {
     private var sectionSpanName = Timeline.Name.unregistered
     private var sectionStarts: [UInt64] = []
 
-    /// Starts a new sum.
-    public func beginStep() {
+    /// Starts a new sum, to be written into `result` (`count` floats; each section as soon as its
+    /// sums are in, the rest by `finish`). `result` may be where the last term is computed.
+    public func beginStep(into result: UnsafeMutableBufferPointer<Float>) {
+        precondition(result.count == count, "\(result.count) of \(count) elements")
         for b in 0..<codes.count { codes[b] = 0 }
-        live = nil
-        codesStarted = 0
+        agreedLower = count
+        convertedLower = count
         sumsStarted = 0
+        sumsFinished = 0
+        nonFinite = 0
+        self.result = result.baseAddress!
     }
 
-    /// Where local term `slot` (`0 ..< localTermCount − 1`) is computed: `count` floats.
-    public func stashSlot(_ slot: Int) -> UnsafeMutablePointer<Float> {
-        precondition((0..<(localTermCount - 1)).contains(slot), "stash slot \(slot) of \(localTermCount - 1)")
-        return stash.baseAddress! + slot * count
-    }
-
-    /// Copies `values` (`count` floats) into stash slot `slot` (for callers that did not compute
-    /// into the slot).
-    public func add(_ values: UnsafeBufferPointer<Float>, slot: Int) {
-        precondition(values.count == count, "\(values.count) of \(count) elements")
-        stashSlot(slot).update(from: values.baseAddress!, count: count)
-    }
-
-    /// Elements `from ..< count` are final in every local term (the last one in `values`): starts
-    /// the reductions of the sections that lie entirely in them (and forms the integers of the
-    /// section before each). Collective in order: every rank calls it with the same `from`s.
+    /// Where local term `term`'s elements `elements` go: a pointer `p` with `p[i]`, `i` in
+    /// `elements`, in the term's stash (all of `0..<count`) or in the current tile (only
+    /// `elements`, at most `tileCapacity`, below every tile already reported: other indices are
+    /// not memory).
     @inline(__always)
-    public func ready(from: Int, values: UnsafeMutablePointer<Float>) throws {
-        live = values
-        while codesStarted < sections.count && sections[codesStarted].lowerBound >= from { try startSection() }
+    public func target(term: Int, elements: Range<Int>) -> UnsafeMutablePointer<Float> {
+        precondition((0..<localTermCount).contains(term) && elements.upperBound <= convertedLower
+                     && (term < stashedTermCount || elements.count <= tileCapacity),
+                     "elements \(elements) of term \(term) (tile capacity \(tileCapacity), below \(convertedLower))")
+        if term < stashedTermCount { return stash.baseAddress! + term * count }
+        return tiles.baseAddress! + (term - stashedTermCount) * tileCapacity - elements.lowerBound
     }
 
-    /// Drives MPI's progress on the reductions in flight; call between pieces of compute.
+    /// Raises the local codes of the blocks of `elements` (rows of `rowLength` elements: row `r` is
+    /// `elements.lowerBound + r·rowLength ..<` one row later) to bound `|x| ≤ rowBounds[r]` for
+    /// every element of the row. Call it for every local term (or once with bounds over all of
+    /// them) before `agreeBounds`; no communication.
+    public func noteBounds(elements: Range<Int>, rowLength: Int, rowBounds: UnsafePointer<Double>) {
+        precondition(rowLength > 0 && elements.count % rowLength == 0 && elements.upperBound <= agreedLower,
+                     "bounds of \(elements) in rows of \(rowLength) (agreed from \(agreedLower))")
+        let blocks = blockRange(of: elements)
+        for b in blocks {
+            let firstRow = (Int(blockStarts[b]) - elements.lowerBound) / rowLength
+            let lastRow = (Int(blockStarts[b + 1]) - 1 - elements.lowerBound) / rowLength
+            var code = codes[b]
+            for row in firstRow...lastRow { code = max(code, Self.code(bounding: rowBounds[row])) }
+            codes[b] = code
+        }
+    }
+
+    /// Agrees the codes of `elements` (whose bounds every local term has noted, just below the
+    /// elements agreed before) over every rank: a blocking max-allreduce of its blocks' codes.
+    /// Collective.
+    public func agreeBounds(elements: Range<Int>) throws {
+        precondition(elements.upperBound == agreedLower, "agreeing \(elements) below \(agreedLower)")
+        let blocks = blockRange(of: elements)
+        try communicator.allreduce(UnsafeMutableBufferPointer(rebasing: codes[blocks]), operation: .max)
+        agreedLower = elements.lowerBound
+    }
+
+    /// Every local term's `elements` are written (`target`): without agreed bounds, their blocks'
+    /// exponents are found over every local term and agreed (a blocking max-allreduce); then the
+    /// tile becomes integers and every section now complete starts its sums. Tiles are reported
+    /// from the end of the vector down, without gaps, each a whole number of blocks. Collective.
+    public func tileComputed(_ elements: Range<Int>) throws {
+        precondition(elements.upperBound == convertedLower && !elements.isEmpty,
+                     "tile \(elements) after \(convertedLower)..<\(count)")
+        let blocks = blockRange(of: elements)
+        for term in 0..<localTermCount { slots[term] = UnsafePointer(target(term: term, elements: elements)) }
+        let first = blockStarts.baseAddress! + blocks.lowerBound
+        if elements.lowerBound < agreedLower {
+            precondition(elements.upperBound == agreedLower, "tile \(elements) is partly agreed (from \(agreedLower))")
+            for term in 0..<localTermCount {
+                lockstep_fixed_exponent_codes(slots[term]!, first, blocks.count, codes.baseAddress! + blocks.lowerBound)
+            }
+            try communicator.allreduce(UnsafeMutableBufferPointer(rebasing: codes[blocks]), operation: .max)
+            agreedLower = elements.lowerBound
+        }
+        lockstep_fixed_sum(
+            UnsafePointer(slots.baseAddress!), localTermCount, first, blocks.count, codes.baseAddress! + blocks.lowerBound,
+            carryBits, sums.baseAddress!)
+        convertedLower = elements.lowerBound
+        while sumsStarted < sections.count && sections[sumsStarted].lowerBound >= convertedLower {
+            let index = sumsStarted
+            if timeline != nil { sectionStarts[index] = Timeline.now() }
+            sumsPending[index] = try communicator.startAllreduce(
+                UnsafeMutableBufferPointer(rebasing: sums[sections[index]]), operation: .sum)
+            sumsStarted = index + 1
+        }
+    }
+
+    /// Drives MPI's progress on the oldest section's sums in flight, and writes it back as floats
+    /// once they are in; call between pieces of compute.
     @inline(__always)
     public func progress() throws {
-        if codesStarted > sumsStarted, let pending = codesPending[codesStarted - 1] { _ = try pending.test() }
-        if sumsStarted > 0, let pending = sumsPending[sumsStarted - 1] { _ = try pending.test() }
+        guard sumsFinished < sumsStarted, try sumsPending[sumsFinished]!.test() else { return }
+        finishSection()
     }
 
-    /// Sums every rank's terms into `result` (`count` floats: the last local term, computed in
-    /// place). Collective. Returns false when some term held a NaN or infinity or the sum
-    /// overflowed float: the same on every rank.
-    public func finish(into result: UnsafeMutableBufferPointer<Float>) throws -> Bool {
-        precondition(result.count == count, "\(result.count) of \(count) elements")
-        live = result.baseAddress!
-        while codesStarted < sections.count { try startSection() }
-        try startSums(of: sections.count - 1)
-        var nonFinite: Int32 = 0
-        for (index, blocks) in sectionBlocks.enumerated() {
-            try sumsPending[index]!.wait()
-            timeline?.record(sectionSpanName, from: sectionStarts[index], thread: UInt32(index + 1))
-            sumsPending[index] = nil
-            nonFinite |= lockstep_fixed_to_float(
-                sums.baseAddress!, blockStarts.baseAddress! + blocks.lowerBound, blocks.count,
-                codes.baseAddress! + blocks.lowerBound, carryBits, result.baseAddress!)
+    /// Writes every rank's sum into the step's `result`, after the last tile (element 0).
+    /// Collective. Returns false when some term held a NaN or infinity (or a bound was not
+    /// finite) or the sum overflowed float: the same on every rank.
+    public func finish() throws -> Bool {
+        precondition(convertedLower == 0 && sumsStarted == sections.count,
+                     "finish: integers down to \(convertedLower), \(sumsStarted) of \(sections.count) sections started")
+        while sumsFinished < sections.count {
+            try sumsPending[sumsFinished]!.wait()
+            finishSection()
         }
         return nonFinite == 0
     }
 
-    /// The exponents of section `codesStarted` over every local term, max-allreduced; before
-    /// them, the sums of the section before.
-    private func startSection() throws {
-        let index = codesStarted
-        if timeline != nil { sectionStarts[index] = Timeline.now() }
-        if index > 0 { try startSums(of: index - 1) }
-        let blocks = sectionBlocks[index]
-        slots[localTermCount - 1] = UnsafePointer(live!)
-        for slot in 0..<localTermCount {
-            lockstep_fixed_exponent_codes(
-                slots[slot]!, blockStarts.baseAddress! + blocks.lowerBound, blocks.count, codes.baseAddress! + blocks.lowerBound)
-        }
-        codesPending[index] = try communicator.startAllreduce(
-            UnsafeMutableBufferPointer(rebasing: codes[blocks]), operation: .max)
-        codesStarted = index + 1
+    /// Section `sumsFinished`'s sums are in: they become floats in `result`.
+    private func finishSection() {
+        let index = sumsFinished, blocks = sectionBlocks[index]
+        timeline?.record(sectionSpanName, from: sectionStarts[index], thread: UInt32(index + 1))
+        sumsPending[index] = nil
+        nonFinite |= lockstep_fixed_to_float(
+            sums.baseAddress!, blockStarts.baseAddress! + blocks.lowerBound, blocks.count,
+            codes.baseAddress! + blocks.lowerBound, carryBits, result!)
+        sumsFinished = index + 1
     }
 
-    /// Waits for section `index`'s exponents, forms its integers and starts their sum-allreduce.
-    private func startSums(of index: Int) throws {
-        precondition(index == sumsStarted && index < codesStarted, "sums of section \(index)")
-        try codesPending[index]!.wait()
-        codesPending[index] = nil
-        slots[localTermCount - 1] = UnsafePointer(live!)
-        let blocks = sectionBlocks[index]
-        lockstep_fixed_sum(
-            UnsafePointer(slots.baseAddress!), localTermCount, blockStarts.baseAddress! + blocks.lowerBound, blocks.count,
-            codes.baseAddress! + blocks.lowerBound, carryBits, sums.baseAddress!)
-        sumsPending[index] = try communicator.startAllreduce(
-            UnsafeMutableBufferPointer(rebasing: sums[sections[index]]), operation: .sum)
-        sumsStarted = index + 1
+    /// The exponent code of the block whose magnitudes are at most `bound`: the biased exponent of
+    /// `2 · bound` (one binade of headroom, for the rounding of the computation the bound is of),
+    /// 0 below the smallest normal float, 255 (not finite) for a bound beyond the largest float or
+    /// infinite, 256 for NaN.
+    public static func code(bounding bound: Double) -> Int64 {
+        if bound.isNaN { return Int64(LOCKSTEP_FIXED_NAN) }
+        let doubled = 2 * bound.magnitude
+        guard doubled.isFinite else { return Int64(LOCKSTEP_FIXED_INFINITY) }
+        if doubled < 0x1p-126 { return 0 }
+        let code = Int64(doubled.exponent) + 127
+        return code > 254 ? Int64(LOCKSTEP_FIXED_INFINITY) : code
+    }
+
+    /// The blocks that make up `elements` exactly.
+    private func blockRange(of elements: Range<Int>) -> Range<Int> {
+        func firstBlock(atOrAfter element: Int) -> Int {
+            var low = 0, high = blockStarts.count - 1
+            while low < high {
+                let middle = (low + high) / 2
+                if blockStarts[middle] < Int64(element) { low = middle + 1 } else { high = middle }
+            }
+            return low
+        }
+        let lower = firstBlock(atOrAfter: elements.lowerBound), upper = firstBlock(atOrAfter: elements.upperBound)
+        precondition(blockStarts[lower] == Int64(elements.lowerBound) && blockStarts[upper] == Int64(elements.upperBound),
+                     "elements \(elements) are not a whole number of blocks")
+        return lower..<upper
     }
 }

@@ -61,6 +61,8 @@ public final class LayerStack {
     /// and the per-sample scratch of the largest convolution block.
     private let scratch: (FloatBuffer, FloatBuffer)
     private let blockScratch: FloatBuffer
+    /// `noteLinearBounds`' scratch: three `Double`s per output of the widest linear layer.
+    private let boundScratch: UnsafeMutableBufferPointer<Double>
     /// The layers whose input gradient backward must compute: some earlier layer has parameters.
     private let needsInputGradient: [Bool]
     /// Per layer: a linear or conv2d layer followed by `relu`, which it applies in its own bias
@@ -78,10 +80,16 @@ public final class LayerStack {
     /// The one target of an ungrouped `computeGradients` (set per call; allocated once).
     private let singleTarget = UnsafeMutableBufferPointer<UnsafeMutablePointer<Float>>.allocate(capacity: 1)
 
-    /// The largest weight-gradient block of a linear layer computed by one GEMM, in elements (as
-    /// `MLP.gradientBlockElements`, 512 KB): finished blocks are reported so that their reduction
-    /// starts while the rest is computed. Does not change the result.
-    public let gradientBlockElements = 1 << 17
+    /// The largest weight-gradient block of a linear layer computed by one GEMM, in elements
+    /// (default as `MLP.gradientBlockElements`, 131,072 = 512 KB): finished blocks are reported so
+    /// that their reduction starts while the rest is computed. The world-size-invariant mode uses
+    /// smaller blocks (`invariantGradientBlockElements`), which its exact sum converts while they
+    /// are still in the core's cache.
+    public let gradientBlockElements: Int
+
+    /// `gradientBlockElements` in the world-size-invariant mode: 16,384 elements (64 KB per
+    /// micro-batch), so that two tiles of a rank's micro-batches stay in a 1 MB L2 cache.
+    public static let invariantGradientBlockElements = 1 << 14
 
     /// What a training forward needs for dropout: the seed, the global step and the rows' sample
     /// indices in the dataset (so that a sample's mask does not depend on the rank or world size).
@@ -101,12 +109,16 @@ public final class LayerStack {
     ///   - layers: `model.resolve(input:classes:)`.
     ///   - maximumTrainingBatchSize: the most rows any `computeGradients` will use (nil:
     ///     `maximumBatchSize`); sizes the backward scratch and the dropout masks.
+    ///   - gradientBlockElements: the largest weight-gradient block of a linear layer, in elements.
     public init(
-        model: ModelDescription, layers: [ResolvedLayer], maximumBatchSize: Int, maximumTrainingBatchSize: Int? = nil
+        model: ModelDescription, layers: [ResolvedLayer], maximumBatchSize: Int, maximumTrainingBatchSize: Int? = nil,
+        gradientBlockElements: Int = 1 << 17
     ) {
         let trainingBatch = maximumTrainingBatchSize ?? maximumBatchSize
-        precondition(!layers.isEmpty && maximumBatchSize > 0 && trainingBatch > 0 && trainingBatch <= maximumBatchSize,
-                     "\(layers.count) layers, maximumBatchSize \(maximumBatchSize), training \(trainingBatch)")
+        precondition(!layers.isEmpty && maximumBatchSize > 0 && trainingBatch > 0 && trainingBatch <= maximumBatchSize
+                     && gradientBlockElements > 0,
+                     "\(layers.count) layers, maximumBatchSize \(maximumBatchSize), training \(trainingBatch), blocks \(gradientBlockElements)")
+        self.gradientBlockElements = gradientBlockElements
         self.model = model
         self.layers = layers
         inputShape = layers[0].input
@@ -198,11 +210,16 @@ public final class LayerStack {
         }.max()!
         scratch = (FloatBuffer(count: trainingBatch * widest), FloatBuffer(count: trainingBatch * widest))
         blockScratch = FloatBuffer(count: blocks.values.map { $0.0.scratchSize }.max() ?? 0)
+        let widestLinear = layers.filter { if case .linear = $0.spec { return true } else { return false } }
+            .map(\.output.elementCount).max() ?? 0
+        boundScratch = .allocate(capacity: 3 * widestLinear)
+        boundScratch.initialize(repeating: 0)
     }
 
     deinit {
         for (_, pooling) in poolings { pooling.argmax?.deallocate() }
         singleTarget.deallocate()
+        boundScratch.deallocate()
     }
 
     /// He (Kaiming) normal initialisation, as `MLP.initialize`: for the k-th layer with parameters,
@@ -233,6 +250,23 @@ public final class LayerStack {
             guard case .linear = layer.spec else { return [weightOffset] }
             let rows = linearBlockRows(outputs: shape[0], inputs: shape[1])
             return stride(from: shape[0] - rows, to: -rows, by: -rows).map { weightOffset + max(0, $0) * shape[1] }
+        }
+    }
+
+    /// The element ranges that grouped backward with a sink (`GradientGroups(rows:sink:)`) reports
+    /// with `.tileComputed`, in that order: from the end of the buffer down, each linear layer's
+    /// bias, then its weight-gradient blocks (last rows first); each conv2d layer's weight and bias
+    /// as one range. The loss slot (`parameterCount ..< parameterCount + 1`) comes before all.
+    public var gradientTiles: [Range<Int>] {
+        layers.reversed().flatMap { layer -> [Range<Int>] in
+            guard let weight = weightOffsets[layer.index], let bias = biasOffsets[layer.index],
+                  let shape = layer.weightShape else { return [] }
+            let end = bias + shape[0]
+            guard case .linear = layer.spec else { return [weight..<end] }
+            let rows = linearBlockRows(outputs: shape[0], inputs: shape[1])
+            return [bias..<end] + stride(from: shape[0], to: 0, by: -rows).map { upper in
+                (weight + max(0, upper - rows) * shape[1])..<(weight + upper * shape[1])
+            }
         }
     }
 
@@ -324,18 +358,79 @@ public final class LayerStack {
 
     // MARK: - Backward
 
+    /// Bounds of a linear layer's parameter gradients for a sink, before they are computed: for
+    /// every group `g`, `|dW_g[o, i]| = |Σ_m dY[m, o] · X[m, i]| ≤ a_o(g) · c(g)` and
+    /// `|db_g[o]| ≤ a_o(g)`, with `a_o(g) = Σ_m |dY[m, o]|` and `c(g) = max_{m,i} |X[m, i]|` over
+    /// the group's rows (in `Double`: the rounding of these few sums is far inside the binade of
+    /// headroom `FixedPointSum.code(bounding:)` keeps for the GEMM's own rounding). A function
+    /// of each group's rows only, so the same at any world size. Reports the largest over the
+    /// groups, row by row.
+    private func noteLinearBounds(
+        sink: any GroupedGradientSink, outputGradient dy: UnsafePointer<Float>, input x: UnsafePointer<Float>,
+        groups: Int, rows: Int, inputCount: Int, outputCount: Int, weight: Int, bias: Int
+    ) {
+        // Scratch: the weight rows' bounds, the bias rows' bounds, one group's a_o.
+        let weightRows = boundScratch.baseAddress!, biasRows = weightRows + outputCount, sums = biasRows + outputCount
+        for o in 0..<(2 * outputCount) { weightRows[o] = 0 }
+        for group in 0..<groups {
+            // c(g), with a NaN anywhere in the input making it NaN (a maximum would skip it).
+            var largest: Float = 0, total = 0.0
+            let xs = x + group * rows * inputCount
+            for i in 0..<(rows * inputCount) {
+                largest = max(largest, xs[i].magnitude)
+                total += Double(xs[i].magnitude)
+            }
+            let c = total.isNaN ? Double.nan : Double(largest)
+            for o in 0..<outputCount { sums[o] = 0 }
+            let dys = dy + group * rows * outputCount
+            for m in 0..<rows {
+                let row = dys + m * outputCount
+                for o in 0..<outputCount { sums[o] += Double(row[o].magnitude) }
+            }
+            for o in 0..<outputCount {
+                // NaN wins: a NaN bound marks its block as not finite.
+                let product = sums[o] * c
+                weightRows[o] = product.isNaN || weightRows[o].isNaN ? .nan : max(weightRows[o], product)
+                biasRows[o] = sums[o].isNaN || biasRows[o].isNaN ? .nan : max(biasRows[o], sums[o])
+            }
+        }
+        sink.noteBounds(elements: weight..<bias, rowLength: inputCount, rowBounds: weightRows)
+        sink.noteBounds(elements: bias..<(bias + outputCount), rowLength: 1, rowBounds: biasRows)
+    }
+
     /// Where `computeGradients(groups:…)` writes: the rows of a batch in consecutive groups of
-    /// `rows`, each group's gradients (and loss slot) into a vector of its own.
+    /// `rows`, each group's gradients (and loss slot) into a vector of its own, or tile by tile
+    /// into a sink.
     public struct GradientGroups {
         /// Rows per group.
         public let rows: Int
         /// One vector per group, `parameterCount + 1` floats each in `gradientBuffer`'s layout
-        /// (gradients, then the loss slot).
+        /// (gradients, then the loss slot); empty with a sink.
         public let targets: UnsafeBufferPointer<UnsafeMutablePointer<Float>>
+        /// Takes the gradients tile by tile instead of `targets` (nil: `targets`).
+        public let sink: (any GroupedGradientSink)?
+        /// Groups (with a sink; else `targets.count`).
+        public let count: Int
 
         public init(rows: Int, targets: UnsafeBufferPointer<UnsafeMutablePointer<Float>>) {
             self.rows = rows
             self.targets = targets
+            sink = nil
+            count = targets.count
+        }
+
+        /// `count` groups written tile by tile into `sink` (`.tileComputed` after each tile).
+        public init(rows: Int, count: Int, sink: any GroupedGradientSink) {
+            self.rows = rows
+            targets = UnsafeBufferPointer(start: nil, count: 0)
+            self.sink = sink
+            self.count = count
+        }
+
+        /// Where group `group`'s element `i` of `elements` goes: `target(group, elements)[i]`.
+        @inline(__always)
+        func target(_ group: Int, _ elements: Range<Int>) -> UnsafeMutablePointer<Float> {
+            sink?.target(group: group, elements: elements) ?? targets[group]
         }
     }
 
@@ -426,9 +521,10 @@ public final class LayerStack {
     ) rethrows -> LossSummary {
         precondition(batchSize > 0 && batchSize <= maximumTrainingBatchSize && dropout.samples.count >= batchSize,
                      "training batch \(batchSize) of \(maximumTrainingBatchSize), \(dropout.samples.count) samples")
-        let rows = groups.rows, targets = groups.targets, groupCount = batchSize / max(1, rows)
-        precondition(rows > 0 && groupCount * rows == batchSize && targets.count >= groupCount,
-                     "\(batchSize) rows in groups of \(rows), \(targets.count) targets")
+        let rows = groups.rows, groupCount = batchSize / max(1, rows), sinking = groups.sink != nil
+        precondition(rows > 0 && groupCount * rows == batchSize && groups.count >= groupCount,
+                     "\(batchSize) rows in groups of \(rows), \(groups.count) targets")
+        let lossSlot = parameterCount..<(parameterCount + 1)
         var spanStart = timeline == nil ? 0 : Timeline.now()
         forward(batchSize: batchSize, dropout: dropout)
         if let timeline {
@@ -444,12 +540,13 @@ public final class LayerStack {
             let part = softmaxCrossEntropy(
                 logits: outputs[last] + first * classCount, labels: labels + first, batchSize: rows,
                 classCount: classCount, gradient: dy + first * classCount, gradientScale: gradientScale)
-            targets[group][parameterCount] = Float(part.lossSum) * gradientScale  // the loss slot
+            groups.target(group, lossSlot)[parameterCount] = Float(part.lossSum) * gradientScale  // the loss slot
             summary.lossSum += part.lossSum
             summary.correctCount += part.correctCount
         }
         if let timeline { timeline.record(spanNames!.loss, from: spanStart) }
         try observer(.lossComputed(summary))
+        if sinking { try observer(.tileComputed(lossSlot)) }
         let backwardStart = timeline == nil ? 0 : Timeline.now()
 
         let p = parameters.baseAddress
@@ -463,21 +560,31 @@ public final class LayerStack {
             switch layer.spec {
             case .linear:
                 let weight = weightOffsets[index]!, bias = biasOffsets[index]!
+                let biasTile = bias..<(bias + outputCount)
+                if let sink = groups.sink {
+                    noteLinearBounds(
+                        sink: sink, outputGradient: dy, input: x, groups: groupCount, rows: rows, inputCount: inputCount,
+                        outputCount: outputCount, weight: weight, bias: bias)
+                    try observer(.boundsNoted(weight..<biasTile.upperBound))
+                }
                 for group in 0..<groupCount {
                     denseBiasGradient(
-                        outputGradient: dy + group * rows * outputCount, biasGradient: targets[group] + bias,
+                        outputGradient: dy + group * rows * outputCount, biasGradient: groups.target(group, biasTile) + bias,
                         batchSize: rows, outputCount: outputCount)
                 }
+                if sinking { try observer(.tileComputed(biasTile)) }
                 let blockRows = linearBlockRows(outputs: outputCount, inputs: inputCount)
                 var upper = outputCount
                 while upper > 0 {
                     let lower = max(0, upper - blockRows)
+                    let tile = (weight + lower * inputCount)..<(weight + upper * inputCount)
                     for group in 0..<groupCount {
                         denseWeightGradient(
                             outputGradient: dy + group * rows * outputCount, input: x + group * rows * inputCount,
-                            weightGradient: targets[group] + weight, batchSize: rows, inputCount: inputCount,
+                            weightGradient: groups.target(group, tile) + weight, batchSize: rows, inputCount: inputCount,
                             outputCount: outputCount, outputRows: lower..<upper)
                     }
+                    if sinking { try observer(.tileComputed(tile)) }
                     try observer(.gradientsReady(from: weight + lower * inputCount))
                     upper = lower
                     if upper > 0 { try observer(.betweenKernels) }
@@ -493,18 +600,21 @@ public final class LayerStack {
                 let (block, outputLayer) = blocks[index]!
                 let argmax = poolings[outputLayer]?.argmax?.baseAddress
                 let outputSize = block.outputSize
+                let weight = weightOffsets[index]!, bias = biasOffsets[index]!
+                let tile = weight..<(bias + layer.weightShape![0])
                 for group in 0..<groupCount {
                     let first = group * rows
+                    let target = groups.target(group, tile)
                     try block.backward(
                         outputGradient: dy + first * outputSize, output: outputs[outputLayer] + first * outputSize,
                         argmax: argmax.map { UnsafePointer($0 + first * outputSize) }, input: x + first * inputCount,
-                        weights: p + weightOffsets[index]!, weightGradient: targets[group] + weightOffsets[index]!,
-                        biasGradient: targets[group] + biasOffsets[index]!,
+                        weights: p + weight, weightGradient: target + weight, biasGradient: target + bias,
                         inputGradient: needsInput ? spare + first * inputCount : nil,
                         scratch: .init(blockScratch.baseAddress, for: block), batchSize: rows
                     ) { try observer(.betweenKernels) }
                 }
-                try observer(.gradientsReady(from: weightOffsets[index]!))
+                if sinking { try observer(.tileComputed(tile)) }
+                try observer(.gradientsReady(from: weight))
                 if needsInput { swap(&dy, &spare) }
             case .maxPool2d:
                 guard needsInput else { break }

@@ -43,6 +43,12 @@ public final class MLP {
         case gradientsReady(from: Int)
         /// Between two backward GEMMs: a chance to drive MPI progress.
         case betweenKernels
+        /// With a `GroupedGradientSink` (`LayerStack` only): every group's gradients of `elements`
+        /// (a tile of `LayerStack.gradientTiles`, or the loss slot first) are in the sink.
+        case tileComputed(Range<Int>)
+        /// With a `GroupedGradientSink`: the bounds of a linear layer's `elements` (weight and
+        /// bias) are noted (`noteBounds`); none of its tiles is computed yet.
+        case boundsNoted(Range<Int>)
     }
 
     /// The largest weight-gradient block computed by one GEMM, in elements (default 131,072 =

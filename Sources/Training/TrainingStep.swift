@@ -25,15 +25,14 @@ public final class TrainingStep {
     /// when `microBatchesTogether` is false, the micro-batch.
     public let trainingRows: Int
     /// World-size-invariant mode: this rank's micro-batches run through forward and backward
-    /// together, each with parameter gradients of its own (`LayerStack.computeGradients(groups:)`),
-    /// because `LayerStack.groupedGradientsMatch` found the same bits as one by one; else one
-    /// by one. False in the default mode.
+    /// together (`LayerStack.computeGradients(groups:)`), because
+    /// `LayerStack.groupedGradientsMatch` found the same bits as one by one; else one by one.
+    /// False in the default mode.
     public let microBatchesTogether: Bool
+    /// World-size-invariant mode: hands backward's gradients to the exact sum, tile by tile.
+    let tileSink: FixedPointTileSink?
     /// The micro-batch (world-size-invariant mode), else nil.
     public let microBatchSize: Int?
-    /// The world-size-invariant mode's gradient vector per local micro-batch: the sum's stash
-    /// slots, then the gradient buffer.
-    let microBatchTargets: UnsafeMutableBufferPointer<UnsafeMutablePointer<Float>>
     let communicator: Communicator
     /// The training set the samples index.
     public let training: LabeledSamples
@@ -93,9 +92,11 @@ public final class TrainingStep {
     ) {
         let microBatch = configuration.invariantMicroBatchSize
         microBatchSize = microBatch
-        model = LayerStack(
+        let model = LayerStack(
             model: plan.description, layers: plan.layers, maximumBatchSize: max(localBatchSize, evaluationBatchSize),
-            maximumTrainingBatchSize: localBatchSize)
+            maximumTrainingBatchSize: localBatchSize,
+            gradientBlockElements: microBatch == nil ? 1 << 17 : LayerStack.invariantGradientBlockElements)
+        self.model = model
         self.communicator = communicator
         optimizer = makeOptimizer(configuration.optimizer, parameterCount: model.parameterCount)
         let storage = model.gradientBuffer.storage.buffer, parameters = model.parameterCount
@@ -107,29 +108,34 @@ public final class TrainingStep {
         let sections = BucketPlan(
             readyPoints: model.gradientReadyPoints, bufferCount: storage.count,
             bucketElementCount: max(1, bucketBytes / MemoryLayout<Float>.stride))
-        invariantSum = microBatch.map { size in
-            precondition(localBatchSize % size == 0 && configuration.globalBatchSize % size == 0,
-                         "local batch \(localBatchSize), global \(configuration.globalBatchSize), micro-batch \(size)")
-            // The loss slot and the stop requests get exponent blocks of their own; the sections
-            // are reduced as backward finishes them.
-            return FixedPointSum(
-                count: storage.count, boundaries: [parameters, parameters + 1], sections: sections.buckets,
-                termCount: configuration.globalBatchSize / size, localTermCount: localBatchSize / size,
-                communicator: communicator)
-        }
         let local = microBatch.map { localBatchSize / $0 } ?? 0
-        let targets = UnsafeMutableBufferPointer<UnsafeMutablePointer<Float>>.allocate(capacity: local)
-        if let sum = invariantSum, local > 0 {
-            for slot in 0..<(local - 1) { targets[slot] = sum.stashSlot(slot) }
-            targets[local - 1] = storage.baseAddress!
-        }
-        microBatchTargets = targets
         var together = false
         if let microBatch, local > 1, allowMicroBatchesTogether {
-            together = model.groupedGradientsMatch(
-                groups: .init(rows: microBatch, targets: UnsafeBufferPointer(targets)), seed: configuration.seed)
+            // Checked on vectors of its own, freed after (together, the sum keeps no whole vector
+            // per micro-batch).
+            let vectors = (0..<local).map { _ in FloatBuffer(count: storage.count) }
+            let targets = vectors.map(\.baseAddress)
+            together = withExtendedLifetime(vectors) {
+                targets.withUnsafeBufferPointer { targets in
+                    model.groupedGradientsMatch(groups: .init(rows: microBatch, targets: targets), seed: configuration.seed)
+                }
+            }
         }
         microBatchesTogether = together
+        let tiles = model.gradientTiles
+        let invariantSum = microBatch.map { size in
+            precondition(localBatchSize % size == 0 && configuration.globalBatchSize % size == 0,
+                         "local batch \(localBatchSize), global \(configuration.globalBatchSize), micro-batch \(size)")
+            // The loss slot and the stop requests get exponent blocks of their own and no block
+            // crosses a tile; the sections are reduced as backward finishes them.
+            return FixedPointSum(
+                count: storage.count, boundaries: [parameters, parameters + 1] + tiles.map(\.lowerBound),
+                sections: sections.buckets, termCount: configuration.globalBatchSize / size, localTermCount: local,
+                stashedTermCount: together ? 0 : local - 1,
+                tileCapacity: max(storage.count - parameters, tiles.map(\.count).max() ?? 0), communicator: communicator)
+        }
+        self.invariantSum = invariantSum
+        tileSink = invariantSum.map { FixedPointTileSink(sum: $0, gradients: model.gradientBuffer) }
         trainingRows = microBatch.map { together ? localBatchSize : $0 } ?? localBatchSize
         self.training = training
         globalBatchSize = configuration.globalBatchSize
@@ -140,7 +146,6 @@ public final class TrainingStep {
 
     deinit {
         labels.deallocate()
-        microBatchTargets.deallocate()
     }
 
     public func resetComputeSeconds() { computeSeconds = 0 }
@@ -161,7 +166,7 @@ public final class TrainingStep {
     @inline(__always)
     public func run(samples: UnsafeBufferPointer<Int32>, learningRate: Double, step: Int64) throws -> Outcome {
         if let invariantSum {
-            return try runWorldSizeInvariant(sum: invariantSum, samples: samples, learningRate: learningRate, step: step)
+            return try runWorldSizeInvariant(sum: invariantSum, tileSink: tileSink!, samples: samples, learningRate: learningRate, step: step)
         }
         let start = communicator.wallTime(), progressed = reduction.times.progressSeconds
         let spanStart = timeline == nil ? 0 : Timeline.now()
@@ -183,6 +188,7 @@ public final class TrainingStep {
                 for observer in observers { observer.lossComputed(step: step, gradients: gradients) }
             case .gradientsReady(let from): try reduction.ready(from: from)
             case .betweenKernels: try reduction.progress()
+            case .tileComputed, .boundsNoted: break
             }
         }
         for observer in observers { observer.willFinishReduction(step: step) }

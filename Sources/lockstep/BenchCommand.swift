@@ -104,8 +104,10 @@ extension BenchCommand {
                 (below 1: other processes took the core), peak_rss_bytes, memory_budget_bytes, …
                 With 2 or more ranks also ceiling_samples_per_s and ceiling_fraction: the same \
                 step run on every rank at once with no communication, measured before each \
-                repetition. With --world-size-invariant also micro_batch and \
-                micro_batches_together.
+                repetition. With --world-size-invariant also micro_batch, \
+                micro_batches_together, default_samples_per_s and default_fraction: the default \
+                mode's step on the same ranks and data, timed in every repetition (alternately \
+                before and after this mode's), and this mode's share of its speed.
                 """)
 
         @OptionGroup(title: "Data") var data: DataOptions
@@ -158,6 +160,7 @@ extension BenchCommand {
                     ("model", { $0.model }), ("ranks", { "\($0.ranks)" }), ("batch", { "\($0.globalBatch)" }),
                     ("overlap", { $0.overlap ? "on" : "off" }), ("samples/s", { BenchFormat.fixed($0.samplesPerSecond, 0) }),
                     ("of ceiling", { $0.ceilingFraction.map(BenchFormat.percent) ?? "-" }),
+                    ("of default", { $0.defaultFraction.map(BenchFormat.percent) ?? "-" }),
                     ("trace cost", { $0.traceOverhead.map(BenchFormat.percent) ?? "-" }),
                     ("GFLOP/s/rank", { BenchFormat.fixed($0.gflopsPerRank, 1) }),
                     ("roofline", { BenchFormat.fixed($0.rooflineGFLOPS, 1) }),

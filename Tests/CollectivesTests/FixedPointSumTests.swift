@@ -36,29 +36,66 @@ final class FixedPointSumTests: XCTestCase {
         }
     }
 
+    /// How the harness hands the terms to the sum.
+    struct Feeding {
+        /// Elements per tile (nil: the whole vector as one tile).
+        var tile: Int?
+        /// Every term but the last written whole first (terms computed one by one).
+        var stashed = false
+        /// Agree each tile's codes from bounds before it (`noteBounds` per term, element by
+        /// element): `bound(term values, i)`; nil: from the tile's exponents.
+        var bound: (@Sendable ([Float], Int) -> Double)?
+
+        static let whole = Feeding()
+    }
+
     /// Sums `terms` at `worldSize` in-process ranks: term `t` goes to rank `owner(t)`, and each
-    /// rank adds its terms in the order `order` lists them. Returns rank 0's result and finiteness,
-    /// after checking that every rank got the same bits.
+    /// rank adds its terms in the order `order` lists them, tile by tile from the end of the vector
+    /// down (`feeding`). Returns rank 0's result and finiteness, after checking that every rank got
+    /// the same bits.
     private func fixedSum(
         _ terms: [[Float]], worldSize: Int, boundaries: [Int] = [], sections: [Range<Int>]? = nil, order: [Int]? = nil,
-        owner: @escaping @Sendable (Int) -> Int = { $0 }, file: StaticString = #filePath, line: UInt = #line
+        feeding: Feeding = .whole, owner: @escaping @Sendable (Int) -> Int = { $0 },
+        file: StaticString = #filePath, line: UInt = #line
     ) throws -> (values: [Float], finite: Bool) {
         let order = order ?? Array(terms.indices)
         let count = terms[0].count, termCount = terms.count
+        let tileSize = feeding.tile ?? count
+        let tiles = stride(from: count, to: 0, by: -tileSize).map { max(0, $0 - tileSize)..<$0 }
         let results = InProcessGroup.run(worldSize: worldSize) { communicator -> ([Float], Bool) in
             let mine = order.filter { owner($0) % worldSize == communicator.rank }
             precondition(!mine.isEmpty, "rank \(communicator.rank) holds no term")
             let sum = FixedPointSum(
-                count: count, boundaries: boundaries, sections: sections, termCount: termCount, localTermCount: mine.count,
+                count: count, boundaries: boundaries + tiles.map(\.lowerBound), sections: sections, termCount: termCount,
+                localTermCount: mine.count, stashedTermCount: feeding.stashed ? mine.count - 1 : 0, tileCapacity: tileSize,
                 communicator: communicator)
-            sum.beginStep()
-            var last = terms[mine.last!]
-            for (slot, term) in mine.dropLast().enumerated() { terms[term].withUnsafeBufferPointer { sum.add($0, slot: slot) } }
-            return try last.withUnsafeMutableBufferPointer { buffer in
-                // Sections become final from the last down, as in backward.
-                for section in (sections ?? []) { try sum.ready(from: section.lowerBound, values: buffer.baseAddress!) }
-                let finite = try sum.finish(into: buffer)
-                return (Array(buffer), finite)
+            var result = [Float](repeating: .nan, count: count)
+            return try result.withUnsafeMutableBufferPointer { result in
+                sum.beginStep(into: result)
+                let stashed = feeding.stashed ? mine.count - 1 : 0
+                for (local, term) in mine.prefix(stashed).enumerated() {
+                    let target = sum.target(term: local, elements: 0..<count)
+                    for i in 0..<count { target[i] = terms[term][i] }
+                }
+                for tile in tiles {
+                    if let bound = feeding.bound {
+                        for term in mine {
+                            let bounds = tile.map { bound(terms[term], $0) }
+                            bounds.withUnsafeBufferPointer {
+                                sum.noteBounds(elements: tile, rowLength: 1, rowBounds: $0.baseAddress!)
+                            }
+                        }
+                        try sum.agreeBounds(elements: tile)
+                    }
+                    for (local, term) in mine.enumerated() where local >= stashed {
+                        let target = sum.target(term: local, elements: tile)
+                        for i in tile { target[i] = terms[term][i] }
+                    }
+                    try sum.tileComputed(tile)
+                    try sum.progress()
+                }
+                let finite = try sum.finish()
+                return (Array(result), finite)
             }
         }
         let values = try results.map { try $0.get() }
@@ -79,6 +116,10 @@ final class FixedPointSumTests: XCTestCase {
         let boundaries = [2_000, 2_001]
         let reference = try fixedSum(terms, worldSize: 1, boundaries: boundaries)
         XCTAssertTrue(reference.finite)
+        let tiledReference = try fixedSum(terms, worldSize: 1, boundaries: boundaries + Array(stride(from: 500, to: 2_500, by: 500)))
+        let loose: @Sendable ([Float], Int) -> Double = { values, i in 3 * Double(values[i].magnitude) }
+        let boundedReference = try fixedSum(terms, worldSize: 1, boundaries: boundaries, feeding: .init(tile: 500, bound: loose))
+        XCTAssertNotEqual(bits(boundedReference.values), bits(tiledReference.values), "coarser scales round differently")
         for worldSize in [2, 3, 4, 5, 6, 12] {
             // Contiguous blocks of terms, as the sampler deals micro-batches.
             let blocks = try fixedSum(terms, worldSize: worldSize, boundaries: boundaries) { $0 * worldSize / 12 }
@@ -91,6 +132,18 @@ final class FixedPointSumTests: XCTestCase {
             let sectioned = try fixedSum(
                 terms, worldSize: worldSize, boundaries: boundaries, sections: [2_000..<2_500, 700..<2_000, 0..<700])
             XCTAssertEqual(bits(sectioned.values), bits(reference.values), "three sections over \(worldSize) ranks")
+            // In tiles of 500 (blocks cut at their bounds too), stashed or not: the same bits as
+            // the whole vector cut at the same places.
+            for stashed in [false, true] {
+                let tiled = try fixedSum(
+                    terms, worldSize: worldSize, boundaries: boundaries, feeding: .init(tile: 500, stashed: stashed)) { $0 * worldSize / 12 }
+                XCTAssertEqual(bits(tiled.values), bits(tiledReference.values), "tiles, stashed \(stashed), over \(worldSize) ranks")
+            }
+            // With scales agreed from bounds (here 3 × each element's magnitude): the same bits at
+            // every world size too.
+            let bounded = try fixedSum(
+                terms, worldSize: worldSize, boundaries: boundaries, feeding: .init(tile: 500, bound: loose)) { $0 * worldSize / 12 }
+            XCTAssertEqual(bits(bounded.values), bits(boundedReference.values), "bounds over \(worldSize) ranks")
         }
         // The data is order-sensitive: Float sums of the same terms in two orders differ, so the
         // equalities above are not those of any sum.
@@ -134,6 +187,57 @@ final class FixedPointSumTests: XCTestCase {
             // Elements far below their block's largest are rounded even for one term: the check
             // is not vacuous.
             XCTAssertGreaterThan(worstRatio, 0.5, "\(termCount) terms: rounding errors reach the bound's order")
+        }
+    }
+
+    /// With scales from bounds (each element's magnitude times 2⁸, so the agreed code is about 9
+    /// binades above the block's largest), every element is within the same formula with the
+    /// agreed code `E`: `termCount · 2^(E + c − 189) + ulp(result)/2`.
+    func testTheSumFromBoundsIsWithinTheStatedBoundOfTheExactSum() throws {
+        let termCount = 12, count = 3_000
+        let terms = Self.terms(count: count, termCount: termCount, exponents: -30...30, seed: 4)
+        let loose: @Sendable ([Float], Int) -> Double = { values, i in 0x1p8 * Double(values[i].magnitude) }
+        let result = try fixedSum(terms, worldSize: 4, feeding: .init(tile: 1_000, bound: loose), owner: { $0 / 3 })
+        XCTAssertTrue(result.finite)
+        let carry = Int.bitWidth - (termCount - 1).leadingZeroBitCount
+        var worstRatio = 0.0
+        for block in stride(from: 0, to: count, by: 1_000) {  // tiles of 1,000 cut the blocks there
+            let elements = block..<(block + 1_000)
+            let largestBound = terms.flatMap { term in elements.map { loose(term, $0) } }.max()!
+            let code = Int(floor(log2(2 * largestBound))) + 127
+            for i in elements {
+                var high = 0.0, low = 0.0  // double-double
+                for term in terms {
+                    let s = high + Double(term[i])
+                    let bp = s - high
+                    low += (high - (s - bp)) + (Double(term[i]) - bp)
+                    high = s
+                }
+                let value = result.values[i]
+                let bound = Double(termCount) * pow(2, Double(code + carry - 189)) + Double(value.ulp) / 2
+                let error = abs(Double(value) - (high + low))
+                XCTAssertLessThanOrEqual(error, bound, "element \(i): \(value) vs exact \(high + low)")
+                worstRatio = max(worstRatio, error / bound)
+            }
+        }
+        XCTAssertGreaterThan(worstRatio, 0.5, "rounding errors reach the bound's order")
+    }
+
+    func testTheCodeOfABound() {
+        XCTAssertEqual(FixedPointSum.code(bounding: 0), 0)
+        XCTAssertEqual(FixedPointSum.code(bounding: 0x1p-128), 0, "2·bound below the smallest normal float")
+        XCTAssertEqual(FixedPointSum.code(bounding: 0x1p-127), 1)
+        XCTAssertEqual(FixedPointSum.code(bounding: 1), 128, "2 = 2¹: biased 128, one binade above 1's 127")
+        XCTAssertEqual(FixedPointSum.code(bounding: 1.5), 128)
+        XCTAssertEqual(FixedPointSum.code(bounding: -3), 129, "the magnitude counts")
+        XCTAssertEqual(FixedPointSum.code(bounding: 0x1.fp126), 254, "just inside float's range")
+        XCTAssertEqual(FixedPointSum.code(bounding: 0x1p127), 255, "beyond the largest float: not finite")
+        XCTAssertEqual(FixedPointSum.code(bounding: .infinity), 255)
+        XCTAssertEqual(FixedPointSum.code(bounding: .nan), 256)
+        // The headroom: every float up to the bound, even one binade above it, is below 2^(code − 126).
+        for bound in [1.0, 3.0, 0x1.8p-100, 0x1.fffffep100] {
+            let code = FixedPointSum.code(bounding: bound)
+            XCTAssertLessThan(bound * 1.999, pow(2, Double(code - 126)), "\(bound)")
         }
     }
 
@@ -201,17 +305,17 @@ final class FixedPointSumTests: XCTestCase {
 
     func testCarryBitsAndBlocks() {
         for (terms, carry) in [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (64, 6), (65, 7)] {
-            XCTAssertEqual(FixedPointSum(count: 1, termCount: terms, localTermCount: 1, communicator: SingleProcessCommunicator()).carryBits, Int32(carry), "\(terms) terms")
+            XCTAssertEqual(FixedPointSum(count: 1, termCount: terms, localTermCount: 1, tileCapacity: 1, communicator: SingleProcessCommunicator()).carryBits, Int32(carry), "\(terms) terms")
         }
         // 2,500 elements with boundaries at 2,000 and 2,001: 1,024 + 976 | 1 | 499.
         let single = SingleProcessCommunicator()
         XCTAssertEqual(
-            FixedPointSum(count: 2_500, boundaries: [2_001, 2_000], termCount: 2, localTermCount: 1, communicator: single)
+            FixedPointSum(count: 2_500, boundaries: [2_001, 2_000], termCount: 2, localTermCount: 1, tileCapacity: 1, communicator: single)
                 .blockCount, 4)
-        XCTAssertEqual(FixedPointSum(count: 2_048, termCount: 2, localTermCount: 2, communicator: single).blockCount, 2)
+        XCTAssertEqual(FixedPointSum(count: 2_048, termCount: 2, localTermCount: 2, tileCapacity: 1, communicator: single).blockCount, 2)
         // Sections cut blocks too: 2,500 in sections 1,500..<2,500 and 0..<1,500: 1,000 | 1,024 + 476.
         XCTAssertEqual(
-            FixedPointSum(count: 2_500, sections: [1_500..<2_500, 0..<1_500], termCount: 2, localTermCount: 1, communicator: single)
+            FixedPointSum(count: 2_500, sections: [1_500..<2_500, 0..<1_500], termCount: 2, localTermCount: 1, tileCapacity: 1, communicator: single)
                 .blockCount, 3)
     }
 }

@@ -103,6 +103,7 @@ final class MLPGradientTests: XCTestCase {
                 case .lossComputed: XCTAssertTrue(ready.isEmpty, "the loss comes before any gradient")
                 case .gradientsReady(let from): ready.append(from)
                 case .betweenKernels: between += 1
+                case .tileComputed, .boundsNoted: XCTFail("\(event) without a sink")
                 }
             }
         }

@@ -1,0 +1,95 @@
+import Determinism
+import Kernels
+@testable import Models
+import XCTest
+
+/// Grouped backward into a sink (`GroupedGradientSink`, the world-size-invariant mode's path):
+/// the same gradients as into vectors, tile by tile in `gradientTiles`' order, and every linear
+/// layer's bounds noted before its tiles and holding for every element.
+final class GradientSinkTests: XCTestCase {
+    /// Records what backward hands it: full vectors per group, and the bound noted per element.
+    private final class RecordingSink: GroupedGradientSink {
+        let vectors: [FloatBuffer]
+        var bounds: [Double]
+        init(groups: Int, count: Int) {
+            vectors = (0..<groups).map { _ in FloatBuffer(count: count) }
+            bounds = Array(repeating: -1, count: count)
+        }
+        func target(group: Int, elements: Range<Int>) -> UnsafeMutablePointer<Float> { vectors[group].baseAddress }
+        func noteBounds(elements: Range<Int>, rowLength: Int, rowBounds: UnsafePointer<Double>) {
+            for i in elements { bounds[i] = max(bounds[i], rowBounds[(i - elements.lowerBound) / rowLength]) }
+        }
+    }
+
+    func testTheSinkGetsTheVectorsBitsTileByTileWithBoundsThatHold() throws {
+        for text in ["linear(40) relu linear(24) gelu linear(10)", "conv2d(3,3,padding=1) relu maxpool2d(2) flatten linear(10)"] {
+            let model = try ModelDescription.parse(text)
+            let input: TensorShape = text.hasPrefix("conv") ? .image(channels: 1, height: 6, width: 6) : .vector(features: 30)
+            let stack = LayerStack(
+                model: model, layers: try model.resolve(input: input, classes: 10), maximumBatchSize: 12,
+                gradientBlockElements: 100)
+            stack.initialize(seed: 5)
+            var generator = SeededGenerator(seed: 8)
+            for i in 0..<(12 * input.elementCount) { stack.input[i] = Float(generator.nextGaussian()) }
+            let labels = (0..<12).map { Int32($0 % 10) }, samples = (0..<12).map { Int32($0) }
+            let count = stack.parameterCount + 1
+            // Into vectors, the reference.
+            let vectors = (0..<3).map { _ in FloatBuffer(count: count) }
+            withExtendedLifetime(vectors) {
+                vectors.map(\.baseAddress).withUnsafeBufferPointer { targets in
+                    labels.withUnsafeBufferPointer { labels in
+                        samples.withUnsafeBufferPointer { samples in
+                            _ = stack.computeGradients(
+                                batchSize: 12, labels: labels.baseAddress!, gradientScale: 0.5,
+                                dropout: .init(seed: 1, step: 1, samples: samples), groups: .init(rows: 4, targets: targets)) { _ in }
+                        }
+                    }
+                }
+            }
+            // Into the sink.
+            let sink = RecordingSink(groups: 3, count: count)
+            var events: [String] = []
+            labels.withUnsafeBufferPointer { labels in
+                samples.withUnsafeBufferPointer { samples in
+                    _ = stack.computeGradients(
+                        batchSize: 12, labels: labels.baseAddress!, gradientScale: 0.5,
+                        dropout: .init(seed: 1, step: 1, samples: samples), groups: .init(rows: 4, count: 3, sink: sink)
+                    ) { event in
+                        switch event {
+                        case .tileComputed(let tile):
+                            events.append("tile \(tile)")
+                            for i in tile where tile.lowerBound < stack.parameterCount && sink.bounds[i] >= 0 {
+                                for group in 0..<3 {
+                                    // What the sum relies on: the computed value within one binade of the bound.
+                                    let value = Double(sink.vectors[group][i].magnitude)
+                                    XCTAssertLessThan(value, 2 * sink.bounds[i], "\(text): element \(i), group \(group)")
+                                }
+                            }
+                        case .boundsNoted(let elements):
+                            events.append("bounds \(elements)")
+                            XCTAssertTrue(elements.allSatisfy { sink.bounds[$0] >= 0 }, "\(text): every element bounded")
+                        default: break
+                        }
+                    }
+                }
+            }
+            for group in 0..<3 {
+                XCTAssertEqual(sink.vectors[group].array.map(\.bitPattern), vectors[group].array.map(\.bitPattern),
+                               "\(text): group \(group), the same bits as into vectors")
+            }
+            // The order: the loss slot, then each layer's tiles from the end down, a linear
+            // layer's bounds just before its tiles.
+            let tiles = events.filter { $0.hasPrefix("tile") }
+            XCTAssertEqual(tiles, ["tile \(stack.parameterCount..<(stack.parameterCount + 1))"] + stack.gradientTiles.map { "tile \($0)" })
+            for (index, event) in events.enumerated() where event.hasPrefix("bounds") {
+                XCTAssertTrue(events[index + 1].hasPrefix("tile"), "\(text): \(event) comes just before its tiles")
+            }
+            // Every linear element is bounded, and the bounds are not vacuous: some element
+            // reaches an eighth of its bound.
+            let linear = stack.gradientTiles.filter { sink.bounds[$0.lowerBound] >= 0 }
+            XCTAssertFalse(linear.isEmpty)
+            let tightest = linear.flatMap { $0 }.map { i in (0..<3).map { Double(sink.vectors[$0][i].magnitude) }.max()! / sink.bounds[i] }.max()!
+            XCTAssertGreaterThan(tightest, 0.125, "\(text): the bounds are tight enough to keep precision")
+        }
+    }
+}
