@@ -88,7 +88,8 @@ public final class LayerStack {
     public let gradientBlockElements: Int
 
     /// `gradientBlockElements` in the world-size-invariant mode: 16,384 elements (64 KB per
-    /// micro-batch), so that two tiles of a rank's micro-batches stay in a 1 MB L2 cache.
+    /// micro-batch), so that a tile of every micro-batch of a rank stays in a 1 MB L2 cache while
+    /// the exact sum turns it into integers.
     public static let invariantGradientBlockElements = 1 << 14
 
     /// What a training forward needs for dropout: the seed, the global step and the rows' sample

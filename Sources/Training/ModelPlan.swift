@@ -23,8 +23,9 @@ public struct ModelPlan: Sendable {
     ///   - sampleShape: one sample's shape (`[1, 28, 28]` for Fashion-MNIST).
     ///   - classes: the number of classes: the last layer's width.
     public init(configuration: TrainingConfiguration, sampleShape: TensorShape, classes: Int, maximumBatch: Int) throws {
-        // The world-size-invariant sum's stash (a copy of each local micro-batch's gradients but
-        // the last) and its 64-bit sums (two buffers' worth), counted at one rank, the most.
+        // The world-size-invariant sum's stash (when the micro-batches run one by one, a copy of
+        // each local micro-batch's gradients but the last) and its 64-bit sums (two buffers'
+        // worth), counted at one rank, the most.
         let sumBuffers = configuration.invariantMicroBatchSize.map { configuration.globalBatchSize / $0 + 1 } ?? 0
         let optimizerBuffers = configuration.optimizer.stateBufferCount + sumBuffers
         let layerSizes = [sampleShape.elementCount] + configuration.hiddenSizes + [classes]
