@@ -374,14 +374,16 @@ public final class LayerStack {
         let weightRows = boundScratch.baseAddress!, biasRows = weightRows + outputCount, sums = biasRows + outputCount
         for o in 0..<(2 * outputCount) { weightRows[o] = 0 }
         for group in 0..<groups {
-            // c(g), with a NaN anywhere in the input making it NaN (a maximum would skip it).
-            var largest: Float = 0, total = 0.0
-            let xs = x + group * rows * inputCount
-            for i in 0..<(rows * inputCount) {
-                largest = max(largest, xs[i].magnitude)
-                total += Double(xs[i].magnitude)
+            // c(g): the largest magnitude's bit pattern (for floats without sign the integer order
+            // is the numeric one, and a NaN's pattern is above infinity's, so a NaN wins), as an
+            // integer maximum that vectorizes.
+            let elements = rows * inputCount
+            let largest = (x + group * elements).withMemoryRebound(to: UInt32.self, capacity: elements) { xs in
+                var largest: UInt32 = 0
+                for i in 0..<elements { largest = max(largest, xs[i] & 0x7FFF_FFFF) }
+                return largest
             }
-            let c = total.isNaN ? Double.nan : Double(largest)
+            let c = largest > 0x7F80_0000 ? Double.nan : Double(Float(bitPattern: largest))
             for o in 0..<outputCount { sums[o] = 0 }
             let dys = dy + group * rows * outputCount
             for m in 0..<rows {

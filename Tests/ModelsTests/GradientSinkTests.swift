@@ -17,7 +17,34 @@ final class GradientSinkTests: XCTestCase {
         }
         func target(group: Int, elements: Range<Int>) -> UnsafeMutablePointer<Float> { vectors[group].baseAddress }
         func noteBounds(elements: Range<Int>, rowLength: Int, rowBounds: UnsafePointer<Double>) {
-            for i in elements { bounds[i] = max(bounds[i], rowBounds[(i - elements.lowerBound) / rowLength]) }
+            for i in elements {
+                let bound = rowBounds[(i - elements.lowerBound) / rowLength]
+                bounds[i] = bound.isNaN || bounds[i].isNaN ? .nan : max(bounds[i], bound)
+            }
+        }
+    }
+
+    /// A NaN or an infinity in a linear layer's input makes its weight bounds NaN or infinite
+    /// (so the exact sum marks those blocks as not finite), even where a maximum would skip it.
+    func testANonFiniteInputMakesTheBoundsNonFinite() throws {
+        let model = try ModelDescription.parse("linear(8) relu linear(10)")
+        let stack = LayerStack(model: model, layers: try model.resolve(input: .vector(features: 6), classes: 10), maximumBatchSize: 4)
+        stack.initialize(seed: 5)
+        for (poison, expectNaN) in [(Float.nan, true), (Float.infinity, false)] {
+            for i in 0..<24 { stack.input[i] = Float(i % 5) - 2 }
+            stack.input[13] = poison  // group 1 (rows 2 and 3), row 2
+            let sink = RecordingSink(groups: 2, count: stack.parameterCount + 1)
+            let labels: [Int32] = [1, 2, 3, 4], samples: [Int32] = [0, 1, 2, 3]
+            labels.withUnsafeBufferPointer { labels in
+                samples.withUnsafeBufferPointer { samples in
+                    _ = stack.computeGradients(
+                        batchSize: 4, labels: labels.baseAddress!, gradientScale: 1,
+                        dropout: .init(seed: 1, step: 1, samples: samples), groups: .init(rows: 2, count: 2, sink: sink)) { _ in }
+                }
+            }
+            let firstWeight = 0..<48
+            XCTAssertTrue(firstWeight.allSatisfy { expectNaN ? sink.bounds[$0].isNaN : !sink.bounds[$0].isFinite },
+                          "\(poison): \(sink.bounds[0..<48])")
         }
     }
 
