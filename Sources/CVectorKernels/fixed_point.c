@@ -104,34 +104,6 @@ static void fixed_sum_avx512(const float *const *slots, ptrdiff_t slotCount, int
     }
 }
 
-/// `fixed_sum_avx512` for a block whose scale `2^shift` is a normal float (shift ≤ 127): then
-/// `x × 2^shift` in float is exact for every normal `x` whose product is normal, and a product
-/// below the smallest normal float (exactly 0 to an integer either way) rounds to 0 as in the double
-/// path; every product is below 2^62 in magnitude, far inside float's range. Sixteen lanes a step.
-LOCKSTEP_AVX512DQ
-static void fixed_sum_avx512_float(const float *const *slots, ptrdiff_t slotCount, int64_t lower, int64_t upper,
-                                   float scale, int64_t *sums) {
-    const __m512 factor = _mm512_set1_ps(scale);
-    const __m512i exponent = _mm512_set1_epi32(0x7F800000);
-    for (int64_t i = lower; i < upper; i += 16) {
-        const int64_t left = upper - i;
-        const __mmask16 lanes = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-        __m512i low = _mm512_setzero_si512(), high = _mm512_setzero_si512();
-        for (ptrdiff_t s = 0; s < slotCount; s++) {
-            const __m512i bits = _mm512_maskz_loadu_epi32(lanes, slots[s] + i);
-            // Lanes whose exponent is zero (zeros, subnormals) contribute nothing.
-            const __mmask16 normal = _mm512_test_epi32_mask(bits, exponent);
-            const __m512 scaled = _mm512_maskz_mul_ps(normal, _mm512_castsi512_ps(bits), factor);
-            low = _mm512_add_epi64(low, _mm512_cvt_roundps_epi64(_mm512_castps512_ps256(scaled), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-            high = _mm512_add_epi64(
-                high, _mm512_cvt_roundps_epi64(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(scaled), 1)),
-                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        }
-        _mm512_mask_storeu_epi64(sums + i, (__mmask8)lanes, low);
-        _mm512_mask_storeu_epi64(sums + i + 8, (__mmask8)(lanes >> 8), high);
-    }
-}
-
 void lockstep_fixed_sum(const float *const *slots, ptrdiff_t slotCount, const int64_t *starts, ptrdiff_t blocks,
                         const int64_t *codes, int carryBits, int64_t *sums) {
     const int fast = use_avx512();
@@ -141,10 +113,8 @@ void lockstep_fixed_sum(const float *const *slots, ptrdiff_t slotCount, const in
             for (int64_t i = lower; i < upper; i++) sums[i] = 0;
             continue;
         }
-        const int shift = lockstep_fixed_shift(code, carryBits);
-        const double scale = ldexp(1.0, shift);
-        if (fast && shift <= 127) fixed_sum_avx512_float(slots, slotCount, lower, upper, (float)scale, sums);
-        else if (fast) fixed_sum_avx512(slots, slotCount, lower, upper, scale, sums);
+        const double scale = ldexp(1.0, lockstep_fixed_shift(code, carryBits));
+        if (fast) fixed_sum_avx512(slots, slotCount, lower, upper, scale, sums);
         else fixed_sum_portable(slots, slotCount, lower, upper, scale, sums);
     }
 }

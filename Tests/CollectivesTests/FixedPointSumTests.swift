@@ -108,6 +108,19 @@ final class FixedPointSumTests: XCTestCase {
 
     private func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
 
+    /// Element `i` of the terms' exact real sum, accumulated in double-double (exact to about
+    /// 2⁻¹⁰⁰ relative: far below the bounds checked against it).
+    private static func exactSum(_ terms: [[Float]], _ i: Int) -> Double {
+        var high = 0.0, low = 0.0
+        for term in terms {
+            let s = high + Double(term[i])
+            let bp = s - high
+            low += (high - (s - bp)) + (Double(term[i]) - bp)
+            high = s
+        }
+        return high + low
+    }
+
     // MARK: - Independent of grouping and order
 
     func testTheSumIsTheSameBitsForEveryGroupingAndOrder() throws {
@@ -169,14 +182,7 @@ final class FixedPointSumTests: XCTestCase {
                 let elements = block..<min(count, block + FixedPointSum.blockElementCount)
                 let code = terms.flatMap { $0[elements] }.map { Int($0.bitPattern >> 23 & 0xFF) }.max()!
                 for i in elements {
-                    var high = 0.0, low = 0.0  // double-double
-                    for term in terms {
-                        let s = high + Double(term[i])
-                        let bp = s - high
-                        low += (high - (s - bp)) + (Double(term[i]) - bp)
-                        high = s
-                    }
-                    let exact = high + low
+                    let exact = Self.exactSum(terms, i)
                     let value = result.values[i]
                     let bound = Double(termCount) * pow(2, Double(code + carry - 189)) + Double(value.ulp) / 2
                     let error = abs(Double(value) - exact)
@@ -206,17 +212,10 @@ final class FixedPointSumTests: XCTestCase {
             let largestBound = terms.flatMap { term in elements.map { loose(term, $0) } }.max()!
             let code = Int(floor(log2(2 * largestBound))) + 127
             for i in elements {
-                var high = 0.0, low = 0.0  // double-double
-                for term in terms {
-                    let s = high + Double(term[i])
-                    let bp = s - high
-                    low += (high - (s - bp)) + (Double(term[i]) - bp)
-                    high = s
-                }
-                let value = result.values[i]
+                let exact = Self.exactSum(terms, i), value = result.values[i]
                 let bound = Double(termCount) * pow(2, Double(code + carry - 189)) + Double(value.ulp) / 2
-                let error = abs(Double(value) - (high + low))
-                XCTAssertLessThanOrEqual(error, bound, "element \(i): \(value) vs exact \(high + low)")
+                let error = abs(Double(value) - exact)
+                XCTAssertLessThanOrEqual(error, bound, "element \(i): \(value) vs exact \(exact)")
                 worstRatio = max(worstRatio, error / bound)
             }
         }
