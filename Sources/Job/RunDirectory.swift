@@ -17,10 +17,13 @@ public struct RunDirectory: Equatable, Sendable {
     public let path: String
     /// True when this run created the folder to claim a default name (`agree`).
     public let claimed: Bool
+    /// The runs folder above it, when this run created that too (rank 0; nil otherwise).
+    public let createdParent: String?
 
-    public init(path: String, claimed: Bool = false) {
+    public init(path: String, claimed: Bool = false, createdParent: String? = nil) {
         self.path = path
         self.claimed = claimed
+        self.createdParent = createdParent
     }
 
     public var configPath: String { join("config.toml") }
@@ -44,17 +47,20 @@ public struct RunDirectory: Equatable, Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment, now: Date = Date()
     ) throws -> RunDirectory {
         var chosen = ""
+        var createdParent: String?
         let claimed = try communicator.agreeOnOutcome { () throws -> Bool in
             guard communicator.rank == 0 else { return false }
             if let requested {
                 chosen = requested
                 return false
             }
-            chosen = try claimUniqueDefault(parent: environment["LOCKSTEP_RUNS_DIR"] ?? "runs", now: now)
+            let parent = environment["LOCKSTEP_RUNS_DIR"] ?? "runs"
+            if !FileManager.default.fileExists(atPath: parent) { createdParent = parent }
+            chosen = try claimUniqueDefault(parent: parent, now: now)
             return true
         }
         let bytes = try communicator.broadcast(bytes: Array(chosen.utf8), root: 0)
-        return RunDirectory(path: String(decoding: bytes, as: UTF8.self), claimed: claimed)
+        return RunDirectory(path: String(decoding: bytes, as: UTF8.self), claimed: claimed, createdParent: createdParent)
     }
 
     /// `parent/<yyyyMMdd-HHmmss>[-N]`, created here with `mkdir` (atomic: of two runs asking for
@@ -106,10 +112,12 @@ public struct RunDirectory: Equatable, Sendable {
         }
     }
 
-    /// Removes the folder when this run claimed it and it is still empty (rank 0; a run that
-    /// did not start leaves nothing behind).
+    /// Removes the folder when this run claimed it and it is still empty, and the runs folder
+    /// above it when this run created that and it is empty too (rank 0; a run that did not start
+    /// leaves nothing behind).
     public func releaseIfEmpty() {
-        if claimed { _ = rmdir(path) }  // fails, harmlessly, unless the folder is empty
+        guard claimed, rmdir(path) == 0 else { return }  // fails, harmlessly, unless the folder is empty
+        if let createdParent { _ = rmdir(createdParent) }
     }
 
     /// Creates the folder and its parents (rank 0).

@@ -25,6 +25,23 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertEqual(RunDirectory(path: second).existingRun(), ["config.toml"])
     }
 
+    /// A run refused at start-up leaves no `runs/` folder behind when it created one, and leaves
+    /// an empty one that was already there.
+    func testARunThatDoesNotStartRemovesTheRunsFolderItCreated() throws {
+        let scratch = try temporaryDirectory(for: self)
+        let created = scratch.appendingPathComponent("new-runs").path
+        let refused = try lockstep(
+            ["train", "--world-size-invariant", "--micro-batch", "24"] + tinyRun, environment: ["LOCKSTEP_RUNS_DIR": created])
+        XCTAssertEqual(refused.exitCode, 64, refused.combinedOutput)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: created), "the runs folder it created is gone")
+        let existing = scratch.appendingPathComponent("old-runs").path
+        try FileManager.default.createDirectory(atPath: existing, withIntermediateDirectories: false)
+        let again = try lockstep(
+            ["train", "--world-size-invariant", "--micro-batch", "24"] + tinyRun, environment: ["LOCKSTEP_RUNS_DIR": existing])
+        XCTAssertEqual(again.exitCode, 64, again.combinedOutput)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: existing), [], "kept, empty")
+    }
+
     /// A 2-rank run without --run-dir: one new folder, named by the time, holding the files; rank
     /// 0 names it at the start and at the end.
     func testTwoRanksShareOneDefaultRunDirectory() throws {
