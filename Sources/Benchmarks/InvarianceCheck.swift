@@ -1,4 +1,5 @@
 import Collectives
+import Datasets
 import Determinism
 import Foundation
 import Logging
@@ -68,6 +69,24 @@ public enum InvarianceCheck {
                 ranks: communicator.worldSize, steps: steps, globalBatch: configuration.globalBatchSize,
                 microBatch: configuration.invariantMicroBatchSize, paramsHash: StateHash.hex(world),
                 singleRankParamsHash: StateHash.hex(singleHash))
+        }
+    }
+
+    /// Throws what `run` would refuse on every rank alike (the model, the global batch against the
+    /// world size and the micro-batch, in both modes), without any collective: callers report it
+    /// once (`CollectiveFailure.collectively`).
+    /// - Throws: `ModelDescriptionError`, `ModelSizeError`, `SamplerError`.
+    public static func checkSettings(configuration: TrainingConfiguration, data: TrainingData, worldSize: Int) throws {
+        var plain = configuration
+        plain.worldSizeInvariant = nil
+        plain.microBatchSize = nil
+        for configuration in [configuration, plain] {
+            _ = try ModelPlan(configuration: configuration, samples: data.training, maximumBatch: configuration.globalBatchSize)
+            for size in Set([worldSize, 1]) {
+                _ = try DistributedSampler(
+                    sampleCount: data.training.count, globalBatchSize: configuration.globalBatchSize, worldSize: size,
+                    rank: 0, seed: configuration.seed, microBatchSize: configuration.invariantMicroBatchSize)
+            }
         }
     }
 

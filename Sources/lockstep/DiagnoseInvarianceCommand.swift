@@ -54,6 +54,10 @@ struct DiagnoseInvarianceCommand: ParsableCommand {
             configuration.microBatchSize = microBatch
             let trainingData = try synthetic.map { TrainingData.synthetic(trainingCount: $0, testCount: 100) }
                 ?? TrainingData.load(configuration)
+            try CollectiveFailure.collectively {
+                try InvarianceCheck.checkSettings(
+                    configuration: configuration, data: trainingData, worldSize: job.communicator.worldSize)
+            }
             let results = try InvarianceCheck.run(
                 configuration: configuration, data: trainingData, communicator: job.communicator, steps: steps)
             let encoder = JSONEncoder()

@@ -127,4 +127,15 @@ final class WorldSizeInvarianceTests: XCTestCase {
         XCTAssertEqual(lines.last?["mode"] as? String, "default")
         XCTAssertEqual(lines.last?["identical"] as? Bool, false, "3 ranks in the default mode sum in another order")
     }
+
+    /// Settings every rank refuses alike are said once, by rank 0, with exit 64 and no abort.
+    func testDiagnoseInvarianceRefusesTooManyRanksOnce() throws {
+        let result = try ProcessRunner.mpirun(
+            ranks: 3, ["diagnose", "invariance", "--synthetic", "480", "--global-batch", "32", "--micro-batch", "16"], timeout: 60)
+        XCTAssertEqual(result.exitCode, 64, result.combinedOutput)
+        let message = "error: 3 ranks but only 2 micro-batches per step (--global-batch 32 / --micro-batch 16)"
+        XCTAssertEqual(result.standardError.components(separatedBy: message).count - 1, 1, result.combinedOutput)
+        XCTAssertFalse(result.combinedOutput.contains("rank 1:"), result.combinedOutput)
+        XCTAssertFalse(result.combinedOutput.contains("MPI_ABORT"), result.combinedOutput)
+    }
 }
