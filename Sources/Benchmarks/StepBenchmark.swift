@@ -71,7 +71,8 @@ public enum StepBenchmark {
         /// With `--world-size-invariant`: the default mode's step (same model, global batch,
         /// ranks and data), timed in every repetition, alternating with this mode's, in training
         /// samples per second over all ranks; and `samples_per_s / default_samples_per_s`, the
-        /// median of the per-repetition ratios (absent otherwise).
+        /// median of the per-repetition ratios (absent otherwise, and when the ranks do not divide
+        /// the global batch: the default mode cannot run there).
         public let defaultSamplesPerSecond: Double?
         public let defaultFraction: Double?
         /// With `traceOverhead`: samples/s with the timeline attached (median), and the median over
@@ -106,21 +107,27 @@ public enum StepBenchmark {
     /// Runs `settings` on a training step built from `configuration` and `data` (the real
     /// `TrainingStep`: the same model, optimizer and reduction as `lockstep train`, the learning
     /// rate of the run's schedule). Collective.
-    /// - Throws: `ModelDescriptionError`, `ModelSizeError`, `SamplerError`, `ScheduleError` for
-    ///   settings that cannot run.
+    /// - Throws: `CollectiveFailure` (the same on every rank, reported once by rank 0) for
+    ///   settings that cannot run: a `ModelDescriptionError`, `ModelSizeError`, `SamplerError` or
+    ///   `ScheduleError`.
     public static func run(
         configuration: TrainingConfiguration, data: TrainingData, communicator: Communicator, settings: Settings
     ) throws -> Result {
         FloatingPointEnvironment.enableFlushToZero()
-        let plan = try ModelPlan(
-            configuration: configuration, samples: data.training,
-            maximumBatch: max(configuration.globalBatchSize, configuration.evaluationBatchSize))
-        let sampler = try DistributedSampler(
-            sampleCount: data.training.count, globalBatchSize: configuration.globalBatchSize,
-            worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed,
-            microBatchSize: configuration.invariantMicroBatchSize)
-        let schedule = try ExponentialSchedule(
-            configuration.scaledSchedule, stepsPerEpoch: sampler.stepsPerEpoch, totalUnits: configuration.epochs)
+        // Every rank checks the same settings against the same data: a refusal is collective.
+        let (plan, sampler, schedule) = try CollectiveFailure.collectively {
+            () throws -> (ModelPlan, DistributedSampler, ExponentialSchedule) in
+            let plan = try ModelPlan(
+                configuration: configuration, samples: data.training,
+                maximumBatch: max(configuration.globalBatchSize, configuration.evaluationBatchSize))
+            let sampler = try DistributedSampler(
+                sampleCount: data.training.count, globalBatchSize: configuration.globalBatchSize,
+                worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed,
+                microBatchSize: configuration.invariantMicroBatchSize)
+            let schedule = try ExponentialSchedule(
+                configuration.scaledSchedule, stepsPerEpoch: sampler.stepsPerEpoch, totalUnits: configuration.epochs)
+            return (plan, sampler, schedule)
+        }
         let trainingStep = TrainingStep(
             configuration: configuration, communicator: communicator, plan: plan, training: data.training,
             localBatchSize: sampler.localBatchSize, evaluationBatchSize: configuration.evaluationBatchSize)
@@ -144,15 +151,16 @@ public enum StepBenchmark {
             soloStep = step
         }
         // The default mode's step beside the world-size-invariant one: the same parameters, the
-        // default sampler's local batch.
+        // default sampler's local batch. None when the ranks do not divide the global batch (the
+        // invariant mode runs there, the default mode cannot): the same on every rank.
         var defaultStep: TrainingStep?, defaultSampler: DistributedSampler?
-        if configuration.invariantMicroBatchSize != nil {
+        if configuration.invariantMicroBatchSize != nil, let sampler = try? DistributedSampler(
+            sampleCount: data.training.count, globalBatchSize: configuration.globalBatchSize,
+            worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed
+        ) {
             var plain = configuration
             plain.worldSizeInvariant = nil
             plain.microBatchSize = nil
-            let sampler = try DistributedSampler(
-                sampleCount: data.training.count, globalBatchSize: configuration.globalBatchSize,
-                worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed)
             let step = TrainingStep(
                 configuration: plain, communicator: communicator, plan: plan, training: data.training,
                 localBatchSize: sampler.localBatchSize)

@@ -78,6 +78,40 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(fraction, (lines[0]["samples_per_s"] as? Double ?? 0) / ceiling, accuracy: 1e-12)
     }
 
+    /// With --world-size-invariant: the default mode timed in the same run, and its share; none
+    /// at a world size that does not divide the global batch (3 ranks and 40 samples: the invariant
+    /// mode still runs there, 5 micro-batches of 8 dealt 2, 2, 1).
+    func testStepInTheInvariantModeTimesTheDefaultModeInTheSameRun() throws {
+        for (ranks, hasDefault) in [(2, true), (3, false)] {
+            let result = try ProcessRunner.mpirun(
+                ranks: ranks,
+                ["bench", "step", "--synthetic", "256", "--global-batch", ranks == 2 ? "32" : "40", "--hidden", "16",
+                 "--world-size-invariant", "--micro-batch", "8", "--warmup", "1", "--steps", "3", "--repetitions", "1", "--json"],
+                timeout: 60)
+            XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+            let line = try XCTUnwrap(jsonLines(result.standardOutput).first, result.combinedOutput)
+            XCTAssertEqual(line["reduction"] as? String, "fixed-point")
+            guard hasDefault else {
+                XCTAssertNil(line["default_samples_per_s"], "\(ranks) ranks do not divide 40")
+                continue
+            }
+            let plain = try XCTUnwrap(line["default_samples_per_s"] as? Double, result.combinedOutput)
+            let fraction = try XCTUnwrap(line["default_fraction"] as? Double, result.combinedOutput)
+            // One repetition: the fraction is exactly this mode's samples/s over the default's.
+            XCTAssertEqual(fraction, (line["samples_per_s"] as? Double ?? 0) / plain, accuracy: 1e-12)
+        }
+    }
+
+    /// Settings every rank refuses alike are said once, by rank 0, with exit 64 and no abort.
+    func testStepRefusesABatchTheRanksCannotSplitOnce() throws {
+        let result = try ProcessRunner.mpirun(
+            ranks: 3, ["bench", "step", "--synthetic", "256", "--global-batch", "100", "--steps", "3"], timeout: 60)
+        XCTAssertEqual(result.exitCode, 64, result.combinedOutput)
+        let message = "error: --global-batch 100 does not split evenly over 3 ranks"
+        XCTAssertEqual(result.standardError.components(separatedBy: message).count - 1, 1, result.combinedOutput)
+        XCTAssertFalse(result.combinedOutput.contains("MPI_ABORT"), result.combinedOutput)
+    }
+
     func testAllreduceEmitsEveryModeAndSizeBesideThePlainLoop() throws {
         let result = try ProcessRunner.mpirun(
             ranks: 2, ["bench", "allreduce", "--min-bytes", "4096", "--max-bytes", "16384", "--repetitions", "1", "--calls", "5",
