@@ -40,8 +40,8 @@ import Tracing
 /// **Tiles.** The local terms arrive tile by tile, from the end of the vector down, every term's
 /// part of a tile before the next tile (`target`, then `tileComputed`): each tile becomes integers
 /// at once, while it is still in the core's cache, and its buffer is reused by the next tile.
-/// Terms computed one after the other instead (`stashedTermCount`) keep all but the last whole,
-/// in a stash, until the last term's tiles arrive. A tile whose codes were agreed from bounds
+/// Terms computed in several passes (`stashedTermCount`) keep those of the earlier passes whole, in
+/// a stash, until the last pass's tiles arrive. A tile whose codes were agreed from bounds
 /// costs no communication; any other tile agrees its codes itself (a blocking max-allreduce of a
 /// few integers). The sum of each section (the gradient buckets, in the order backward finishes
 /// them) is started as a nonblocking allreduce as soon as its last tile is integers, and written
@@ -114,15 +114,16 @@ public final class FixedPointSum {
     ///     (`BucketPlan.buckets`); their bounds are block boundaries too. Default: one.
     ///   - termCount: terms over every rank (micro-batches per global batch), ≥ 1.
     ///   - localTermCount: terms this rank adds, `1...termCount`.
-    ///   - stashedTermCount: 0 when every tile of every local term is computed before the next
-    ///     tile (together), `localTermCount − 1` when the terms are computed one after the other.
+    ///   - stashedTermCount: the local terms computed before the last pass over the others (0 when
+    ///     every local term is computed tile by tile together; `localTermCount − 1` when one
+    ///     after the other).
     ///   - tileCapacity: the largest tile, in elements.
     public init(
         count: Int, boundaries: [Int] = [], sections: [Range<Int>]? = nil, termCount: Int, localTermCount: Int,
         stashedTermCount: Int = 0, tileCapacity: Int, communicator: Communicator
     ) {
         precondition(count > 0 && termCount >= 1 && (1...termCount).contains(localTermCount)
-                     && (stashedTermCount == 0 || stashedTermCount == localTermCount - 1) && tileCapacity > 0,
+                     && (0..<localTermCount).contains(stashedTermCount) && tileCapacity > 0,
                      "FixedPointSum(count: \(count), termCount: \(termCount), localTermCount: \(localTermCount), stashed \(stashedTermCount), tiles \(tileCapacity))")
         let sections = sections ?? [0..<count]
         precondition(sections.map(\.count).reduce(0, +) == count && Set(sections.map(\.lowerBound)).count == sections.count

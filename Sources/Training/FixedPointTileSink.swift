@@ -3,9 +3,9 @@ import Models
 
 /// Hands the exact sum (`FixedPointSum`) to grouped backward (`LayerStack.GradientGroups(rows:count:sink:)`)
 /// in the world-size-invariant mode: group `g` of a `computeGradients` call is the sum's local term
-/// `firstTerm + g`. With the micro-batches together, one call holds every term; one by one, each
-/// call holds one, and only the last call (`isLast`) agrees and converts (the earlier terms wait in
-/// the sum's stash). The loss slot is written into the tail tile (the loss slot and the
+/// `firstTerm + g`. With the micro-batches together, one call holds every term; in several passes
+/// (`TrainingStep.microBatchesPerPass`), each call holds some, and only the last call (`isLast`)
+/// agrees and converts (the earlier terms wait in the sum's stash). The loss slot is written into the tail tile (the loss slot and the
 /// stop-request slots, `GradientBuffer` layout), which gets this rank's stop requests in its last
 /// term and zeros in the others.
 final class FixedPointTileSink: GroupedGradientSink {

@@ -17,9 +17,9 @@ extension TrainingStep {
     /// (`FixedPointTileSink`): a linear layer's scale is agreed from bounds before its tiles are
     /// computed, and each tile becomes integers at once, while it is in the cache; each bucket
     /// (`--bucket-mb`) starts its integer allreduce as soon as its last tile is integers. With
-    /// `microBatchesTogether`, this rank's micro-batches run through forward and backward at once;
-    /// otherwise one by one, every micro-batch but the last into the sum's stash. Both give the same
-    /// bits (set-up checks that before choosing the first). `--reduction` and `--overlap` do not
+    /// `microBatchesPerPass` micro-batches at a time run through forward and backward (all of this
+    /// rank's, when the set-up check allows); the micro-batches of every pass but the last go to the
+    /// sum's stash. Every choice gives the same bits (set-up checks that before choosing). `--reduction` and `--overlap` do not
     /// apply. Collective.
     func runWorldSizeInvariant(
         sum: FixedPointSum, tileSink: FixedPointTileSink, samples: UnsafeBufferPointer<Int32>, learningRate: Double, step: Int64

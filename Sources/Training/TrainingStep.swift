@@ -22,13 +22,15 @@ public final class TrainingStep {
     /// The exact sum of the world-size-invariant mode (nil in the default mode).
     public let invariantSum: FixedPointSum?
     /// Rows of each forward and backward: the local batch, or in the world-size-invariant mode
-    /// when `microBatchesTogether` is false, the micro-batch.
+    /// `microBatchesPerPass` micro-batches.
     public let trainingRows: Int
-    /// World-size-invariant mode: this rank's micro-batches run through forward and backward
-    /// together (`LayerStack.computeGradients(groups:)`), because
-    /// `LayerStack.groupedGradientsMatch` found the same bits as one by one; else one by one.
-    /// False in the default mode.
-    public let microBatchesTogether: Bool
+    /// World-size-invariant mode: how many of this rank's micro-batches run through forward and
+    /// backward together (`LayerStack.computeGradients(groups:)`): the most, dividing this rank's
+    /// count, for which `LayerStack.groupedGradientsMatch` found the same bits as one by one
+    /// (1: one by one). 1 in the default mode.
+    public let microBatchesPerPass: Int
+    /// World-size-invariant mode: all of this rank's micro-batches run in one pass.
+    public var microBatchesTogether: Bool { microBatchesPerPass > 1 && trainingRows == labels.count }
     /// World-size-invariant mode: hands backward's gradients to the exact sum, tile by tile.
     let tileSink: FixedPointTileSink?
     /// The micro-batch (world-size-invariant mode), else nil.
@@ -84,11 +86,11 @@ public final class TrainingStep {
     ///   - plan: the model, checked (`ModelPlan`).
     ///   - localBatchSize: the most samples one `run` gets (in the world-size-invariant mode, a
     ///     multiple of the micro-batch: this rank's micro-batches).
-    ///   - allowMicroBatchesTogether: false runs the micro-batches one by one even where they
-    ///     could run together (tests compare the two).
+    ///   - maximumMicroBatchesPerPass: the most micro-batches one pass may hold even where more
+    ///     could run together (1: one by one; tests compare the choices).
     public init(
         configuration: TrainingConfiguration, communicator: Communicator, plan: ModelPlan,
-        training: LabeledSamples, localBatchSize: Int, evaluationBatchSize: Int = 0, allowMicroBatchesTogether: Bool = true
+        training: LabeledSamples, localBatchSize: Int, evaluationBatchSize: Int = 0, maximumMicroBatchesPerPass: Int = .max
     ) {
         let microBatch = configuration.invariantMicroBatchSize
         microBatchSize = microBatch
@@ -109,19 +111,23 @@ public final class TrainingStep {
             readyPoints: model.gradientReadyPoints, bufferCount: storage.count,
             bucketElementCount: max(1, bucketBytes / MemoryLayout<Float>.stride))
         let local = microBatch.map { localBatchSize / $0 } ?? 0
-        var together = false
-        if let microBatch, local > 1, allowMicroBatchesTogether {
-            // Checked on vectors of its own, freed after (together, the sum keeps no whole vector
-            // per micro-batch).
+        var together = 1
+        if let microBatch, local > 1, maximumMicroBatchesPerPass > 1 {
+            // Checked on vectors of its own, freed after (the sum keeps no whole vector for the
+            // micro-batches of the last pass), from all of this rank's micro-batches down.
             let vectors = (0..<local).map { _ in FloatBuffer(count: storage.count) }
             let targets = vectors.map(\.baseAddress)
             together = withExtendedLifetime(vectors) {
                 targets.withUnsafeBufferPointer { targets in
-                    model.groupedGradientsMatch(groups: .init(rows: microBatch, targets: targets), seed: configuration.seed)
+                    (2...min(local, maximumMicroBatchesPerPass)).reversed().first { count in
+                        local % count == 0 && model.groupedGradientsMatch(
+                            groups: .init(rows: microBatch, targets: UnsafeBufferPointer(rebasing: targets[0..<count])),
+                            seed: configuration.seed)
+                    } ?? 1
                 }
             }
         }
-        microBatchesTogether = together
+        microBatchesPerPass = together
         let tiles = model.gradientTiles
         let invariantSum = microBatch.map { size in
             precondition(localBatchSize % size == 0 && configuration.globalBatchSize % size == 0,
@@ -131,12 +137,12 @@ public final class TrainingStep {
             return FixedPointSum(
                 count: storage.count, boundaries: [parameters, parameters + 1] + tiles.map(\.lowerBound),
                 sections: sections.buckets, termCount: configuration.globalBatchSize / size, localTermCount: local,
-                stashedTermCount: together ? 0 : local - 1,
+                stashedTermCount: local - together,
                 tileCapacity: max(storage.count - parameters, tiles.map(\.count).max() ?? 0), communicator: communicator)
         }
         self.invariantSum = invariantSum
         tileSink = invariantSum.map { FixedPointTileSink(sum: $0, gradients: model.gradientBuffer) }
-        trainingRows = microBatch.map { together ? localBatchSize : $0 } ?? localBatchSize
+        trainingRows = microBatch.map { $0 * together } ?? localBatchSize
         self.training = training
         globalBatchSize = configuration.globalBatchSize
         maximumGradientNorm = configuration.clipGradientNorm

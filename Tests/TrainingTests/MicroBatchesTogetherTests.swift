@@ -5,9 +5,9 @@ import Training
 import XCTest
 
 /// The world-size-invariant step runs a rank's micro-batches together when its set-up check
-/// allows, else one by one: both paths train to the same bits.
+/// allows, else in smaller passes or one by one: every choice trains to the same bits.
 final class MicroBatchesTogetherTests: XCTestCase {
-    func testTogetherAndOneByOneTrainTheSameBits() throws {
+    func testTogetherInPassesAndOneByOneTrainTheSameBits() throws {
         for layers in [nil, "flatten linear(12) gelu dropout(0.3) linear(3)", "conv2d(3,3,padding=1) relu maxpool2d(2) flatten dropout(0.2) linear(3)"] {
             var configuration = TrainingFixtures.configuration()
             configuration.model = layers
@@ -16,12 +16,13 @@ final class MicroBatchesTogetherTests: XCTestCase {
             let data = TrainingFixtures.data
             let plan = try ModelPlan(configuration: configuration, samples: data.training, maximumBatch: 8)
             var results: [[UInt32]] = []
-            for together in [true, false] {
+            for perPass in [4, 2, 1] {
                 let step = TrainingStep(
                     configuration: configuration, communicator: SingleProcessCommunicator(), plan: plan,
-                    training: data.training, localBatchSize: 8, allowMicroBatchesTogether: together)
-                XCTAssertEqual(step.microBatchesTogether, together, "\(layers ?? "mlp")")
-                XCTAssertEqual(step.trainingRows, together ? 8 : 2)
+                    training: data.training, localBatchSize: 8, maximumMicroBatchesPerPass: perPass)
+                XCTAssertEqual(step.microBatchesPerPass, perPass, "\(layers ?? "mlp")")
+                XCTAssertEqual(step.microBatchesTogether, perPass == 4, "\(layers ?? "mlp")")
+                XCTAssertEqual(step.trainingRows, 2 * perPass)
                 step.model.initialize(seed: 3)
                 var losses: [Double] = []
                 for index in 0..<12 {
@@ -35,7 +36,8 @@ final class MicroBatchesTogetherTests: XCTestCase {
                 XCTAssertTrue(losses.allSatisfy(\.isFinite))
                 results.append(step.model.parameters.array.map(\.bitPattern))
             }
-            XCTAssertEqual(results[0], results[1], "\(layers ?? "mlp"): together vs one by one")
+            XCTAssertEqual(results[0], results[1], "\(layers ?? "mlp"): together vs two passes")
+            XCTAssertEqual(results[0], results[2], "\(layers ?? "mlp"): together vs one by one")
             XCTAssertNotEqual(results[0], TrainingStepFreshParameters.bits(plan: plan, configuration: configuration), "training moved the parameters")
         }
     }
