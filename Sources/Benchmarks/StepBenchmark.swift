@@ -58,6 +58,9 @@ public enum StepBenchmark {
         /// With `--world-size-invariant`: rank 0's micro-batches per forward and backward pass
         /// (`TrainingStep.microBatchesPerPass`; absent otherwise).
         public let microBatchesPerPass: Int?
+        /// With `--world-size-invariant`: the bits of the exact sum's integers, 32 or 64
+        /// (`FixedPointSum.width`; absent otherwise).
+        public let fixedPointBits: Int?
         public let overlap: Bool
         public let bucketMegabytes: Double
         public let buckets: Int
@@ -103,7 +106,7 @@ public enum StepBenchmark {
 
         /// The JSON names (snake_case, as printed).
         public enum CodingKeys: String, CodingKey {
-            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, microBatch = "micro_batch", microBatchesTogether = "micro_batches_together", microBatchesPerPass = "micro_batches_per_pass", overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", ceilingSamplesPerSecond = "ceiling_samples_per_s", ceilingFraction = "ceiling_fraction", defaultSamplesPerSecond = "default_samples_per_s", defaultFraction = "default_fraction", tracedSamplesPerSecond = "traced_samples_per_s", traceOverhead = "trace_overhead", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
+            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, microBatch = "micro_batch", microBatchesTogether = "micro_batches_together", microBatchesPerPass = "micro_batches_per_pass", fixedPointBits = "fixed_point_bits", overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", ceilingSamplesPerSecond = "ceiling_samples_per_s", ceilingFraction = "ceiling_fraction", defaultSamplesPerSecond = "default_samples_per_s", defaultFraction = "default_fraction", tracedSamplesPerSecond = "traced_samples_per_s", traceOverhead = "trace_overhead", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
         }
     }
 
@@ -279,6 +282,7 @@ public enum StepBenchmark {
             microBatch: configuration.invariantMicroBatchSize,
             microBatchesTogether: configuration.invariantMicroBatchSize == nil ? nil : trainingStep.microBatchesTogether,
             microBatchesPerPass: configuration.invariantMicroBatchSize == nil ? nil : trainingStep.microBatchesPerPass,
+            fixedPointBits: trainingStep.invariantSum?.width,
             overlap: configuration.invariantMicroBatchSize == nil ? reduction.overlaps : true,
             bucketMegabytes: configuration.bucketMegabytes, buckets: reduction.plan.buckets.count,
             steps: settings.steps, repetitions: settings.repetitions,

@@ -17,6 +17,7 @@ static MPI_Datatype datatype_of(lockstep_mpi_type type) {
     case LOCKSTEP_MPI_FLOAT32: return MPI_FLOAT;
     case LOCKSTEP_MPI_FLOAT64: return MPI_DOUBLE;
     case LOCKSTEP_MPI_INT64: return MPI_INT64_T;
+    case LOCKSTEP_MPI_INT32: return MPI_INT32_T;
     }
     return MPI_DATATYPE_NULL;
 }

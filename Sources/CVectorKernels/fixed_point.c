@@ -19,7 +19,7 @@ void lockstep_fixed_force_portable(int portable) { atomic_store(&forcePortable, 
 
 static int use_avx512(void) { return !atomic_load_explicit(&forcePortable, memory_order_relaxed) && lockstep_fixed_avx512(); }
 
-int lockstep_fixed_shift(int64_t code, int carryBits) { return 188 - carryBits - (int)code; }
+int lockstep_fixed_shift(int64_t code, int carryBits, int width) { return 126 + (width - 2) - carryBits - (int)code; }
 
 // MARK: - Exponent codes
 
@@ -113,7 +113,7 @@ void lockstep_fixed_sum(const float *const *slots, ptrdiff_t slotCount, const in
             for (int64_t i = lower; i < upper; i++) sums[i] = 0;
             continue;
         }
-        const double scale = ldexp(1.0, lockstep_fixed_shift(code, carryBits));
+        const double scale = ldexp(1.0, lockstep_fixed_shift(code, carryBits, 64));
         if (fast) fixed_sum_avx512(slots, slotCount, lower, upper, scale, sums);
         else fixed_sum_portable(slots, slotCount, lower, upper, scale, sums);
     }
@@ -194,11 +194,112 @@ int lockstep_fixed_to_float(const int64_t *sums, const int64_t *starts, ptrdiff_
             nonFinite |= code > 0;
             continue;
         }
-        const int shift = lockstep_fixed_shift(code, carryBits);
+        const int shift = lockstep_fixed_shift(code, carryBits, 64);
         const double inverse = ldexp(1.0, -shift);
         if (fast && shift <= 126) nonFinite |= to_float_avx512_normal(sums, lower, upper, (float)inverse, values);
         else if (fast) nonFinite |= to_float_avx512(sums, lower, upper, inverse, values);
         else nonFinite |= to_float_portable(sums, lower, upper, inverse, values);
+    }
+    return nonFinite;
+}
+
+// MARK: - 32-bit sums
+
+static void fixed_sum32_portable(const float *const *slots, ptrdiff_t slotCount, int64_t lower, int64_t upper,
+                                 double scale, int32_t *sums) {
+    for (int64_t i = lower; i < upper; i++) sums[i] = 0;
+    for (ptrdiff_t s = 0; s < slotCount; s++) {
+        const float *x = slots[s];
+        for (int64_t i = lower; i < upper; i++) sums[i] += (int32_t)fixed_of(x[i], scale);
+    }
+}
+
+/// `x × 2^shift` by `vscalefps`: exact for a normal result; a result below the smallest normal
+/// float (whatever the MXCSR makes of it) is below 1/2 and rounds to the integer 0 anyway, and
+/// every result is below 2^30 (no overflow).
+LOCKSTEP_AVX512DQ
+static void fixed_sum32_avx512(const float *const *slots, ptrdiff_t slotCount, int64_t lower, int64_t upper,
+                               int shift, int32_t *sums) {
+    const __m512 power = _mm512_set1_ps((float)shift);
+    const __m512i exponent = _mm512_set1_epi32(0x7F800000);
+    for (int64_t i = lower; i < upper; i += 16) {
+        const int64_t left = upper - i;
+        const __mmask16 lanes = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        __m512i sum = _mm512_setzero_si512();
+        for (ptrdiff_t s = 0; s < slotCount; s++) {
+            const __m512i bits = _mm512_maskz_loadu_epi32(lanes, slots[s] + i);
+            // Lanes whose exponent is zero (zeros, subnormals) contribute nothing.
+            const __mmask16 normal = _mm512_test_epi32_mask(bits, exponent);
+            const __m512 scaled = _mm512_scalef_round_ps(_mm512_castsi512_ps(bits), power,
+                                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            const __m512i fixed =
+                _mm512_maskz_cvt_roundps_epi32(normal, scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            sum = _mm512_add_epi32(sum, fixed);
+        }
+        _mm512_mask_storeu_epi32(sums + i, lanes, sum);
+    }
+}
+
+void lockstep_fixed_sum32(const float *const *slots, ptrdiff_t slotCount, const int64_t *starts, ptrdiff_t blocks,
+                          const int64_t *codes, int carryBits, int32_t *sums) {
+    const int fast = use_avx512();
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+        const int64_t lower = starts[b], upper = starts[b + 1], code = codes[b];
+        if (code <= 0 || code >= LOCKSTEP_FIXED_INFINITY) {
+            for (int64_t i = lower; i < upper; i++) sums[i] = 0;
+            continue;
+        }
+        const int shift = lockstep_fixed_shift(code, carryBits, 32);
+        if (fast) fixed_sum32_avx512(slots, slotCount, lower, upper, shift, sums);
+        else fixed_sum32_portable(slots, slotCount, lower, upper, ldexp(1.0, shift), sums);
+    }
+}
+
+static int to_float32_portable(const int32_t *sums, int64_t lower, int64_t upper, double inverse, float *values) {
+    int nonFinite = 0;
+    for (int64_t i = lower; i < upper; i++) {
+        values[i] = float_of(sums[i], inverse);
+        nonFinite |= isinf(values[i]);
+    }
+    return nonFinite;
+}
+
+/// As `to_float_avx512_normal`, from 32-bit sums.
+LOCKSTEP_AVX512DQ
+static int to_float32_avx512_normal(const int32_t *sums, int64_t lower, int64_t upper, float inverse, float *values) {
+    const __m512 factor = _mm512_set1_ps(inverse);
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), infinity = _mm512_set1_epi32(0x7F800000);
+    __mmask16 infinite = 0;
+    for (int64_t i = lower; i < upper; i += 16) {
+        const int64_t left = upper - i;
+        const __mmask16 lanes = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        const __m512 rounded = _mm512_cvt_roundepi32_ps(_mm512_maskz_loadu_epi32(lanes, sums + i),
+                                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m512 result = _mm512_mul_ps(rounded, factor);
+        infinite |= _mm512_mask_cmpeq_epi32_mask(lanes, _mm512_and_si512(_mm512_castps_si512(result), magnitude), infinity);
+        _mm512_mask_storeu_ps(values + i, lanes, result);
+    }
+    return infinite != 0;
+}
+
+int lockstep_fixed_to_float32(const int32_t *sums, const int64_t *starts, ptrdiff_t blocks, const int64_t *codes,
+                              int carryBits, float *values) {
+    const int fast = use_avx512();
+    int nonFinite = 0;
+    for (ptrdiff_t b = 0; b < blocks; b++) {
+        const int64_t lower = starts[b], upper = starts[b + 1], code = codes[b];
+        if (code <= 0 || code >= LOCKSTEP_FIXED_INFINITY) {
+            const float fill = code <= 0 ? 0.0f : code == LOCKSTEP_FIXED_INFINITY ? __builtin_inff() : __builtin_nanf("");
+            for (int64_t i = lower; i < upper; i++) values[i] = fill;
+            nonFinite |= code > 0;
+            continue;
+        }
+        const int shift = lockstep_fixed_shift(code, carryBits, 32);
+        const double inverse = ldexp(1.0, -shift);
+        // A quantum below the smallest normal float (tiny blocks) can make subnormal results: the
+        // double path flushes them.
+        if (fast && shift <= 126) nonFinite |= to_float32_avx512_normal(sums, lower, upper, (float)inverse, values);
+        else nonFinite |= to_float32_portable(sums, lower, upper, inverse, values);
     }
     return nonFinite;
 }

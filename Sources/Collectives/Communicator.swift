@@ -36,6 +36,8 @@ public protocol Communicator: AnyObject {
     /// Starts an in-place nonblocking allreduce of `buffer`, under the same rules as
     /// `startSumAllreduce` (the world-size-invariant sum's exponents and integer sums).
     func startAllreduce(_ buffer: UnsafeMutableBufferPointer<Int64>, operation: ReductionOperation) throws -> PendingCollective
+    /// The same for 32-bit integers (the invariant sum's 32-bit sums).
+    func startAllreduce(_ buffer: UnsafeMutableBufferPointer<Int32>, operation: ReductionOperation) throws -> PendingCollective
 
     /// Broadcasts `bytes` from `root` to every rank (same byte count everywhere).
     func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws

@@ -5,7 +5,7 @@ import Tracing
 /// float vectors (one per micro-batch of the global batch, spread over the ranks in any way) that
 /// is the same bits whichever rank holds which term and however many ranks there are.
 ///
-/// **Method** (block floating point over 64-bit integers; the functions are in
+/// **Method** (block floating point over `width`-bit integers, 32 or 64; the functions are in
 /// `CVectorKernels/fixed_point.c`):
 /// 1. The vector is cut into blocks of at most `blockElementCount` elements (never across a
 ///    caller's `boundaries` or `sections`). Each block gets an exponent code `e` that no element
@@ -13,24 +13,33 @@ import Tracing
 ///    either the largest biased exponent found in the block over every term (`tileComputed`
 ///    without bounds), or the code of an upper bound on the block's magnitudes over every term,
 ///    given before the terms are computed (`noteBounds`, `agreeBounds`).
-/// 2. With `c = ⌈log₂ termCount⌉` carry bits, each element `x` of the block becomes the integer
-///    `round(x · 2^(188 − c − e))` (to nearest, ties to even; subnormals count as 0). Since
-///    `|x| < 2^(e − 126)`, every integer is below `2^(62 − c)` and any sum of `termCount` of them
-///    below `2^62`: no overflow is possible, so no finite value is ever refused or saturated.
+/// 2. With `c = ⌈log₂ termCount⌉` carry bits and `p = width − 2 − c`, each element `x` of the
+///    block becomes the integer `round(x · 2^(p + 126 − e))` (to nearest, ties to even; subnormals
+///    count as 0): `2^(188 − c − e)` for 64 bits, `2^(156 − c − e)` for 32. Since
+///    `|x| < 2^(e − 126)`, every integer is at most `2^p` and any sum of `termCount` of them at
+///    most `2^(width − 2)`: no overflow is possible, so no finite value is ever refused or
+///    saturated.
 /// 3. The integers are summed locally over the rank's terms, then across ranks by an
-///    `MPI_Allreduce` of `MPI_INT64_T`: integer addition is associative and commutative, so the
-///    result is the same bits for any grouping and order.
-/// 4. Each sum becomes `float(sum) · 2^−(188 − c − e)`: one rounding to nearest float; a result
+///    `MPI_Allreduce` of `MPI_INT32_T` or `MPI_INT64_T`: integer addition is associative and
+///    commutative, so the result is the same bits for any grouping and order.
+/// 4. Each sum becomes `float(sum) · 2^−(p + 126 − e)`: one rounding to nearest float; a result
 ///    below the smallest normal float (2^−126) becomes 0, one above the largest, infinity.
+///
+/// **Width.** 32 bits for up to 256 terms (`width(termCount:)`), 64 above: the 32-bit sums halve
+/// the bytes converted, sent and written back, and keep `30 − c` bits (22 or more) below the
+/// block's ceiling.
 ///
 /// **Error against the exact real sum** of the block's terms: at most `termCount` half-quanta from
 /// step 2 plus half an ulp of the result from step 4, i.e.
-/// `|error| ≤ termCount · 2^(e + c − 189) + ulp(result)/2`. Relative to `2^(e − 127)` (the block's
-/// largest element, or its bound), the first part is at most `2^(2c − 62)`: below `2^−50` for up
-/// to 64 terms, far below float's own `2^−24`. A float sum of the same terms errs by up to
-/// `(termCount − 1) · 2^−24 · Σ|x|` and depends on the order. Elements far smaller than their
-/// block's largest (or bound) lose digits (an element `2^−k` times it keeps about `62 − 2c − k`
-/// bits), which is why blocks are small (1,024 elements) rather than whole buckets.
+/// `|error| ≤ termCount · 2^(e − 127 − p) + ulp(result)/2` (`2^(e + c − 189)` per term for 64
+/// bits, `2^(e + c − 157)` for 32). Relative to `2^(e − 127)` (the block's largest element, or its
+/// bound), the first part is at most `2^(2c − width + 2)`: `2^(2c − 62)` for 64 bits (below
+/// `2^−50` for up to 64 terms), `2^(2c − 30)` for 32 (`2^−24` at 8 terms, float's own unit
+/// roundoff). A float sum of the same terms errs by up to `(termCount − 1) · 2^−24 · Σ|x|`, up to
+/// `2^(2c − 24)` times the largest term, 64 times the 32-bit bound, and depends on the order.
+/// Elements far smaller than their block's largest (or bound) lose digits (an element `2^−k`
+/// times it keeps about `width − 2 − 2c − k` bits), which is why blocks are small (1,024 elements)
+/// rather than whole buckets.
 ///
 /// **Non-finite values** are not summed: a NaN or ±infinity anywhere in a block (or a bound that
 /// is not finite or exceeds the largest float) marks the block (exponent code 256 or 255, carried
@@ -63,6 +72,8 @@ public final class FixedPointSum {
     public let localTermCount: Int
     /// `⌈log₂ termCount⌉`.
     public let carryBits: Int32
+    /// Bits per integer sum: 32 or 64.
+    public let width: Int
     /// Element ranges in the order their sums are reduced (the whole vector as one section by
     /// default).
     public let sections: [Range<Int>]
@@ -79,7 +90,9 @@ public final class FixedPointSum {
     private let sectionBlocks: [Range<Int>]
     /// Per block: the largest exponent code seen or bounded (local, then agreed).
     private let codes: UnsafeMutableBufferPointer<Int64>
-    private let sums: UnsafeMutableBufferPointer<Int64>
+    /// The integer sums: `count` in the buffer of the sum's `width`, none in the other.
+    private let sums64: UnsafeMutableBufferPointer<Int64>
+    private let sums32: UnsafeMutableBufferPointer<Int32>
     /// The stashed terms, `count` floats each.
     private let stash: UnsafeMutableBufferPointer<Float>
     /// The other terms' current tile, `tileCapacity` floats each.
@@ -102,8 +115,12 @@ public final class FixedPointSum {
     public var blockCount: Int { blockStarts.count - 1 }
     /// Bytes this sum allocates (stash, tiles, integer sums, codes).
     public var byteCount: Int {
-        stash.count * 4 + tiles.count * 4 + sums.count * 8 + codes.count * 8 + blockStarts.count * 8
+        stash.count * 4 + tiles.count * 4 + sums64.count * 8 + sums32.count * 4 + codes.count * 8 + blockStarts.count * 8
     }
+
+    /// The width of the integer sums for `termCount` terms: 32 bits for up to 256 (8 carry bits),
+    /// 64 above.
+    public static func width(termCount: Int) -> Int { termCount <= 256 ? 32 : 64 }
 
     /// - Parameters:
     ///   - count: elements per term.
@@ -118,9 +135,11 @@ public final class FixedPointSum {
     ///     every local term is computed tile by tile together; `localTermCount − 1` when one
     ///     after the other).
     ///   - tileCapacity: the largest tile, in elements.
+    ///   - width: bits per integer sum, 32 or 64 (default: `width(termCount:)`); with 32, at most
+    ///     2^28 terms.
     public init(
         count: Int, boundaries: [Int] = [], sections: [Range<Int>]? = nil, termCount: Int, localTermCount: Int,
-        stashedTermCount: Int = 0, tileCapacity: Int, communicator: Communicator
+        stashedTermCount: Int = 0, tileCapacity: Int, width: Int? = nil, communicator: Communicator
     ) {
         precondition(count > 0 && termCount >= 1 && (1...termCount).contains(localTermCount)
                      && (0..<localTermCount).contains(stashedTermCount) && tileCapacity > 0,
@@ -137,6 +156,9 @@ public final class FixedPointSum {
         self.tileCapacity = tileCapacity
         self.communicator = communicator
         carryBits = Int32(Int.bitWidth - (termCount - 1).leadingZeroBitCount)
+        let width = width ?? Self.width(termCount: termCount)
+        precondition(width == 64 || (width == 32 && carryBits <= 28), "\(width)-bit sums of \(termCount) terms")
+        self.width = width
         var starts: [Int64] = []
         var lower = 0
         let cuts = Set(boundaries.filter { $0 > 0 && $0 < count } + sections.map(\.lowerBound).filter { $0 > 0 })
@@ -156,8 +178,10 @@ public final class FixedPointSum {
         _ = blockStarts.initialize(from: starts)
         codes = .allocate(capacity: starts.count - 1)
         codes.initialize(repeating: 0)
-        sums = .allocate(capacity: count)
-        sums.initialize(repeating: 0)
+        sums64 = .allocate(capacity: width == 64 ? count : 0)
+        sums64.initialize(repeating: 0)
+        sums32 = .allocate(capacity: width == 32 ? count : 0)
+        sums32.initialize(repeating: 0)
         stash = .allocate(capacity: stashedTermCount * count)
         stash.initialize(repeating: 0)
         tiles = .allocate(capacity: (localTermCount - stashedTermCount) * tileCapacity)
@@ -170,7 +194,8 @@ public final class FixedPointSum {
     deinit {
         blockStarts.deallocate()
         codes.deallocate()
-        sums.deallocate()
+        sums64.deallocate()
+        sums32.deallocate()
         stash.deallocate()
         tiles.deallocate()
         slots.deallocate()
@@ -263,15 +288,22 @@ public final class FixedPointSum {
             try communicator.allreduce(UnsafeMutableBufferPointer(rebasing: codes[blocks]), operation: .max)
             agreedLower = elements.lowerBound
         }
-        lockstep_fixed_sum(
-            UnsafePointer(slots.baseAddress!), localTermCount, first, blocks.count, codes.baseAddress! + blocks.lowerBound,
-            carryBits, sums.baseAddress!)
+        if width == 32 {
+            lockstep_fixed_sum32(
+                UnsafePointer(slots.baseAddress!), localTermCount, first, blocks.count, codes.baseAddress! + blocks.lowerBound,
+                carryBits, sums32.baseAddress!)
+        } else {
+            lockstep_fixed_sum(
+                UnsafePointer(slots.baseAddress!), localTermCount, first, blocks.count, codes.baseAddress! + blocks.lowerBound,
+                carryBits, sums64.baseAddress!)
+        }
         convertedLower = elements.lowerBound
         while sumsStarted < sections.count && sections[sumsStarted].lowerBound >= convertedLower {
             let index = sumsStarted
             if timeline != nil { sectionStarts[index] = Timeline.now() }
-            sumsPending[index] = try communicator.startAllreduce(
-                UnsafeMutableBufferPointer(rebasing: sums[sections[index]]), operation: .sum)
+            sumsPending[index] = try width == 32
+                ? communicator.startAllreduce(UnsafeMutableBufferPointer(rebasing: sums32[sections[index]]), operation: .sum)
+                : communicator.startAllreduce(UnsafeMutableBufferPointer(rebasing: sums64[sections[index]]), operation: .sum)
             sumsStarted = index + 1
         }
     }
@@ -302,9 +334,10 @@ public final class FixedPointSum {
         let index = sumsFinished, blocks = sectionBlocks[index]
         timeline?.record(sectionSpanName, from: sectionStarts[index], thread: UInt32(index + 1))
         sumsPending[index] = nil
-        nonFinite |= lockstep_fixed_to_float(
-            sums.baseAddress!, blockStarts.baseAddress! + blocks.lowerBound, blocks.count,
-            codes.baseAddress! + blocks.lowerBound, carryBits, result!)
+        let starts = blockStarts.baseAddress! + blocks.lowerBound, codes = codes.baseAddress! + blocks.lowerBound
+        nonFinite |= width == 32
+            ? lockstep_fixed_to_float32(sums32.baseAddress!, starts, blocks.count, codes, carryBits, result!)
+            : lockstep_fixed_to_float(sums64.baseAddress!, starts, blocks.count, codes, carryBits, result!)
         sumsFinished = index + 1
     }
 

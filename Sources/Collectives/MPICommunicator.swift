@@ -131,6 +131,17 @@ public final class MPICommunicator: Communicator {
         return pending
     }
 
+    public func startAllreduce(
+        _ buffer: UnsafeMutableBufferPointer<Int32>, operation: ReductionOperation
+    ) throws -> PendingCollective {
+        let what = "nonblocking allreduce (\(operation)) of \(buffer.count) Int32"
+        let count = try checkedCount(buffer.count, what)
+        let pending = MPIPendingCollective(what)
+        try MPIError.check(
+            lockstep_mpi_iallreduce(buffer.baseAddress, count, LOCKSTEP_MPI_INT32, operation.shim, &pending.request), what)
+        return pending
+    }
+
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
         let what = "broadcast of \(bytes.count) bytes from rank \(root)"
         let count = try checkedCount(bytes.count, what)

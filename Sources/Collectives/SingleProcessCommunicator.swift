@@ -28,6 +28,12 @@ public final class SingleProcessCommunicator: Communicator {
         completed
     }
 
+    public func startAllreduce(
+        _ buffer: UnsafeMutableBufferPointer<Int32>, operation: ReductionOperation
+    ) throws -> PendingCollective {
+        completed
+    }
+
     private let completed = CompletedCollective()
 
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {

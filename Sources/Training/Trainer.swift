@@ -365,7 +365,7 @@ public final class Trainer {
             lockstep: \(communicator.worldSize) rank\(communicator.worldSize == 1 ? "" : "s"), model \(modelName) (\(count) parameters), \
             global batch \(batchDescription), \
             \(stepsPerEpoch) steps/epoch, BLAS \(BLASRuntime.coreName) × \(BLASRuntime.threadCount) thread\
-            \(BLASRuntime.threadCount == 1 ? "" : "s"), reduction \(configuration.invariantMicroBatchSize == nil ? configuration.reduction.rawValue : "exact fixed-point sum"), \
+            \(BLASRuntime.threadCount == 1 ? "" : "s"), reduction \(step.invariantSum.map { "exact \($0.width)-bit fixed-point sum" } ?? configuration.reduction.rawValue), \
             optimizer \(configuration.optimizer.kind.rawValue)
             """)
         if configuration.invariantMicroBatchSize != nil, configuration.reduction != .allreduce || !configuration.overlap,

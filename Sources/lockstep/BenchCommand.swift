@@ -105,7 +105,7 @@ extension BenchCommand {
                 With 2 or more ranks also ceiling_samples_per_s and ceiling_fraction: the same \
                 step run on every rank at once with no communication, measured before each \
                 repetition. With --world-size-invariant also micro_batch, \
-                micro_batches_together, micro_batches_per_pass, default_samples_per_s and default_fraction: the default \
+                micro_batches_together, micro_batches_per_pass, fixed_point_bits, default_samples_per_s and default_fraction: the default \
                 mode's step on the same ranks and data, timed in every repetition (alternately \
                 before and after this mode's), and this mode's share of its speed.
                 """)

@@ -55,20 +55,21 @@ final class FixedPointSumTests: XCTestCase {
     /// the same bits.
     private func fixedSum(
         _ terms: [[Float]], worldSize: Int, boundaries: [Int] = [], sections: [Range<Int>]? = nil, order: [Int]? = nil,
-        feeding: Feeding = .whole, owner: @escaping @Sendable (Int) -> Int = { $0 },
+        feeding: Feeding = .whole, width: Int? = nil, owner: @escaping @Sendable (Int) -> Int = { $0 },
         file: StaticString = #filePath, line: UInt = #line
     ) throws -> (values: [Float], finite: Bool) {
         let order = order ?? Array(terms.indices)
         let count = terms[0].count, termCount = terms.count
         let tileSize = feeding.tile ?? count
         let tiles = stride(from: count, to: 0, by: -tileSize).map { max(0, $0 - tileSize)..<$0 }
+        let sumWidth = sumWidth
         let results = InProcessGroup.run(worldSize: worldSize) { communicator -> ([Float], Bool) in
             let mine = order.filter { owner($0) % worldSize == communicator.rank }
             precondition(!mine.isEmpty, "rank \(communicator.rank) holds no term")
             let sum = FixedPointSum(
                 count: count, boundaries: boundaries + tiles.map(\.lowerBound), sections: sections, termCount: termCount,
                 localTermCount: mine.count, stashedTermCount: feeding.stashed ? mine.count - 1 : 0, tileCapacity: tileSize,
-                communicator: communicator)
+                width: width ?? sumWidth, communicator: communicator)
             var result = [Float](repeating: .nan, count: count)
             return try result.withUnsafeMutableBufferPointer { result in
                 sum.beginStep(into: result)
@@ -108,6 +109,18 @@ final class FixedPointSumTests: XCTestCase {
 
     private func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
 
+    /// The width `fixedSum` uses when not given one (nil: `FixedPointSum.width(termCount:)`).
+    private var sumWidth: Int?
+
+    /// Runs `body` once with 32-bit and once with 64-bit sums.
+    private func forEachWidth(_ body: () throws -> Void) rethrows {
+        defer { sumWidth = nil }
+        for width in [32, 64] {
+            sumWidth = width
+            try body()
+        }
+    }
+
     /// Element `i` of the terms' exact real sum, accumulated in double-double (exact to about
     /// 2⁻¹⁰⁰ relative: far below the bounds checked against it).
     private static func exactSum(_ terms: [[Float]], _ i: Int) -> Double {
@@ -127,36 +140,48 @@ final class FixedPointSumTests: XCTestCase {
         // 12 terms with binary exponents from −40 to 40; two boundaries; blocks of 1,024.
         let terms = Self.terms(count: 2_500, termCount: 12, exponents: -40...40)
         let boundaries = [2_000, 2_001]
-        let reference = try fixedSum(terms, worldSize: 1, boundaries: boundaries)
-        XCTAssertTrue(reference.finite)
-        let tiledReference = try fixedSum(terms, worldSize: 1, boundaries: boundaries + Array(stride(from: 500, to: 2_500, by: 500)))
-        let loose: @Sendable ([Float], Int) -> Double = { values, i in 3 * Double(values[i].magnitude) }
-        let boundedReference = try fixedSum(terms, worldSize: 1, boundaries: boundaries, feeding: .init(tile: 500, bound: loose))
-        XCTAssertNotEqual(bits(boundedReference.values), bits(tiledReference.values), "coarser scales round differently")
-        for worldSize in [2, 3, 4, 5, 6, 12] {
-            // Contiguous blocks of terms, as the sampler deals micro-batches.
-            let blocks = try fixedSum(terms, worldSize: worldSize, boundaries: boundaries) { $0 * worldSize / 12 }
-            XCTAssertEqual(bits(blocks.values), bits(reference.values), "contiguous blocks over \(worldSize) ranks")
-            // Round-robin, each rank adding its terms backwards.
-            let scattered = try fixedSum(
-                terms, worldSize: worldSize, boundaries: boundaries, order: Array((0..<12).reversed()), owner: { $0 })
-            XCTAssertEqual(bits(scattered.values), bits(reference.values), "round-robin, reversed, over \(worldSize) ranks")
-            // Reduced section by section, as during backward: the same bits.
-            let sectioned = try fixedSum(
-                terms, worldSize: worldSize, boundaries: boundaries, sections: [2_000..<2_500, 700..<2_000, 0..<700])
-            XCTAssertEqual(bits(sectioned.values), bits(reference.values), "three sections over \(worldSize) ranks")
-            // In tiles of 500 (blocks cut at their bounds too), stashed or not: the same bits as
-            // the whole vector cut at the same places.
-            for stashed in [false, true] {
-                let tiled = try fixedSum(
-                    terms, worldSize: worldSize, boundaries: boundaries, feeding: .init(tile: 500, stashed: stashed)) { $0 * worldSize / 12 }
-                XCTAssertEqual(bits(tiled.values), bits(tiledReference.values), "tiles, stashed \(stashed), over \(worldSize) ranks")
+        let wide = try fixedSum(terms, worldSize: 1, boundaries: boundaries, width: 64)
+        XCTAssertNotEqual(bits(wide.values), bits(try fixedSum(terms, worldSize: 1, boundaries: boundaries, width: 32).values),
+                          "32-bit sums round differently from 64-bit ones: both widths are tested")
+        for width in [32, 64] {
+            let reference = try fixedSum(terms, worldSize: 1, boundaries: boundaries, width: width)
+            XCTAssertTrue(reference.finite)
+            let tiledReference = try fixedSum(
+                terms, worldSize: 1, boundaries: boundaries + Array(stride(from: 500, to: 2_500, by: 500)), width: width)
+            let loose: @Sendable ([Float], Int) -> Double = { values, i in 3 * Double(values[i].magnitude) }
+            let boundedReference = try fixedSum(
+                terms, worldSize: 1, boundaries: boundaries, feeding: .init(tile: 500, bound: loose), width: width)
+            XCTAssertNotEqual(bits(boundedReference.values), bits(tiledReference.values), "coarser scales round differently")
+            for worldSize in [2, 3, 4, 5, 6, 12] {
+                let context = "\(width)-bit sums over \(worldSize) ranks"
+                // Contiguous blocks of terms, as the sampler deals micro-batches.
+                let blocks = try fixedSum(terms, worldSize: worldSize, boundaries: boundaries, width: width) { $0 * worldSize / 12 }
+                XCTAssertEqual(bits(blocks.values), bits(reference.values), "contiguous blocks, \(context)")
+                // Round-robin, each rank adding its terms backwards.
+                let scattered = try fixedSum(
+                    terms, worldSize: worldSize, boundaries: boundaries, order: Array((0..<12).reversed()), width: width,
+                    owner: { $0 })
+                XCTAssertEqual(bits(scattered.values), bits(reference.values), "round-robin, reversed, \(context)")
+                // Reduced section by section, as during backward: the same bits.
+                let sectioned = try fixedSum(
+                    terms, worldSize: worldSize, boundaries: boundaries, sections: [2_000..<2_500, 700..<2_000, 0..<700],
+                    width: width)
+                XCTAssertEqual(bits(sectioned.values), bits(reference.values), "three sections, \(context)")
+                // In tiles of 500 (blocks cut at their bounds too), stashed or not: the same bits as
+                // the whole vector cut at the same places.
+                for stashed in [false, true] {
+                    let tiled = try fixedSum(
+                        terms, worldSize: worldSize, boundaries: boundaries, feeding: .init(tile: 500, stashed: stashed),
+                        width: width) { $0 * worldSize / 12 }
+                    XCTAssertEqual(bits(tiled.values), bits(tiledReference.values), "tiles, stashed \(stashed), \(context)")
+                }
+                // With scales agreed from bounds (here 3 × each element's magnitude): the same bits at
+                // every world size too.
+                let bounded = try fixedSum(
+                    terms, worldSize: worldSize, boundaries: boundaries, feeding: .init(tile: 500, bound: loose),
+                    width: width) { $0 * worldSize / 12 }
+                XCTAssertEqual(bits(bounded.values), bits(boundedReference.values), "bounds, \(context)")
             }
-            // With scales agreed from bounds (here 3 × each element's magnitude): the same bits at
-            // every world size too.
-            let bounded = try fixedSum(
-                terms, worldSize: worldSize, boundaries: boundaries, feeding: .init(tile: 500, bound: loose)) { $0 * worldSize / 12 }
-            XCTAssertEqual(bits(bounded.values), bits(boundedReference.values), "bounds over \(worldSize) ranks")
         }
         // The data is order-sensitive: Float sums of the same terms in two orders differ, so the
         // equalities above are not those of any sum.
@@ -167,59 +192,70 @@ final class FixedPointSumTests: XCTestCase {
 
     // MARK: - The error bound
 
+    /// The half quantum of a block with code `code` (a term's largest rounding error): `2^(code + c − 189)`
+    /// for 64-bit sums, `2^(code + c − 157)` for 32 (FixedPointSum's documentation).
+    private static func halfQuantum(code: Int, termCount: Int, width: Int) -> Double {
+        let carry = Int.bitWidth - (termCount - 1).leadingZeroBitCount
+        return pow(2, Double(code + carry - 127 - (width - 2)))
+    }
+
     /// Against the exact real sum (double-double accumulation: exact to about 2⁻¹⁰⁰ relative, far
-    /// below the bound), every element is within `termCount · 2^(e + c − 189) + ulp(result)/2`,
-    /// `e` the block's largest biased exponent and `c` the carry bits (FixedPointSum's
-    /// documentation); and mostly far closer than a Float sum in term order.
+    /// below the bound), every element is within `termCount · halfQuantum + ulp(result)/2`, `e` the
+    /// block's largest biased exponent and `c` the carry bits, for both widths.
     func testTheSumIsWithinTheStatedBoundOfTheExactSum() throws {
-        for (termCount, exponents) in [(12, -40...40), (3, -126...120), (64, -5...5), (1, -60...60)] {
-            let count = 3_000
-            let terms = Self.terms(count: count, termCount: termCount, exponents: exponents, seed: UInt64(termCount))
-            let result = try fixedSum(terms, worldSize: min(termCount, 4), owner: { $0 })
-            let carry = Int.bitWidth - (termCount - 1).leadingZeroBitCount
-            var worstRatio = 0.0
-            for block in stride(from: 0, to: count, by: FixedPointSum.blockElementCount) {
-                let elements = block..<min(count, block + FixedPointSum.blockElementCount)
-                let code = terms.flatMap { $0[elements] }.map { Int($0.bitPattern >> 23 & 0xFF) }.max()!
-                for i in elements {
-                    let exact = Self.exactSum(terms, i)
-                    let value = result.values[i]
-                    let bound = Double(termCount) * pow(2, Double(code + carry - 189)) + Double(value.ulp) / 2
-                    let error = abs(Double(value) - exact)
-                    XCTAssertLessThanOrEqual(error, bound, "element \(i): \(value) vs exact \(exact), \(termCount) terms")
-                    worstRatio = max(worstRatio, error / bound)
+        for width in [32, 64] {
+            for (termCount, exponents) in [(12, -40...40), (3, -126...120), (64, -5...5), (1, -60...60)] {
+                let count = 3_000
+                let terms = Self.terms(count: count, termCount: termCount, exponents: exponents, seed: UInt64(termCount))
+                let result = try fixedSum(terms, worldSize: min(termCount, 4), width: width, owner: { $0 })
+                var worstRatio = 0.0
+                for block in stride(from: 0, to: count, by: FixedPointSum.blockElementCount) {
+                    let elements = block..<min(count, block + FixedPointSum.blockElementCount)
+                    let code = terms.flatMap { $0[elements] }.map { Int($0.bitPattern >> 23 & 0xFF) }.max()!
+                    let half = Self.halfQuantum(code: code, termCount: termCount, width: width)
+                    for i in elements {
+                        let exact = Self.exactSum(terms, i)
+                        let value = result.values[i]
+                        let bound = Double(termCount) * half + Double(value.ulp) / 2
+                        let error = abs(Double(value) - exact)
+                        XCTAssertLessThanOrEqual(error, bound, "element \(i): \(value) vs exact \(exact), \(termCount) terms, \(width) bits")
+                        worstRatio = max(worstRatio, error / bound)
+                    }
                 }
+                // Elements far below their block's largest are rounded even for one term: the check
+                // is not vacuous (many terms' roundings partly cancel: a quarter of the bound).
+                XCTAssertGreaterThan(worstRatio, 0.25, "\(termCount) terms, \(width) bits: rounding errors reach the bound's order")
             }
-            // Elements far below their block's largest are rounded even for one term: the check
-            // is not vacuous.
-            XCTAssertGreaterThan(worstRatio, 0.5, "\(termCount) terms: rounding errors reach the bound's order")
         }
     }
 
     /// With scales from bounds (each element's magnitude times 2⁸, so the agreed code is about 9
     /// binades above the block's largest), every element is within the same formula with the
-    /// agreed code `E`: `termCount · 2^(E + c − 189) + ulp(result)/2`.
+    /// agreed code `E`, for both widths.
     func testTheSumFromBoundsIsWithinTheStatedBoundOfTheExactSum() throws {
         let termCount = 12, count = 3_000
         let terms = Self.terms(count: count, termCount: termCount, exponents: -30...30, seed: 4)
         let loose: @Sendable ([Float], Int) -> Double = { values, i in 0x1p8 * Double(values[i].magnitude) }
-        let result = try fixedSum(terms, worldSize: 4, feeding: .init(tile: 1_000, bound: loose), owner: { $0 / 3 })
-        XCTAssertTrue(result.finite)
-        let carry = Int.bitWidth - (termCount - 1).leadingZeroBitCount
-        var worstRatio = 0.0
-        for block in stride(from: 0, to: count, by: 1_000) {  // tiles of 1,000 cut the blocks there
-            let elements = block..<(block + 1_000)
-            let largestBound = terms.flatMap { term in elements.map { loose(term, $0) } }.max()!
-            let code = Int(floor(log2(2 * largestBound))) + 127
-            for i in elements {
-                let exact = Self.exactSum(terms, i), value = result.values[i]
-                let bound = Double(termCount) * pow(2, Double(code + carry - 189)) + Double(value.ulp) / 2
-                let error = abs(Double(value) - exact)
-                XCTAssertLessThanOrEqual(error, bound, "element \(i): \(value) vs exact \(exact)")
-                worstRatio = max(worstRatio, error / bound)
+        for width in [32, 64] {
+            let result = try fixedSum(
+                terms, worldSize: 4, feeding: .init(tile: 1_000, bound: loose), width: width, owner: { $0 / 3 })
+            XCTAssertTrue(result.finite)
+            var worstRatio = 0.0
+            for block in stride(from: 0, to: count, by: 1_000) {  // tiles of 1,000 cut the blocks there
+                let elements = block..<(block + 1_000)
+                let largestBound = terms.flatMap { term in elements.map { loose(term, $0) } }.max()!
+                let code = Int(floor(log2(2 * largestBound))) + 127
+                let half = Self.halfQuantum(code: code, termCount: termCount, width: width)
+                for i in elements {
+                    let exact = Self.exactSum(terms, i), value = result.values[i]
+                    let bound = Double(termCount) * half + Double(value.ulp) / 2
+                    let error = abs(Double(value) - exact)
+                    XCTAssertLessThanOrEqual(error, bound, "element \(i): \(value) vs exact \(exact), \(width) bits")
+                    worstRatio = max(worstRatio, error / bound)
+                }
             }
+            XCTAssertGreaterThan(worstRatio, 0.25, "\(width) bits: rounding errors reach the bound's order")
         }
-        XCTAssertGreaterThan(worstRatio, 0.5, "rounding errors reach the bound's order")
     }
 
     func testTheCodeOfABound() {
@@ -243,6 +279,10 @@ final class FixedPointSumTests: XCTestCase {
     // MARK: - The edges of the range
 
     func testEveryFiniteFloatFitsAndOnlyFloatOverflowIsNotFinite() throws {
+        try forEachWidth(everyFiniteFloatFitsAndOnlyFloatOverflowIsNotFinite)
+    }
+
+    private func everyFiniteFloatFitsAndOnlyFloatOverflowIsNotFinite() throws {
         let largest = Float.greatestFiniteMagnitude, smallest = Float.leastNormalMagnitude
         // The largest floats: half + half is exactly the largest, with no integer overflow.
         let half = try fixedSum([[largest / 2, -largest], [largest / 2, largest]], worldSize: 2)
@@ -268,6 +308,10 @@ final class FixedPointSumTests: XCTestCase {
     }
 
     func testNonFiniteTermsMarkTheirBlockOnEveryRank() throws {
+        try forEachWidth(nonFiniteTermsMarkTheirBlockOnEveryRank)
+    }
+
+    private func nonFiniteTermsMarkTheirBlockOnEveryRank() throws {
         let count = 2_100
         var terms = Self.terms(count: count, termCount: 4, exponents: -8...8)
         let clean = try fixedSum(terms, worldSize: 2)
@@ -292,19 +336,23 @@ final class FixedPointSumTests: XCTestCase {
         for term in 0..<7 { special[term][2_500] = .greatestFiniteMagnitude }
         for terms in [Self.terms(count: 5_003, termCount: 7, exponents: -130...127),
                       Self.terms(count: 2_100, termCount: 7, exponents: -130 ... -70, seed: 5), special] {
-            lockstep_fixed_force_portable(0)
-            let fast = try fixedSum(terms, worldSize: 3, owner: { $0 })
-            lockstep_fixed_force_portable(1)
-            defer { lockstep_fixed_force_portable(0) }
-            let portable = try fixedSum(terms, worldSize: 3, owner: { $0 })
-            XCTAssertEqual(bits(fast.values), bits(portable.values))
-            XCTAssertEqual(fast.finite, portable.finite)
+            for width in [32, 64] {
+                lockstep_fixed_force_portable(0)
+                let fast = try fixedSum(terms, worldSize: 3, width: width, owner: { $0 })
+                lockstep_fixed_force_portable(1)
+                defer { lockstep_fixed_force_portable(0) }
+                let portable = try fixedSum(terms, worldSize: 3, width: width, owner: { $0 })
+                XCTAssertEqual(bits(fast.values), bits(portable.values), "\(width) bits")
+                XCTAssertEqual(fast.finite, portable.finite, "\(width) bits")
+            }
         }
     }
 
-    func testCarryBitsAndBlocks() {
-        for (terms, carry) in [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (64, 6), (65, 7)] {
-            XCTAssertEqual(FixedPointSum(count: 1, termCount: terms, localTermCount: 1, tileCapacity: 1, communicator: SingleProcessCommunicator()).carryBits, Int32(carry), "\(terms) terms")
+    func testCarryBitsWidthsAndBlocks() {
+        for (terms, carry) in [(1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (64, 6), (65, 7), (256, 8), (257, 9)] {
+            let sum = FixedPointSum(count: 1, termCount: terms, localTermCount: 1, tileCapacity: 1, communicator: SingleProcessCommunicator())
+            XCTAssertEqual(sum.carryBits, Int32(carry), "\(terms) terms")
+            XCTAssertEqual(sum.width, carry <= 8 ? 32 : 64, "\(terms) terms: 32-bit sums up to 8 carry bits")
         }
         // 2,500 elements with boundaries at 2,000 and 2,001: 1,024 + 976 | 1 | 499.
         let single = SingleProcessCommunicator()

@@ -91,6 +91,7 @@ final class BenchCommandTests: XCTestCase {
             XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
             let line = try XCTUnwrap(jsonLines(result.standardOutput).first, result.combinedOutput)
             XCTAssertEqual(line["reduction"] as? String, "fixed-point")
+            XCTAssertEqual(line["fixed_point_bits"] as? Int, 32, "4 or 5 micro-batches: 32-bit sums")
             guard hasDefault else {
                 XCTAssertNil(line["default_samples_per_s"], "\(ranks) ranks do not divide 40")
                 continue

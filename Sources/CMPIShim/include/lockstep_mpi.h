@@ -40,6 +40,7 @@ typedef enum {
     LOCKSTEP_MPI_FLOAT32 = 0,
     LOCKSTEP_MPI_FLOAT64 = 1,
     LOCKSTEP_MPI_INT64 = 2,
+    LOCKSTEP_MPI_INT32 = 3,
 } lockstep_mpi_type;
 
 /// An opaque handle for a nonblocking operation (holds an MPI_Request).

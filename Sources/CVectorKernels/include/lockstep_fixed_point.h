@@ -2,7 +2,7 @@
 #define LOCKSTEP_FIXED_POINT_H
 
 // The exact, order-independent sum of the world-size-invariant mode (Sources/Collectives/
-// FixedPointSum.swift): each float becomes a 64-bit integer at an exponent agreed per block, the
+// FixedPointSum.swift): each float becomes a 32- or 64-bit integer at an exponent agreed per block, the
 // integers are summed (integer addition is associative, so any grouping gives the same bits), and
 // the sums become floats again. Every function gives the same bits with and without AVX-512, and
 // whatever the caller's MXCSR flush-to-zero, denormals-are-zero and rounding-mode bits: subnormal
@@ -27,14 +27,15 @@ extern "C" {
 void lockstep_fixed_exponent_codes(const float *values, const int64_t *starts, ptrdiff_t blocks, int64_t *codes);
 
 /// The power of two the elements of a block with exponent code `code` (1…254) are multiplied by
-/// before rounding to an integer, for sums of at most `2^carryBits` terms: `188 − carryBits − code`.
-/// Every term is then below `2^(62 − carryBits)` in magnitude and any sum of `2^carryBits` terms
-/// below `2^62`.
-int lockstep_fixed_shift(int64_t code, int carryBits);
+/// before rounding to a `width`-bit integer (32 or 64), for sums of at most `2^carryBits` terms:
+/// `126 + (width − 2) − carryBits − code` (188 − carryBits − code for 64 bits, 156 − … for 32).
+/// Every term is then at most `2^(width − 2 − carryBits)` in magnitude and any sum of
+/// `2^carryBits` terms at most `2^(width − 2)`: no overflow.
+int lockstep_fixed_shift(int64_t code, int carryBits, int width);
 
 /// `sums[i] = Σ_s round(slots[s][i] × 2^shift)` over the `slotCount` slots, for each block with a
 /// finite, non-zero code (1…254) and `shift = lockstep_fixed_shift(code, carryBits)`; 0 in the other
-/// blocks. Rounding to nearest, ties to even; subnormal inputs count as zero.
+/// blocks (64-bit shift). Rounding to nearest, ties to even; subnormal inputs count as zero.
 void lockstep_fixed_sum(const float *const *slots, ptrdiff_t slotCount, const int64_t *starts, ptrdiff_t blocks,
                         const int64_t *codes, int carryBits, int64_t *sums);
 
@@ -43,6 +44,14 @@ void lockstep_fixed_sum(const float *const *slots, ptrdiff_t slotCount, const in
 /// +infinity and 256 NaN. Returns 1 when some value written is not finite, else 0.
 int lockstep_fixed_to_float(const int64_t *sums, const int64_t *starts, ptrdiff_t blocks, const int64_t *codes,
                             int carryBits, float *values);
+
+/// `lockstep_fixed_sum` into 32-bit sums (`lockstep_fixed_shift(code, carryBits, 32)`).
+void lockstep_fixed_sum32(const float *const *slots, ptrdiff_t slotCount, const int64_t *starts, ptrdiff_t blocks,
+                          const int64_t *codes, int carryBits, int32_t *sums);
+
+/// `lockstep_fixed_to_float` from 32-bit sums.
+int lockstep_fixed_to_float32(const int32_t *sums, const int64_t *starts, ptrdiff_t blocks, const int64_t *codes,
+                              int carryBits, float *values);
 
 /// 1 when the fast AVX-512 (F, DQ and VL) paths run on this CPU, else 0.
 int lockstep_fixed_avx512(void);
