@@ -50,8 +50,10 @@ import Tracing
 /// part of a tile before the next tile (`target`, then `tileComputed`): each tile becomes integers
 /// at once, while it is still in the core's cache, and its buffer is reused by the next tile.
 /// Terms computed in several passes (`stashedTermCount`) keep those of the earlier passes whole, in
-/// a stash, until the last pass's tiles arrive. A tile whose codes were agreed from bounds
-/// costs no communication; any other tile agrees its codes itself (a blocking max-allreduce of a
+/// a stash, until the last pass's tiles arrive. Codes from bounds are agreed for a whole range of
+/// tiles (a linear layer) by one nonblocking max-allreduce, started as soon as the bounds are
+/// noted and waited for by the range's first tile (the caller computes something in between: the
+/// layer's input gradient); any other tile agrees its codes itself (a blocking max-allreduce of a
 /// few integers). The sum of each section (the gradient buckets, in the order backward finishes
 /// them) is started as a nonblocking allreduce as soon as its last tile is integers, and written
 /// back as floats as soon as it is in (`progress`, else `finish`). Every rank makes these collective calls in the same order.
@@ -108,6 +110,8 @@ public final class FixedPointSum {
     private var sumsStarted = 0
     private var sumsFinished = 0
     private var sumsPending: [PendingCollective?]
+    /// The bounds' agreement in flight (`agreeBounds`), if any.
+    private var agreement: PendingCollective?
     /// Where the sum goes, and whether a section written so far was not finite.
     private var result: UnsafeMutablePointer<Float>?
     private var nonFinite: Int32 = 0
@@ -260,13 +264,14 @@ public final class FixedPointSum {
         }
     }
 
-    /// Agrees the codes of `elements` (whose bounds every local term has noted, just below the
-    /// elements agreed before) over every rank: a blocking max-allreduce of its blocks' codes.
-    /// Collective.
+    /// Starts agreeing the codes of `elements` (whose bounds every local term has noted, just
+    /// below the elements agreed before) over every rank: a nonblocking max-allreduce of its
+    /// blocks' codes, which the first tile of `elements` waits for (`tileComputed`). Collective.
     public func agreeBounds(elements: Range<Int>) throws {
-        precondition(elements.upperBound == agreedLower, "agreeing \(elements) below \(agreedLower)")
+        precondition(elements.upperBound == agreedLower && agreement == nil,
+                     "agreeing \(elements) below \(agreedLower)\(agreement == nil ? "" : " with an agreement in flight")")
         let blocks = blockRange(of: elements)
-        try communicator.allreduce(UnsafeMutableBufferPointer(rebasing: codes[blocks]), operation: .max)
+        agreement = try communicator.startAllreduce(UnsafeMutableBufferPointer(rebasing: codes[blocks]), operation: .max)
         agreedLower = elements.lowerBound
     }
 
@@ -280,6 +285,10 @@ public final class FixedPointSum {
         let blocks = blockRange(of: elements)
         for term in 0..<localTermCount { slots[term] = UnsafePointer(target(term: term, elements: elements)) }
         let first = blockStarts.baseAddress! + blocks.lowerBound
+        if let agreement {
+            try agreement.wait()
+            self.agreement = nil
+        }
         if elements.lowerBound < agreedLower {
             precondition(elements.upperBound == agreedLower, "tile \(elements) is partly agreed (from \(agreedLower))")
             for term in 0..<localTermCount {

@@ -569,6 +569,15 @@ public final class LayerStack {
                         sink: sink, outputGradient: dy, input: x, groups: groupCount, rows: rows, inputCount: inputCount,
                         outputCount: outputCount, weight: weight, bias: bias)
                     try observer(.boundsNoted(weight..<biasTile.upperBound))
+                    // The input gradient first (the same bits in either order): the bounds'
+                    // agreement (nonblocking) completes behind its GEMM, before the first tile
+                    // needs it, so a rank that runs late does not hold the others here.
+                    if needsInput {
+                        denseInputGradient(
+                            outputGradient: dy, weights: p + weight, inputGradient: spare, reluOutput: nil,
+                            batchSize: batchSize, inputCount: inputCount, outputCount: outputCount)
+                        try observer(.betweenKernels)
+                    }
                 }
                 for group in 0..<groupCount {
                     denseBiasGradient(
@@ -593,11 +602,13 @@ public final class LayerStack {
                     if upper > 0 { try observer(.betweenKernels) }
                 }
                 guard needsInput else { break }
-                try observer(.betweenKernels)
-                denseInputGradient(
-                    outputGradient: dy, weights: p + weight, inputGradient: spare, reluOutput: nil, batchSize: batchSize,
-                    inputCount: inputCount, outputCount: outputCount)
-                try observer(.betweenKernels)
+                if !sinking {
+                    try observer(.betweenKernels)
+                    denseInputGradient(
+                        outputGradient: dy, weights: p + weight, inputGradient: spare, reluOutput: nil, batchSize: batchSize,
+                        inputCount: inputCount, outputCount: outputCount)
+                    try observer(.betweenKernels)
+                }
                 swap(&dy, &spare)
             case .conv2d:
                 let (block, outputLayer) = blocks[index]!

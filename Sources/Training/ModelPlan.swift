@@ -24,8 +24,8 @@ public struct ModelPlan: Sendable {
     ///   - classes: the number of classes: the last layer's width.
     public init(configuration: TrainingConfiguration, sampleShape: TensorShape, classes: Int, maximumBatch: Int) throws {
         // The world-size-invariant sum's stash (when the micro-batches run one by one, a copy of
-        // each local micro-batch's gradients but the last) and its 64-bit sums (two buffers'
-        // worth), counted at one rank, the most.
+        // each local micro-batch's gradients but the last) and its integer sums (two buffers'
+        // worth at 64 bits, one at 32), counted at one rank, the most.
         let sumBuffers = configuration.invariantMicroBatchSize.map { configuration.globalBatchSize / $0 + 1 } ?? 0
         let optimizerBuffers = configuration.optimizer.stateBufferCount + sumBuffers
         let layerSizes = [sampleShape.elementCount] + configuration.hiddenSizes + [classes]
