@@ -34,8 +34,8 @@ void lockstep_fixed_exponent_codes(const float *values, const int64_t *starts, p
 int lockstep_fixed_shift(int64_t code, int carryBits, int width);
 
 /// `sums[i] = Σ_s round(slots[s][i] × 2^shift)` over the `slotCount` slots, for each block with a
-/// finite, non-zero code (1…254) and `shift = lockstep_fixed_shift(code, carryBits)`; 0 in the other
-/// blocks (64-bit shift). Rounding to nearest, ties to even; subnormal inputs count as zero.
+/// finite, non-zero code (1…254) and `shift = lockstep_fixed_shift(code, carryBits, 64)`; 0 in the
+/// other blocks. Rounding to nearest, ties to even; subnormal inputs count as zero.
 void lockstep_fixed_sum(const float *const *slots, ptrdiff_t slotCount, const int64_t *starts, ptrdiff_t blocks,
                         const int64_t *codes, int carryBits, int64_t *sums);
 
