@@ -182,18 +182,23 @@ static int to_float_avx512(const int64_t *sums, int64_t lower, int64_t upper, do
     return infinite != 0;
 }
 
+/// For a block whose code is not finite and non-zero (0, 255 or 256): fills its values with 0,
+/// +infinity or NaN and returns 1; else returns 0 and writes nothing.
+static int fill_special_block(int64_t code, int64_t lower, int64_t upper, int *nonFinite, float *values) {
+    if (code > 0 && code < LOCKSTEP_FIXED_INFINITY) return 0;
+    const float fill = code <= 0 ? 0.0f : code == LOCKSTEP_FIXED_INFINITY ? __builtin_inff() : __builtin_nanf("");
+    for (int64_t i = lower; i < upper; i++) values[i] = fill;
+    *nonFinite |= code > 0;
+    return 1;
+}
+
 int lockstep_fixed_to_float(const int64_t *sums, const int64_t *starts, ptrdiff_t blocks, const int64_t *codes,
                             int carryBits, float *values) {
     const int fast = use_avx512();
     int nonFinite = 0;
     for (ptrdiff_t b = 0; b < blocks; b++) {
         const int64_t lower = starts[b], upper = starts[b + 1], code = codes[b];
-        if (code <= 0 || code >= LOCKSTEP_FIXED_INFINITY) {
-            const float fill = code <= 0 ? 0.0f : code == LOCKSTEP_FIXED_INFINITY ? __builtin_inff() : __builtin_nanf("");
-            for (int64_t i = lower; i < upper; i++) values[i] = fill;
-            nonFinite |= code > 0;
-            continue;
-        }
+        if (fill_special_block(code, lower, upper, &nonFinite, values)) continue;
         const int shift = lockstep_fixed_shift(code, carryBits, 64);
         const double inverse = ldexp(1.0, -shift);
         if (fast && shift <= 126) nonFinite |= to_float_avx512_normal(sums, lower, upper, (float)inverse, values);
@@ -288,12 +293,7 @@ int lockstep_fixed_to_float32(const int32_t *sums, const int64_t *starts, ptrdif
     int nonFinite = 0;
     for (ptrdiff_t b = 0; b < blocks; b++) {
         const int64_t lower = starts[b], upper = starts[b + 1], code = codes[b];
-        if (code <= 0 || code >= LOCKSTEP_FIXED_INFINITY) {
-            const float fill = code <= 0 ? 0.0f : code == LOCKSTEP_FIXED_INFINITY ? __builtin_inff() : __builtin_nanf("");
-            for (int64_t i = lower; i < upper; i++) values[i] = fill;
-            nonFinite |= code > 0;
-            continue;
-        }
+        if (fill_special_block(code, lower, upper, &nonFinite, values)) continue;
         const int shift = lockstep_fixed_shift(code, carryBits, 32);
         const double inverse = ldexp(1.0, -shift);
         // A quantum below the smallest normal float (tiny blocks) can make subnormal results: the

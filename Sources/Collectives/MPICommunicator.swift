@@ -123,22 +123,23 @@ public final class MPICommunicator: Communicator {
     public func startAllreduce(
         _ buffer: UnsafeMutableBufferPointer<Int64>, operation: ReductionOperation
     ) throws -> PendingCollective {
-        let what = "nonblocking allreduce (\(operation)) of \(buffer.count) Int64"
-        let count = try checkedCount(buffer.count, what)
-        let pending = MPIPendingCollective(what)
-        try MPIError.check(
-            lockstep_mpi_iallreduce(buffer.baseAddress, count, LOCKSTEP_MPI_INT64, operation.shim, &pending.request), what)
-        return pending
+        try startAllreduce(UnsafeMutableRawPointer(buffer.baseAddress), buffer.count, LOCKSTEP_MPI_INT64, "Int64", operation)
     }
 
     public func startAllreduce(
         _ buffer: UnsafeMutableBufferPointer<Int32>, operation: ReductionOperation
     ) throws -> PendingCollective {
-        let what = "nonblocking allreduce (\(operation)) of \(buffer.count) Int32"
-        let count = try checkedCount(buffer.count, what)
+        try startAllreduce(UnsafeMutableRawPointer(buffer.baseAddress), buffer.count, LOCKSTEP_MPI_INT32, "Int32", operation)
+    }
+
+    private func startAllreduce(
+        _ pointer: UnsafeMutableRawPointer?, _ count: Int, _ type: lockstep_mpi_type, _ typeName: String,
+        _ operation: ReductionOperation
+    ) throws -> PendingCollective {
+        let what = "nonblocking allreduce (\(operation)) of \(count) \(typeName)"
+        let count64 = try checkedCount(count, what)
         let pending = MPIPendingCollective(what)
-        try MPIError.check(
-            lockstep_mpi_iallreduce(buffer.baseAddress, count, LOCKSTEP_MPI_INT32, operation.shim, &pending.request), what)
+        try MPIError.check(lockstep_mpi_iallreduce(pointer, count64, type, operation.shim, &pending.request), what)
         return pending
     }
 
