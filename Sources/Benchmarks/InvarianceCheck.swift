@@ -20,6 +20,9 @@ public enum InvarianceCheck {
         public let globalBatch: Int
         /// The micro-batch (world-size-invariant mode only).
         public let microBatch: Int?
+        /// The bits of the exact sum's integers, 32 or 64 (world-size-invariant mode only;
+        /// `FixedPointSum.width(termCount:)`).
+        public var fixedPointBits: Int? { microBatch.map { FixedPointSum.width(termCount: globalBatch / $0) } }
         /// After `steps` steps at `ranks` ranks.
         public let paramsHash: String
         /// After the same steps at one rank, in-process on rank 0.
@@ -27,7 +30,8 @@ public enum InvarianceCheck {
         public var identical: Bool { paramsHash == singleRankParamsHash }
 
         enum CodingKeys: String, CodingKey {
-            case mode, ranks, steps, globalBatch = "global_batch", microBatch = "micro_batch", paramsHash = "params_hash",
+            case mode, ranks, steps, globalBatch = "global_batch", microBatch = "micro_batch",
+                 fixedPointBits = "fixed_point_bits", paramsHash = "params_hash",
                  singleRankParamsHash = "single_rank_params_hash", identical
         }
 
@@ -38,6 +42,7 @@ public enum InvarianceCheck {
             try container.encode(steps, forKey: .steps)
             try container.encode(globalBatch, forKey: .globalBatch)
             try container.encodeIfPresent(microBatch, forKey: .microBatch)
+            try container.encodeIfPresent(fixedPointBits, forKey: .fixedPointBits)
             try container.encode(paramsHash, forKey: .paramsHash)
             try container.encode(singleRankParamsHash, forKey: .singleRankParamsHash)
             try container.encode(identical, forKey: .identical)

@@ -126,6 +126,19 @@ final class WorldSizeInvarianceTests: XCTestCase {
         XCTAssertEqual(lines.first?["params_hash"] as? String, lines.first?["single_rank_params_hash"] as? String)
         XCTAssertEqual(lines.last?["mode"] as? String, "default")
         XCTAssertEqual(lines.last?["identical"] as? Bool, false, "3 ranks in the default mode sum in another order")
+        XCTAssertEqual(lines.first?["fixed_point_bits"] as? Int, 32, "12 micro-batches")
+    }
+
+    /// Above 256 micro-batches per global batch the sum is 64-bit: as invariant.
+    func testSixtyFourBitSumsAreInvariantToo() throws {
+        let result = try ProcessRunner.mpirun(
+            ranks: 3, ["diagnose", "invariance", "--synthetic", "600", "--global-batch", "264", "--micro-batch", "1", "--steps", "2"])
+        XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+        let line = try XCTUnwrap(result.standardOutput.split(separator: "\n").first.flatMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }, result.combinedOutput)
+        XCTAssertEqual(line["fixed_point_bits"] as? Int, 64, "264 micro-batches")
+        XCTAssertEqual(line["identical"] as? Bool, true, result.combinedOutput)
     }
 
     /// Settings every rank refuses alike are said once, by rank 0, with exit 64 and no abort.
