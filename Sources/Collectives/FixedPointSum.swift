@@ -53,7 +53,7 @@ import Tracing
 /// a stash, until the last pass's tiles arrive. Codes from bounds are agreed for a whole range of
 /// tiles (a linear layer) by one nonblocking max-allreduce, started as soon as the bounds are
 /// noted and waited for by the range's first tile (the caller computes something in between: the
-/// layer's input gradient); any other tile agrees its codes itself (a blocking max-allreduce of a
+/// layer above's weight tiles and the layer's input gradient); any other tile agrees its codes itself (a blocking max-allreduce of a
 /// few integers). The sum of each section (the gradient buckets, in the order backward finishes
 /// them) is started as a nonblocking allreduce as soon as its last tile is integers, and written
 /// back as floats as soon as it is in (`progress`, else `finish`). Every rank makes these collective calls in the same order.
@@ -110,8 +110,8 @@ public final class FixedPointSum {
     private var sumsStarted = 0
     private var sumsFinished = 0
     private var sumsPending: [PendingCollective?]
-    /// The bounds' agreement in flight (`agreeBounds`), if any.
-    private var agreement: PendingCollective?
+    /// The bounds' agreements in flight (`agreeBounds`), the oldest (highest range) first.
+    private var agreements: [(elements: Range<Int>, request: PendingCollective)] = []
     /// Where the sum goes, and whether a section written so far was not finite.
     private var result: UnsafeMutablePointer<Float>?
     private var nonFinite: Int32 = 0
@@ -193,6 +193,7 @@ public final class FixedPointSum {
         slots = .allocate(capacity: localTermCount)
         slots.initialize(repeating: nil)
         sumsPending = Array(repeating: nil, count: sections.count)
+        agreements.reserveCapacity(8)
     }
 
     deinit {
@@ -266,12 +267,13 @@ public final class FixedPointSum {
 
     /// Starts agreeing the codes of `elements` (whose bounds every local term has noted, just
     /// below the elements agreed before) over every rank: a nonblocking max-allreduce of its
-    /// blocks' codes, which the first tile of `elements` waits for (`tileComputed`). Collective.
+    /// blocks' codes, which the first tile of `elements` waits for (`tileComputed`); the
+    /// agreements of lower ranges may start before that. Collective.
     public func agreeBounds(elements: Range<Int>) throws {
-        precondition(elements.upperBound == agreedLower && agreement == nil,
-                     "agreeing \(elements) below \(agreedLower)\(agreement == nil ? "" : " with an agreement in flight")")
+        precondition(elements.upperBound == agreedLower, "agreeing \(elements) below \(agreedLower)")
         let blocks = blockRange(of: elements)
-        agreement = try communicator.startAllreduce(UnsafeMutableBufferPointer(rebasing: codes[blocks]), operation: .max)
+        let request = try communicator.startAllreduce(UnsafeMutableBufferPointer(rebasing: codes[blocks]), operation: .max)
+        agreements.append((elements, request))
         agreedLower = elements.lowerBound
     }
 
@@ -285,9 +287,9 @@ public final class FixedPointSum {
         let blocks = blockRange(of: elements)
         for term in 0..<localTermCount { slots[term] = UnsafePointer(target(term: term, elements: elements)) }
         let first = blockStarts.baseAddress! + blocks.lowerBound
-        if let agreement {
-            try agreement.wait()
-            self.agreement = nil
+        while let oldest = agreements.first, oldest.elements.upperBound > elements.lowerBound {
+            try oldest.request.wait()
+            agreements.removeFirst()
         }
         if elements.lowerBound < agreedLower {
             precondition(elements.upperBound == agreedLower, "tile \(elements) is partly agreed (from \(agreedLower))")

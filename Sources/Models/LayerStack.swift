@@ -553,6 +553,44 @@ public final class LayerStack {
         let backwardStart = timeline == nil ? 0 : Timeline.now()
 
         let p = parameters.baseAddress
+        /// A linear layer's bias and weight tiles, every group's, from `dy` (its output gradient)
+        /// and `x` (its input).
+        func linearTiles(_ t: LinearTiles) throws {
+            let biasTile = t.bias..<(t.bias + t.outputCount)
+            for group in 0..<groupCount {
+                denseBiasGradient(
+                    outputGradient: t.dy + group * rows * t.outputCount, biasGradient: groups.target(group, biasTile) + t.bias,
+                    batchSize: rows, outputCount: t.outputCount)
+            }
+            if sinking { try observer(.tileComputed(biasTile)) }
+            let blockRows = linearBlockRows(outputs: t.outputCount, inputs: t.inputCount)
+            var upper = t.outputCount
+            while upper > 0 {
+                let lower = max(0, upper - blockRows)
+                let tile = (t.weight + lower * t.inputCount)..<(t.weight + upper * t.inputCount)
+                for group in 0..<groupCount {
+                    denseWeightGradient(
+                        outputGradient: t.dy + group * rows * t.outputCount, input: t.x + group * rows * t.inputCount,
+                        weightGradient: groups.target(group, tile) + t.weight, batchSize: rows, inputCount: t.inputCount,
+                        outputCount: t.outputCount, outputRows: lower..<upper)
+                }
+                if sinking { try observer(.tileComputed(tile)) }
+                try observer(.gradientsReady(from: t.weight + lower * t.inputCount))
+                upper = lower
+                if upper > 0 { try observer(.betweenKernels) }
+            }
+        }
+        // With a sink, a linear layer that passes a gradient down leaves its tiles here until the
+        // next linear layer below has noted its bounds and started their agreement: the tiles'
+        // GEMMs then hide that agreement (the first layer has no input gradient to hide it
+        // behind). Its output gradient stays in `spare` until then: only in-place layers
+        // (activations, dropout, flatten) may run in between; any other layer takes the tiles first.
+        var deferred: LinearTiles?
+        func takeDeferredTiles() throws {
+            guard let tiles = deferred else { return }
+            deferred = nil
+            try linearTiles(tiles)
+        }
         for index in stride(from: last, through: 0, by: -1) where !absorbed[index] {
             let layerStart = timeline == nil ? 0 : Timeline.now()
             defer { if let timeline, let name = spanNames!.backward[index] { timeline.record(name, from: layerStart) } }
@@ -561,54 +599,44 @@ public final class LayerStack {
             let inputCount = layer.input.elementCount, outputCount = layer.output.elementCount
             let needsInput = needsInputGradient[index]
             switch layer.spec {
+            case .relu, .gelu, .dropout, .flatten, .linear: break
+            case .conv2d, .maxPool2d, .avgPool2d: try takeDeferredTiles()
+            }
+            switch layer.spec {
             case .linear:
                 let weight = weightOffsets[index]!, bias = biasOffsets[index]!
-                let biasTile = bias..<(bias + outputCount)
-                if let sink = groups.sink {
-                    noteLinearBounds(
-                        sink: sink, outputGradient: dy, input: x, groups: groupCount, rows: rows, inputCount: inputCount,
-                        outputCount: outputCount, weight: weight, bias: bias)
-                    try observer(.boundsNoted(weight..<biasTile.upperBound))
-                    // The input gradient first (the same bits in either order): the bounds'
-                    // agreement (nonblocking) completes behind its GEMM, before the first tile
-                    // needs it, so a rank that runs late does not hold the others here.
-                    if needsInput {
-                        denseInputGradient(
-                            outputGradient: dy, weights: p + weight, inputGradient: spare, reluOutput: nil,
-                            batchSize: batchSize, inputCount: inputCount, outputCount: outputCount)
-                        try observer(.betweenKernels)
-                    }
-                }
-                for group in 0..<groupCount {
-                    denseBiasGradient(
-                        outputGradient: dy + group * rows * outputCount, biasGradient: groups.target(group, biasTile) + bias,
-                        batchSize: rows, outputCount: outputCount)
-                }
-                if sinking { try observer(.tileComputed(biasTile)) }
-                let blockRows = linearBlockRows(outputs: outputCount, inputs: inputCount)
-                var upper = outputCount
-                while upper > 0 {
-                    let lower = max(0, upper - blockRows)
-                    let tile = (weight + lower * inputCount)..<(weight + upper * inputCount)
-                    for group in 0..<groupCount {
-                        denseWeightGradient(
-                            outputGradient: dy + group * rows * outputCount, input: x + group * rows * inputCount,
-                            weightGradient: groups.target(group, tile) + weight, batchSize: rows, inputCount: inputCount,
-                            outputCount: outputCount, outputRows: lower..<upper)
-                    }
-                    if sinking { try observer(.tileComputed(tile)) }
-                    try observer(.gradientsReady(from: weight + lower * inputCount))
-                    upper = lower
-                    if upper > 0 { try observer(.betweenKernels) }
-                }
-                guard needsInput else { break }
-                if !sinking {
+                let tiles = LinearTiles(
+                    dy: dy, x: x, weight: weight, bias: bias, inputCount: inputCount, outputCount: outputCount)
+                guard let sink = groups.sink else {
+                    try linearTiles(tiles)
+                    guard needsInput else { break }
                     try observer(.betweenKernels)
                     denseInputGradient(
                         outputGradient: dy, weights: p + weight, inputGradient: spare, reluOutput: nil, batchSize: batchSize,
                         inputCount: inputCount, outputCount: outputCount)
                     try observer(.betweenKernels)
+                    swap(&dy, &spare)
+                    break
                 }
+                noteLinearBounds(
+                    sink: sink, outputGradient: dy, input: x, groups: groupCount, rows: rows, inputCount: inputCount,
+                    outputCount: outputCount, weight: weight, bias: bias)
+                try observer(.boundsNoted(weight..<(bias + outputCount)))
+                // The layer above's tiles (deferred), then this layer's input gradient (into
+                // `spare`, which held the layer above's output gradient): the bounds' agreement
+                // (nonblocking) completes behind those GEMMs, before this layer's first tile needs
+                // it, so a rank that runs late does not hold the others here. The same bits in
+                // any order.
+                try takeDeferredTiles()
+                guard needsInput else {
+                    try linearTiles(tiles)
+                    break
+                }
+                denseInputGradient(
+                    outputGradient: dy, weights: p + weight, inputGradient: spare, reluOutput: nil,
+                    batchSize: batchSize, inputCount: inputCount, outputCount: outputCount)
+                try observer(.betweenKernels)
+                deferred = tiles
                 swap(&dy, &spare)
             case .conv2d:
                 let (block, outputLayer) = blocks[index]!
@@ -658,7 +686,16 @@ public final class LayerStack {
                 }
             }
         }
+        try takeDeferredTiles()
         if let timeline { timeline.record(spanNames!.backwardPass, from: backwardStart) }
         return summary
+    }
+
+    /// What `computeGradients(groups:…)` needs to compute a linear layer's parameter gradients.
+    private struct LinearTiles {
+        /// The layer's output gradient (all rows) and input.
+        let dy: UnsafeMutablePointer<Float>
+        let x: UnsafeMutablePointer<Float>
+        let weight: Int, bias: Int, inputCount: Int, outputCount: Int
     }
 }

@@ -1,4 +1,5 @@
 import Determinism
+import Foundation
 import Kernels
 @testable import Models
 import XCTest
@@ -22,6 +23,12 @@ final class GradientSinkTests: XCTestCase {
                 bounds[i] = bound.isNaN || bounds[i].isNaN ? .nan : max(bounds[i], bound)
             }
         }
+    }
+
+    /// `a..<b` as printed by a `Range<Int>`.
+    private static func range(_ text: Substring) -> Range<Int> {
+        let bounds = text.split(separator: ".").compactMap { Int($0.trimmingCharacters(in: CharacterSet(charactersIn: "<"))) }
+        return bounds[0]..<bounds[1]
     }
 
     /// A NaN or an infinity in a linear layer's input makes its weight bounds NaN or infinite
@@ -104,12 +111,27 @@ final class GradientSinkTests: XCTestCase {
                 XCTAssertEqual(sink.vectors[group].array.map(\.bitPattern), vectors[group].array.map(\.bitPattern),
                                "\(text): group \(group), the same bits as into vectors")
             }
-            // The order: the loss slot, then each layer's tiles from the end down, a linear
-            // layer's bounds just before its tiles.
+            // The order: the loss slot, then each layer's tiles from the end down; a linear
+            // layer's bounds before any of its tiles; and a linear layer that passes its gradient
+            // to another (only in-place layers between) holds its tiles back until that one's
+            // bounds are noted, so that they hide its agreement.
             let tiles = events.filter { $0.hasPrefix("tile") }
             XCTAssertEqual(tiles, ["tile \(stack.parameterCount..<(stack.parameterCount + 1))"] + stack.gradientTiles.map { "tile \($0)" })
-            for (index, event) in events.enumerated() where event.hasPrefix("bounds") {
-                XCTAssertTrue(events[index + 1].hasPrefix("tile"), "\(text): \(event) comes just before its tiles")
+            let noted = events.indices.filter { events[$0].hasPrefix("bounds") }.map { index in
+                let range = Self.range(events[index].dropFirst("bounds ".count))
+                let own = events.indices.filter {
+                    events[$0].hasPrefix("tile") && range.contains(Self.range(events[$0].dropFirst("tile ".count)).lowerBound)
+                }
+                return (index: index, own: own)
+            }
+            for (index, own) in noted {
+                XCTAssertFalse(own.isEmpty, "\(text): \(events[index]) has tiles")
+                XCTAssertTrue(own.allSatisfy { $0 > index }, "\(text): \(events[index]) comes before its tiles")
+            }
+            if !text.hasPrefix("conv") {
+                for (upper, lower) in zip(noted, noted.dropFirst()) {
+                    XCTAssertGreaterThan(upper.own.min()!, lower.index, "\(text): \(events[upper.index])'s tiles wait for \(events[lower.index])")
+                }
             }
             // Every linear element is bounded, and the bounds are not vacuous: some element
             // reaches an eighth of its bound.
