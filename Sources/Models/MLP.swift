@@ -47,7 +47,8 @@ public final class MLP {
         /// (a tile of `LayerStack.gradientTiles`, or the loss slot first) are in the sink.
         case tileComputed(Range<Int>)
         /// With a `GroupedGradientSink`: the bounds of a linear layer's `elements` (weight and
-        /// bias) are noted (`noteBounds`); none of its tiles is computed yet.
+        /// bias) are noted (`noteBounds`); none of its tiles is computed yet (the tiles of the
+        /// linear layer above, which passed it its gradient, may still come first).
         case boundsNoted(Range<Int>)
     }
 
