@@ -73,12 +73,14 @@ static inline int64_t fixed_of(float value, double scale) {
     return (int64_t)__builtin_rint((double)value * scale);
 }
 
+/// Both widths: the sum of the rounded terms is exact in 64 bits and fits `width` bits.
 static void fixed_sum_portable(const float *const *slots, ptrdiff_t slotCount, int64_t lower, int64_t upper,
-                               double scale, int64_t *sums) {
-    for (int64_t i = lower; i < upper; i++) sums[i] = 0;
-    for (ptrdiff_t s = 0; s < slotCount; s++) {
-        const float *x = slots[s];
-        for (int64_t i = lower; i < upper; i++) sums[i] += fixed_of(x[i], scale);
+                               double scale, int width, void *sums) {
+    for (int64_t i = lower; i < upper; i++) {
+        int64_t total = 0;
+        for (ptrdiff_t s = 0; s < slotCount; s++) total += fixed_of(slots[s][i], scale);
+        if (width == 32) ((int32_t *)sums)[i] = (int32_t)total;
+        else ((int64_t *)sums)[i] = total;
     }
 }
 
@@ -104,20 +106,6 @@ static void fixed_sum_avx512(const float *const *slots, ptrdiff_t slotCount, int
     }
 }
 
-void lockstep_fixed_sum(const float *const *slots, ptrdiff_t slotCount, const int64_t *starts, ptrdiff_t blocks,
-                        const int64_t *codes, int carryBits, int64_t *sums) {
-    const int fast = use_avx512();
-    for (ptrdiff_t b = 0; b < blocks; b++) {
-        const int64_t lower = starts[b], upper = starts[b + 1], code = codes[b];
-        if (code <= 0 || code >= LOCKSTEP_FIXED_INFINITY) {
-            for (int64_t i = lower; i < upper; i++) sums[i] = 0;
-            continue;
-        }
-        const double scale = ldexp(1.0, lockstep_fixed_shift(code, carryBits, 64));
-        if (fast) fixed_sum_avx512(slots, slotCount, lower, upper, scale, sums);
-        else fixed_sum_portable(slots, slotCount, lower, upper, scale, sums);
-    }
-}
 
 /// `float(sum) × inverse` with subnormal results flushed to zero; `inverse` a power of two.
 static inline float float_of(int64_t sum, double inverse) {
@@ -128,10 +116,10 @@ static inline float float_of(int64_t sum, double inverse) {
     return fabs(scaled) < 0x1p-126 ? 0.0f : (float)scaled;
 }
 
-static int to_float_portable(const int64_t *sums, int64_t lower, int64_t upper, double inverse, float *values) {
+static int to_float_portable(const void *sums, int width, int64_t lower, int64_t upper, double inverse, float *values) {
     int nonFinite = 0;
     for (int64_t i = lower; i < upper; i++) {
-        values[i] = float_of(sums[i], inverse);
+        values[i] = float_of(width == 32 ? ((const int32_t *)sums)[i] : ((const int64_t *)sums)[i], inverse);
         nonFinite |= isinf(values[i]);
     }
     return nonFinite;
@@ -192,32 +180,7 @@ static int fill_special_block(int64_t code, int64_t lower, int64_t upper, int *n
     return 1;
 }
 
-int lockstep_fixed_to_float(const int64_t *sums, const int64_t *starts, ptrdiff_t blocks, const int64_t *codes,
-                            int carryBits, float *values) {
-    const int fast = use_avx512();
-    int nonFinite = 0;
-    for (ptrdiff_t b = 0; b < blocks; b++) {
-        const int64_t lower = starts[b], upper = starts[b + 1], code = codes[b];
-        if (fill_special_block(code, lower, upper, &nonFinite, values)) continue;
-        const int shift = lockstep_fixed_shift(code, carryBits, 64);
-        const double inverse = ldexp(1.0, -shift);
-        if (fast && shift <= 126) nonFinite |= to_float_avx512_normal(sums, lower, upper, (float)inverse, values);
-        else if (fast) nonFinite |= to_float_avx512(sums, lower, upper, inverse, values);
-        else nonFinite |= to_float_portable(sums, lower, upper, inverse, values);
-    }
-    return nonFinite;
-}
-
-// MARK: - 32-bit sums
-
-static void fixed_sum32_portable(const float *const *slots, ptrdiff_t slotCount, int64_t lower, int64_t upper,
-                                 double scale, int32_t *sums) {
-    for (int64_t i = lower; i < upper; i++) sums[i] = 0;
-    for (ptrdiff_t s = 0; s < slotCount; s++) {
-        const float *x = slots[s];
-        for (int64_t i = lower; i < upper; i++) sums[i] += (int32_t)fixed_of(x[i], scale);
-    }
-}
+// MARK: - 32-bit kernels, and the entry points for both widths
 
 /// `x × 2^shift` by `vscalefps`: exact for a normal result; a result below the smallest normal
 /// float (whatever the MXCSR makes of it) is below 1/2 and rounds to the integer 0 anyway, and
@@ -245,28 +208,20 @@ static void fixed_sum32_avx512(const float *const *slots, ptrdiff_t slotCount, i
     }
 }
 
-void lockstep_fixed_sum32(const float *const *slots, ptrdiff_t slotCount, const int64_t *starts, ptrdiff_t blocks,
-                          const int64_t *codes, int carryBits, int32_t *sums) {
-    const int fast = use_avx512();
+void lockstep_fixed_sum(const float *const *slots, ptrdiff_t slotCount, const int64_t *starts, ptrdiff_t blocks,
+                        const int64_t *codes, int carryBits, int width, void *sums) {
+    const int fast = use_avx512(), bytes = width / 8;
     for (ptrdiff_t b = 0; b < blocks; b++) {
         const int64_t lower = starts[b], upper = starts[b + 1], code = codes[b];
         if (code <= 0 || code >= LOCKSTEP_FIXED_INFINITY) {
-            for (int64_t i = lower; i < upper; i++) sums[i] = 0;
+            memset((char *)sums + lower * bytes, 0, (size_t)(upper - lower) * (size_t)bytes);
             continue;
         }
-        const int shift = lockstep_fixed_shift(code, carryBits, 32);
-        if (fast) fixed_sum32_avx512(slots, slotCount, lower, upper, shift, sums);
-        else fixed_sum32_portable(slots, slotCount, lower, upper, ldexp(1.0, shift), sums);
+        const int shift = lockstep_fixed_shift(code, carryBits, width);
+        if (fast && width == 32) fixed_sum32_avx512(slots, slotCount, lower, upper, shift, sums);
+        else if (fast) fixed_sum_avx512(slots, slotCount, lower, upper, ldexp(1.0, shift), sums);
+        else fixed_sum_portable(slots, slotCount, lower, upper, ldexp(1.0, shift), width, sums);
     }
-}
-
-static int to_float32_portable(const int32_t *sums, int64_t lower, int64_t upper, double inverse, float *values) {
-    int nonFinite = 0;
-    for (int64_t i = lower; i < upper; i++) {
-        values[i] = float_of(sums[i], inverse);
-        nonFinite |= isinf(values[i]);
-    }
-    return nonFinite;
 }
 
 /// As `to_float_avx512_normal`, from 32-bit sums.
@@ -287,19 +242,21 @@ static int to_float32_avx512_normal(const int32_t *sums, int64_t lower, int64_t 
     return infinite != 0;
 }
 
-int lockstep_fixed_to_float32(const int32_t *sums, const int64_t *starts, ptrdiff_t blocks, const int64_t *codes,
-                              int carryBits, float *values) {
+int lockstep_fixed_to_float(const void *sums, int width, const int64_t *starts, ptrdiff_t blocks, const int64_t *codes,
+                            int carryBits, float *values) {
     const int fast = use_avx512();
     int nonFinite = 0;
     for (ptrdiff_t b = 0; b < blocks; b++) {
         const int64_t lower = starts[b], upper = starts[b + 1], code = codes[b];
         if (fill_special_block(code, lower, upper, &nonFinite, values)) continue;
-        const int shift = lockstep_fixed_shift(code, carryBits, 32);
+        const int shift = lockstep_fixed_shift(code, carryBits, width);
         const double inverse = ldexp(1.0, -shift);
-        // A quantum below the smallest normal float (tiny blocks) can make subnormal results: the
-        // double path flushes them.
-        if (fast && shift <= 126) nonFinite |= to_float32_avx512_normal(sums, lower, upper, (float)inverse, values);
-        else nonFinite |= to_float32_portable(sums, lower, upper, inverse, values);
+        // A quantum below the smallest normal float (tiny blocks) can make subnormal results,
+        // which the double paths flush.
+        if (fast && shift <= 126 && width == 32) nonFinite |= to_float32_avx512_normal(sums, lower, upper, (float)inverse, values);
+        else if (fast && shift <= 126) nonFinite |= to_float_avx512_normal(sums, lower, upper, (float)inverse, values);
+        else if (fast && width == 64) nonFinite |= to_float_avx512(sums, lower, upper, inverse, values);
+        else nonFinite |= to_float_portable(sums, width, lower, upper, inverse, values);
     }
     return nonFinite;
 }

@@ -92,9 +92,8 @@ public final class FixedPointSum {
     private let sectionBlocks: [Range<Int>]
     /// Per block: the largest exponent code seen or bounded (local, then agreed).
     private let codes: UnsafeMutableBufferPointer<Int64>
-    /// The integer sums: `count` in the buffer of the sum's `width`, none in the other.
-    private let sums64: UnsafeMutableBufferPointer<Int64>
-    private let sums32: UnsafeMutableBufferPointer<Int32>
+    /// The integer sums: `count` of `width` bits.
+    private let sums: UnsafeMutableRawBufferPointer
     /// The stashed terms, `count` floats each.
     private let stash: UnsafeMutableBufferPointer<Float>
     /// The other terms' current tile, `tileCapacity` floats each.
@@ -119,7 +118,7 @@ public final class FixedPointSum {
     public var blockCount: Int { blockStarts.count - 1 }
     /// Bytes this sum allocates (stash, tiles, integer sums, codes).
     public var byteCount: Int {
-        stash.count * 4 + tiles.count * 4 + sums64.count * 8 + sums32.count * 4 + codes.count * 8 + blockStarts.count * 8
+        stash.count * 4 + tiles.count * 4 + sums.count + codes.count * 8 + blockStarts.count * 8
     }
 
     /// The width of the integer sums for `termCount` terms: 32 bits for up to 256 (8 carry bits),
@@ -182,10 +181,9 @@ public final class FixedPointSum {
         _ = blockStarts.initialize(from: starts)
         codes = .allocate(capacity: starts.count - 1)
         codes.initialize(repeating: 0)
-        sums64 = .allocate(capacity: width == 64 ? count : 0)
-        sums64.initialize(repeating: 0)
-        sums32 = .allocate(capacity: width == 32 ? count : 0)
-        sums32.initialize(repeating: 0)
+        sums = .allocate(byteCount: count * width / 8, alignment: 64)
+        // Bound to the integer type the C functions and MPI read and write (`integers`).
+        if width == 32 { sums.initializeMemory(as: Int32.self, repeating: 0) } else { sums.initializeMemory(as: Int64.self, repeating: 0) }
         stash = .allocate(capacity: stashedTermCount * count)
         stash.initialize(repeating: 0)
         tiles = .allocate(capacity: (localTermCount - stashedTermCount) * tileCapacity)
@@ -199,8 +197,7 @@ public final class FixedPointSum {
     deinit {
         blockStarts.deallocate()
         codes.deallocate()
-        sums64.deallocate()
-        sums32.deallocate()
+        sums.deallocate()
         stash.deallocate()
         tiles.deallocate()
         slots.deallocate()
@@ -299,22 +296,17 @@ public final class FixedPointSum {
             try communicator.allreduce(UnsafeMutableBufferPointer(rebasing: codes[blocks]), operation: .max)
             agreedLower = elements.lowerBound
         }
-        if width == 32 {
-            lockstep_fixed_sum32(
-                UnsafePointer(slots.baseAddress!), localTermCount, first, blocks.count, codes.baseAddress! + blocks.lowerBound,
-                carryBits, sums32.baseAddress!)
-        } else {
-            lockstep_fixed_sum(
-                UnsafePointer(slots.baseAddress!), localTermCount, first, blocks.count, codes.baseAddress! + blocks.lowerBound,
-                carryBits, sums64.baseAddress!)
-        }
+        lockstep_fixed_sum(
+            UnsafePointer(slots.baseAddress!), localTermCount, first, blocks.count, codes.baseAddress! + blocks.lowerBound,
+            carryBits, Int32(width), sums.baseAddress!)
         convertedLower = elements.lowerBound
         while sumsStarted < sections.count && sections[sumsStarted].lowerBound >= convertedLower {
             let index = sumsStarted
             if timeline != nil { sectionStarts[index] = Timeline.now() }
+            let section = sections[index]
             sumsPending[index] = try width == 32
-                ? communicator.startAllreduce(UnsafeMutableBufferPointer(rebasing: sums32[sections[index]]), operation: .sum)
-                : communicator.startAllreduce(UnsafeMutableBufferPointer(rebasing: sums64[sections[index]]), operation: .sum)
+                ? communicator.startAllreduce(integers(Int32.self, section), operation: .sum)
+                : communicator.startAllreduce(integers(Int64.self, section), operation: .sum)
             sumsStarted = index + 1
         }
     }
@@ -346,9 +338,7 @@ public final class FixedPointSum {
         timeline?.record(sectionSpanName, from: sectionStarts[index], thread: UInt32(index + 1))
         sumsPending[index] = nil
         let starts = blockStarts.baseAddress! + blocks.lowerBound, codes = codes.baseAddress! + blocks.lowerBound
-        nonFinite |= width == 32
-            ? lockstep_fixed_to_float32(sums32.baseAddress!, starts, blocks.count, codes, carryBits, result!)
-            : lockstep_fixed_to_float(sums64.baseAddress!, starts, blocks.count, codes, carryBits, result!)
+        nonFinite |= lockstep_fixed_to_float(sums.baseAddress!, Int32(width), starts, blocks.count, codes, carryBits, result!)
         sumsFinished = index + 1
     }
 
@@ -363,6 +353,13 @@ public final class FixedPointSum {
         if doubled < 0x1p-126 { return 0 }
         let code = Int64(doubled.exponent) + 127
         return code > 254 ? Int64(LOCKSTEP_FIXED_INFINITY) : code
+    }
+
+    /// The integer sums of `elements`, as `Integer` (`Int32` for 32-bit sums, `Int64` for 64).
+    private func integers<Integer>(_: Integer.Type, _ elements: Range<Int>) -> UnsafeMutableBufferPointer<Integer> {
+        precondition(MemoryLayout<Integer>.size * 8 == width, "\(Integer.self) sums of \(width) bits")
+        let base = sums.baseAddress!.assumingMemoryBound(to: Integer.self)
+        return UnsafeMutableBufferPointer(start: base + elements.lowerBound, count: elements.count)
     }
 
     /// The blocks that make up `elements` exactly.

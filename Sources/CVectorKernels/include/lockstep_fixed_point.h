@@ -34,24 +34,18 @@ void lockstep_fixed_exponent_codes(const float *values, const int64_t *starts, p
 int lockstep_fixed_shift(int64_t code, int carryBits, int width);
 
 /// `sums[i] = Σ_s round(slots[s][i] × 2^shift)` over the `slotCount` slots, for each block with a
-/// finite, non-zero code (1…254) and `shift = lockstep_fixed_shift(code, carryBits, 64)`; 0 in the
-/// other blocks. Rounding to nearest, ties to even; subnormal inputs count as zero.
+/// finite, non-zero code (1…254) and `shift = lockstep_fixed_shift(code, carryBits, width)`; 0 in
+/// the other blocks. `sums` holds `int32_t` (`width` 32) or `int64_t` (64). Rounding to nearest,
+/// ties to even; subnormal inputs count as zero.
 void lockstep_fixed_sum(const float *const *slots, ptrdiff_t slotCount, const int64_t *starts, ptrdiff_t blocks,
-                        const int64_t *codes, int carryBits, int64_t *sums);
+                        const int64_t *codes, int carryBits, int width, void *sums);
 
 /// `values[i] = float(sums[i]) × 2^−shift` (one rounding, to nearest even; a result below the
 /// smallest normal float is 0, one above the largest is ±infinity); code 0 gives 0, code 255
-/// +infinity and 256 NaN. Returns 1 when some value written is not finite, else 0.
-int lockstep_fixed_to_float(const int64_t *sums, const int64_t *starts, ptrdiff_t blocks, const int64_t *codes,
+/// +infinity and 256 NaN. `sums` as for `lockstep_fixed_sum`. Returns 1 when some value written
+/// is not finite, else 0.
+int lockstep_fixed_to_float(const void *sums, int width, const int64_t *starts, ptrdiff_t blocks, const int64_t *codes,
                             int carryBits, float *values);
-
-/// `lockstep_fixed_sum` into 32-bit sums (`lockstep_fixed_shift(code, carryBits, 32)`).
-void lockstep_fixed_sum32(const float *const *slots, ptrdiff_t slotCount, const int64_t *starts, ptrdiff_t blocks,
-                          const int64_t *codes, int carryBits, int32_t *sums);
-
-/// `lockstep_fixed_to_float` from 32-bit sums.
-int lockstep_fixed_to_float32(const int32_t *sums, const int64_t *starts, ptrdiff_t blocks, const int64_t *codes,
-                              int carryBits, float *values);
 
 /// 1 when the fast AVX-512 (F, DQ and VL) paths run on this CPU, else 0.
 int lockstep_fixed_avx512(void);
