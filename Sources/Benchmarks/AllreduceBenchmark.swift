@@ -67,7 +67,8 @@ public enum AllreduceBenchmark {
                 let readyPoints = Array(stride(from: buffer.count - blockElements, to: 0, by: -blockElements)) + [0]
                 let reduction = GradientReduction(
                     communicator: communicator, mode: mode, overlap: false, buffer: buffer.buffer,
-                    readyPoints: readyPoints, bucketByteCount: Int(bucketMegabytes * 1_048_576))
+                    readyPoints: readyPoints, bucketByteCount: Int(bucketMegabytes * 1_048_576), shardedCount: buffer.count)
+                let shardCounts = reduction.shards.map(communicator.blockCounts(of:))
                 let calls = calls(bytes)
                 var plain: [Double] = [], path: [Double] = [], nonblocking: [Double] = []
                 func plainBatch() throws {
@@ -77,6 +78,7 @@ public enum AllreduceBenchmark {
                         switch mode {
                         case .allreduce: try communicator.allreduce(buffer.buffer, operation: .sum)
                         case .reduceScatterAllgather: try communicator.sumByReduceScatterAllgather(buffer.buffer)
+                        case .sharded: try communicator.sumByRingReduceScatterAllgather(buffer.buffer)
                         }
                     }
                     plain.append((Timing.now() - start) / Double(calls))
@@ -91,7 +93,11 @@ public enum AllreduceBenchmark {
                 func pathBatch() throws {
                     try communicator.barrier()
                     let start = Timing.now()
-                    for _ in 0..<calls { _ = try reduction.reduce() }
+                    for _ in 0..<calls {
+                        _ = try reduction.reduce()
+                        // Sharded: the step all-gathers the parameters its slices update; timed here on the sums.
+                        if let shardCounts { try communicator.allgather(inPlace: buffer.buffer, blockCounts: shardCounts) }
+                    }
                     path.append((Timing.now() - start) / Double(calls))
                 }
                 let batches = [plainBatch, nonblockingBatch, pathBatch]

@@ -51,6 +51,7 @@ public enum ReductionConsistency {
             switch mode {
             case .allreduce: try communicator.allreduce(pointer, operation: .sum)
             case .reduceScatterAllgather: try communicator.sumByReduceScatterAllgather(pointer)
+            case .sharded: try communicator.sumByRingReduceScatterAllgather(pointer)
             }
         }
         var hasher = StateHash()

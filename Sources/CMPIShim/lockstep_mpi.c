@@ -266,3 +266,103 @@ int lockstep_mpi_wait(lockstep_mpi_request *request) {
     memcpy(&request->opaque, &mpi_request, sizeof(MPI_Request));
     return status;
 }
+
+// MARK: - Ring reduce-scatter
+
+typedef struct {
+    float *buffer;
+    float *scratch;
+    int64_t *offsets;  // size + 1 entries: block r is offsets[r]..<offsets[r + 1]
+    int size, rank, step, tag;
+    MPI_Request requests[2];
+} ring_state;
+
+static int modulo(int value, int size) { return ((value % size) + size) % size; }
+
+/// Posts step `step`: receive block rank − step − 2 from the previous rank into scratch, send
+/// block rank − step − 1 (which step − 1 completed) to the next.
+static int ring_post(ring_state *s) {
+    int send_block = modulo(s->rank - s->step - 1, s->size), receive_block = modulo(s->rank - s->step - 2, s->size);
+    int64_t send_count = s->offsets[send_block + 1] - s->offsets[send_block];
+    int64_t receive_count = s->offsets[receive_block + 1] - s->offsets[receive_block];
+    int status = MPI_Irecv(s->scratch, (int)receive_count, MPI_FLOAT, modulo(s->rank - 1, s->size), s->tag,
+                           MPI_COMM_WORLD, &s->requests[0]);
+    if (status != MPI_SUCCESS) return status;
+    return MPI_Isend(s->buffer + s->offsets[send_block], (int)send_count, MPI_FLOAT, modulo(s->rank + 1, s->size),
+                     s->tag, MPI_COMM_WORLD, &s->requests[1]);
+}
+
+/// Adds the received block into this rank's copy: received + own, the ring's order.
+static void ring_add(ring_state *s) {
+    int block = modulo(s->rank - s->step - 2, s->size);
+    float *restrict own = s->buffer + s->offsets[block];
+    const float *restrict received = s->scratch;
+    int64_t count = s->offsets[block + 1] - s->offsets[block];
+    for (int64_t i = 0; i < count; i++) own[i] = received[i] + own[i];
+}
+
+static void ring_free(lockstep_mpi_ring *ring) {
+    ring_state *s = ring->opaque;
+    if (s) {
+        free(s->offsets);
+        free(s);
+    }
+    ring->opaque = NULL;
+}
+
+static int ring_advance(lockstep_mpi_ring *ring, int blocking, int32_t *done) {
+    ring_state *s = ring->opaque;
+    *done = 0;
+    if (s == NULL) { *done = 1; return MPI_SUCCESS; }
+    while (s->step < s->size - 1) {
+        int flag = 1;
+        int status = blocking ? MPI_Waitall(2, s->requests, MPI_STATUSES_IGNORE)
+                              : MPI_Testall(2, s->requests, &flag, MPI_STATUSES_IGNORE);
+        if (status != MPI_SUCCESS) return status;
+        if (!flag) return MPI_SUCCESS;
+        ring_add(s);
+        s->step += 1;
+        if (s->step < s->size - 1) {
+            status = ring_post(s);
+            if (status != MPI_SUCCESS) return status;
+        }
+    }
+    ring_free(ring);
+    *done = 1;
+    return MPI_SUCCESS;
+}
+
+int lockstep_mpi_ring_reduce_scatter_start(float *buffer, const int64_t *counts, float *scratch, int32_t tag,
+                                           lockstep_mpi_ring *ring) {
+    if (ring == NULL || counts == NULL || tag < 0 || tag > 32767) return LOCKSTEP_MPI_ERR_ARGUMENT;
+    ring->opaque = NULL;
+    int size = world_size(), rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (size == 1) return MPI_SUCCESS;
+    ring_state *s = calloc(1, sizeof(ring_state));
+    int64_t *offsets = malloc(sizeof(int64_t) * (size_t)(size + 1));
+    if (!s || !offsets) { free(s); free(offsets); return MPI_ERR_NO_MEM; }
+    offsets[0] = 0;
+    for (int r = 0; r < size; r++) {
+        if (!fits_int(counts[r])) { free(s); free(offsets); return LOCKSTEP_MPI_ERR_COUNT; }
+        offsets[r + 1] = offsets[r] + counts[r];
+    }
+    if (offsets[size] > 0 && (buffer == NULL || scratch == NULL)) { free(s); free(offsets); return LOCKSTEP_MPI_ERR_ARGUMENT; }
+    *s = (ring_state){ .buffer = buffer, .scratch = scratch, .offsets = offsets, .size = size, .rank = rank,
+                       .step = 0, .tag = tag, .requests = { MPI_REQUEST_NULL, MPI_REQUEST_NULL } };
+    ring->opaque = s;
+    int status = ring_post(s);
+    if (status != MPI_SUCCESS) ring_free(ring);
+    return status;
+}
+
+int lockstep_mpi_ring_test(lockstep_mpi_ring *ring, int32_t *done) {
+    if (ring == NULL || done == NULL) return LOCKSTEP_MPI_ERR_ARGUMENT;
+    return ring_advance(ring, 0, done);
+}
+
+int lockstep_mpi_ring_wait(lockstep_mpi_ring *ring) {
+    if (ring == NULL) return LOCKSTEP_MPI_ERR_ARGUMENT;
+    int32_t done = 0;
+    return ring_advance(ring, 1, &done);
+}

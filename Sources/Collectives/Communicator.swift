@@ -39,6 +39,25 @@ public protocol Communicator: AnyObject {
     /// The same for 32-bit integers (the invariant sum's 32-bit sums).
     func startAllreduce(_ buffer: UnsafeMutableBufferPointer<Int32>, operation: ReductionOperation) throws -> PendingCollective
 
+    /// Starts an in-place nonblocking reduce-scatter of `buffer` (the sharded reduction's
+    /// buckets): block r, `blockCounts[r]` elements starting at the sum of `blockCounts[0..<r]`,
+    /// ends summed on rank r; the other blocks hold partial sums. A ring of N − 1 point-to-point
+    /// steps, so each rank sends, receives and adds (N − 1)/N of the buffer: no rank does the
+    /// others' additions. Block r's sum is `((x[r+1] + x[r+2]) + …) + x[r]`, rank indices modulo
+    /// N, in every implementation, so the bits do not depend on timing.
+    ///
+    /// `scratch` holds at least `blockCounts.max()` floats; it and `buffer` stay allocated and
+    /// untouched until completion (drive it with `test()`, as `startSumAllreduce`). Reductions in
+    /// flight at the same time need different `tag`s (0 to 32767, the same on every rank).
+    func startSumReduceScatter(
+        _ buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64], scratch: UnsafeMutableBufferPointer<Float>,
+        tag: Int
+    ) throws -> PendingCollective
+    /// In-place allgather of blocks: rank r's block (`blockCounts[r]` elements at the sum of
+    /// `blockCounts[0..<r]`) is already in `buffer`; afterwards every rank holds every rank's
+    /// block, the very bytes its owner sent (`MPI_Allgatherv`).
+    func allgather(inPlace buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64]) throws
+
     /// Broadcasts `bytes` from `root` to every rank (same byte count everywhere).
     func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws
     /// Gathers `send.count` bytes from every rank into `receive` (`worldSize × send.count` bytes,

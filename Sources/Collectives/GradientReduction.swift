@@ -17,6 +17,16 @@ import Tracing
 /// With `--reduction reduce-scatter-allgather` there is no nonblocking form in the communicator,
 /// so the whole buffer is reduced by one blocking call after backward, whatever `overlap` says.
 ///
+/// With `--reduction sharded` (ZeRO stage 1) the buffer's first `shards.count` elements (the
+/// gradients) are split among the ranks by `shards`, and each bucket is reduce-scattered by a ring
+/// (`Communicator.startSumReduceScatter`), started and driven exactly as the allreduce buckets: rank r
+/// receives the sums of `ownedRange` only, the rest of the buffer holds partial sums. The trailing
+/// slots (loss, stop requests) are allreduced, so every rank reads them. Each rank checks its own
+/// slice and sums its squares in Double as the buckets complete; `finish()` gathers the ranks'
+/// partial sums, adds them in rank order (so every rank gets the same bits) and decides from them:
+/// a NaN or ±Inf anywhere makes the sum non-finite. `squaredNorm` is that agreed Σ gᵢ², for
+/// gradient clipping.
+///
 /// Each bucket's sums are checked for NaN and ±Inf as soon as it completes (with overlap, between
 /// GEMMs), so no separate pass over the whole buffer follows the reduction.
 ///
@@ -28,8 +38,17 @@ import Tracing
 public final class GradientReduction {
     private let communicator: Communicator
     public let mode: ReductionMode
-    /// True when buckets start during backward (allreduce mode with overlap requested).
+    /// True when buckets start during backward (allreduce or sharded mode with overlap requested).
     public let overlaps: Bool
+    /// Sharded mode: how the buffer's first `shards.count` elements are split among the ranks
+    /// (nil in the other modes).
+    public let shards: BlockPartition?
+    /// The elements whose sums this rank receives: its block of `shards`, or the whole buffer.
+    public let ownedRange: Range<Int>
+    /// Sharded mode, after `finish()`: Σ gᵢ² over the whole reduced gradient (the ranks' partial
+    /// sums added in rank order: the same bits on every rank); NaN or +∞ when an element is not
+    /// finite. 0 in the other modes.
+    public private(set) var squaredNorm = 0.0
     /// The elements reduced in place; owned by the caller, alive as long as this reduction.
     public let buffer: UnsafeMutableBufferPointer<Float>
     public let plan: BucketPlan
@@ -38,7 +57,8 @@ public final class GradientReduction {
     public var timeline: Timeline? {
         didSet {
             guard let timeline else { return }
-            bucketSpanName = timeline.name(mode == .allreduce ? "allreduce" : "reduce-scatter + allgather")
+            bucketSpanName = timeline.name(
+                mode == .allreduce ? "allreduce" : mode == .sharded ? "reduce-scatter" : "reduce-scatter + allgather")
             for (index, bucket) in plan.buckets.enumerated() {
                 let megabytes = Double(bucket.count * MemoryLayout<Float>.stride) / 1_048_576
                 timeline.nameThread(UInt32(index + 1), "bucket \(index) (\((megabytes * 100).rounded() / 100) MB)")
@@ -61,8 +81,19 @@ public final class GradientReduction {
     private var started = 0
     /// Buckets `0..<completed` have completed and been checked.
     private var completed = 0
-    /// The collective of each started, not yet completed bucket (index = bucket index).
+    /// The collective of each started, not yet completed bucket (index = bucket index): the
+    /// allreduce, or in sharded mode the ring reduce-scatter of its gradients.
     private var pending: [PendingCollective?]
+    /// Sharded mode: the allreduce of each started bucket's trailing slots, if it has any.
+    private var pendingTrailer: [PendingCollective?]
+    /// Sharded mode, per bucket: the part reduce-scattered (below `shards.count`), each rank's
+    /// share of it, where its ring's scratch starts, and the part allreduced (the trailing slots).
+    private let ringRanges: [Range<Int>], ringBlockCounts: [[Int64]], scratchOffsets: [Int], trailerRanges: [Range<Int>]
+    /// Receives the rings' incoming blocks, one region per bucket (empty in the other modes).
+    private let scratch: UnsafeMutableBufferPointer<Float>
+    /// Sharded mode: this rank's Σ gᵢ² over its completed blocks, and the ranks' gathered sums.
+    private var partialSquares = 0.0
+    private let gatheredSquares: UnsafeMutableBufferPointer<Double>
     /// The OR over every checked element of `(bits & exponent) + exponent's lowest bit`: its sign
     /// bit is set iff some element had an all-ones exponent (NaN or ±Inf).
     private var nonFiniteMarker: UInt32 = 0
@@ -72,20 +103,53 @@ public final class GradientReduction {
     ///   - readyPoints: the lower bounds at which elements become final, decreasing to 0 (for a
     ///     model, its `gradientReadyPoints`; `BucketPlan`).
     ///   - bucketByteCount: the bucket size for `BucketPlan`, in bytes of `Float`.
+    ///   - shardedCount: sharded mode: how many leading elements are split among the ranks (the
+    ///     gradients; the rest are allreduced). Ignored in the other modes.
     public init(
         communicator: Communicator, mode: ReductionMode, overlap: Bool, buffer: UnsafeMutableBufferPointer<Float>,
-        readyPoints: [Int], bucketByteCount: Int
+        readyPoints: [Int], bucketByteCount: Int, shardedCount: Int = 0
     ) {
         self.communicator = communicator
         self.mode = mode
         self.buffer = buffer
-        overlaps = overlap && mode == .allreduce
-        plan = mode == .allreduce
+        overlaps = overlap && mode != .reduceScatterAllgather
+        plan = mode != .reduceScatterAllgather
             ? BucketPlan(readyPoints: readyPoints, bufferCount: buffer.count,
                          bucketElementCount: max(1, bucketByteCount / MemoryLayout<Float>.stride))
             : BucketPlan(readyPoints: [0], bufferCount: buffer.count, bucketElementCount: buffer.count)
         pending = Array(repeating: nil, count: plan.buckets.count)
+        pendingTrailer = Array(repeating: nil, count: plan.buckets.count)
         bucketStarts = Array(repeating: 0, count: plan.buckets.count)
+        gatheredSquares = .allocate(capacity: communicator.worldSize)
+        guard mode == .sharded else {
+            shards = nil
+            ownedRange = 0..<buffer.count
+            (ringRanges, ringBlockCounts, scratchOffsets, trailerRanges) = ([], [], [], [])
+            scratch = .init(start: nil, count: 0)
+            return
+        }
+        precondition(shardedCount >= 0 && shardedCount <= buffer.count, "\(shardedCount) sharded of \(buffer.count)")
+        precondition(plan.buckets.count <= 32768, "\(plan.buckets.count) buckets: more than the rings' tags")
+        let shards = BlockPartition(count: shardedCount, parts: communicator.worldSize)
+        self.shards = shards
+        ownedRange = shards.range(of: communicator.rank)
+        ringRanges = plan.buckets.map { $0.clamped(to: 0..<shardedCount) }
+        trailerRanges = plan.buckets.map { $0.clamped(to: shardedCount..<buffer.count) }
+        ringBlockCounts = ringRanges.map { ring in
+            (0..<communicator.worldSize).map { Int64(ring.clamped(to: shards.range(of: $0)).count) }
+        }
+        var offsets: [Int] = [], total = 0
+        for counts in ringBlockCounts {
+            offsets.append(total)
+            total += Int(counts.max() ?? 0)
+        }
+        scratchOffsets = offsets
+        scratch = .allocate(capacity: max(total, 1))
+    }
+
+    deinit {
+        scratch.deallocate()
+        gatheredSquares.deallocate()
     }
 
     // MARK: - Step
@@ -95,6 +159,7 @@ public final class GradientReduction {
         started = 0
         completed = 0
         nonFiniteMarker = 0
+        partialSquares = 0
     }
 
     /// Elements `from..<buffer.count` are final: starts the buckets that lie entirely in them and
@@ -119,11 +184,12 @@ public final class GradientReduction {
     public func finish() throws -> Bool {
         var waited = 0.0
         switch mode {
-        case .allreduce:
+        case .allreduce, .sharded:
             while started < plan.buckets.count { try self.start(started) }
             while completed < started {
                 let begin = communicator.wallTime()
-                try pending[completed]!.wait()
+                try pending[completed]?.wait()
+                try pendingTrailer[completed]?.wait()
                 waited += communicator.wallTime() - begin
                 complete()
             }
@@ -135,8 +201,22 @@ public final class GradientReduction {
             checkFinite(plan.buckets[0])
             completed = 1
         }
+        if mode == .sharded {
+            let begin = communicator.wallTime()
+            try agreeOnSquares()
+            waited += communicator.wallTime() - begin
+        }
         times.record(waitSeconds: waited)
-        return nonFiniteMarker & 0x8000_0000 == 0
+        return nonFiniteMarker & 0x8000_0000 == 0 && squaredNorm.isFinite
+    }
+
+    /// Sharded mode: every rank's Σ gᵢ² over its slice, added in rank order into `squaredNorm`.
+    private func agreeOnSquares() throws {
+        var mine = partialSquares
+        try withUnsafeBytes(of: &mine) { send in
+            try communicator.allgather(send, into: UnsafeMutableRawBufferPointer(gatheredSquares))
+        }
+        squaredNorm = gatheredSquares.reduce(0, +)
     }
 
     /// `beginStep()` then `finish()`: a whole reduction with nothing to overlap.
@@ -150,7 +230,20 @@ public final class GradientReduction {
     @inline(__always)
     private func start(_ index: Int) throws {
         if timeline != nil { bucketStarts[index] = Timeline.now() }
-        pending[index] = try communicator.startSumAllreduce(UnsafeMutableBufferPointer(rebasing: buffer[plan.buckets[index]]))
+        if mode == .sharded {
+            let ring = ringRanges[index], trailer = trailerRanges[index]
+            if !ring.isEmpty {
+                let counts = ringBlockCounts[index]
+                pending[index] = try communicator.startSumReduceScatter(
+                    UnsafeMutableBufferPointer(rebasing: buffer[ring]), blockCounts: counts,
+                    scratch: UnsafeMutableBufferPointer(rebasing: scratch[scratchOffsets[index]...]), tag: index)
+            }
+            if !trailer.isEmpty {
+                pendingTrailer[index] = try communicator.startSumAllreduce(UnsafeMutableBufferPointer(rebasing: buffer[trailer]))
+            }
+        } else {
+            pending[index] = try communicator.startSumAllreduce(UnsafeMutableBufferPointer(rebasing: buffer[plan.buckets[index]]))
+        }
         started = index + 1
     }
 
@@ -158,7 +251,9 @@ public final class GradientReduction {
     @inline(__always)
     private func testStarted() throws {
         let begin = communicator.wallTime()
-        while completed < started, try pending[completed]!.test() { complete() }
+        while completed < started, try pending[completed]?.test() ?? true, try pendingTrailer[completed]?.test() ?? true {
+            complete()
+        }
         times.record(progressSeconds: communicator.wallTime() - begin)
     }
 
@@ -166,8 +261,41 @@ public final class GradientReduction {
     private func complete() {
         timeline?.record(bucketSpanName, from: bucketStarts[completed], thread: UInt32(completed + 1))
         pending[completed] = nil
-        checkFinite(plan.buckets[completed])
+        pendingTrailer[completed] = nil
+        if mode == .sharded {
+            let owned = ringRanges[completed].clamped(to: ownedRange)
+            partialSquares += Self.sumOfSquares(UnsafePointer(buffer.baseAddress! + owned.lowerBound), owned.count)
+            checkFinite(trailerRanges[completed])
+        } else {
+            checkFinite(plan.buckets[completed])
+        }
         completed += 1
+    }
+
+    /// Σ xᵢ² in Double, in a fixed pattern (sixteen lanes, then the tail in order): the same bits
+    /// for the same elements. NaN or +∞ when an element is not finite.
+    @inline(__always)
+    private static func sumOfSquares(_ x: UnsafePointer<Float>, _ count: Int) -> Double {
+        typealias Lanes = SIMD8<Double>
+        let raw = UnsafeRawPointer(x)
+        var even = Lanes(repeating: 0), odd = Lanes(repeating: 0)
+        var i = 0
+        while i + 16 <= count {
+            let a = Lanes(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+            let b = Lanes(raw.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self))
+            even += a * a
+            odd += b * b
+            i += 16
+        }
+        let lanes = even + odd
+        var sum = 0.0
+        for lane in 0..<Lanes.scalarCount { sum += lanes[lane] }
+        while i < count {
+            let value = Double(x[i])
+            sum += value * value
+            i += 1
+        }
+        return sum
     }
 
     /// ORs the elements of `range` into `nonFiniteMarker`: integer operations only (no NaN-aware

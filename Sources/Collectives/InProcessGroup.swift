@@ -101,6 +101,41 @@ public final class InProcessCommunicator: Communicator, @unchecked Sendable {
         return CompletedCollective()
     }
 
+    /// Completes at once, with the ring's order of `MPICommunicator` for this rank's block.
+    public func startSumReduceScatter(
+        _ buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64], scratch: UnsafeMutableBufferPointer<Float>,
+        tag: Int
+    ) throws -> PendingCollective {
+        precondition(blockCounts.count == worldSize && blockCounts.reduce(0, +) == Int64(buffer.count),
+                     "reduce-scatter of \(buffer.count) floats in blocks \(blockCounts)")
+        let all = try exchange.exchange(rank: rank, Array(UnsafeRawBufferPointer(buffer)))
+        try checkCounts(all)
+        let start = Int(blockCounts[..<rank].reduce(0, +)), count = Int(blockCounts[rank])
+        let order = (1...worldSize).map { (rank + $0) % worldSize }  // rank + 1, …, rank
+        for index in start..<(start + count) {
+            var sum = Self.float(all[order[0]], index)
+            for other in order.dropFirst() { sum = sum + Self.float(all[other], index) }
+            buffer[index] = sum
+        }
+        return CompletedCollective()
+    }
+
+    public func allgather(inPlace buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64]) throws {
+        precondition(blockCounts.count == worldSize && blockCounts.reduce(0, +) == Int64(buffer.count),
+                     "allgather of \(buffer.count) floats in blocks \(blockCounts)")
+        let all = try exchange.exchange(rank: rank, Array(UnsafeRawBufferPointer(buffer)))
+        try checkCounts(all)
+        var start = 0
+        for (owner, count) in blockCounts.enumerated() {
+            for index in start..<(start + Int(count)) { buffer[index] = Self.float(all[owner], index) }
+            start += Int(count)
+        }
+    }
+
+    private static func float(_ bytes: [UInt8], _ index: Int) -> Float {
+        bytes.withUnsafeBytes { $0.load(fromByteOffset: index * MemoryLayout<Float>.stride, as: Float.self) }
+    }
+
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
         precondition((0..<worldSize).contains(root), "broadcast root \(root) in a world of \(worldSize)")
         let all = try exchange.exchange(rank: rank, Array(UnsafeRawBufferPointer(bytes)))

@@ -143,6 +143,34 @@ public final class MPICommunicator: Communicator {
         return pending
     }
 
+    public func startSumReduceScatter(
+        _ buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64], scratch: UnsafeMutableBufferPointer<Float>,
+        tag: Int
+    ) throws -> PendingCollective {
+        precondition(blockCounts.count == worldSize && blockCounts.reduce(0, +) == Int64(buffer.count),
+                     "reduce-scatter of \(buffer.count) floats in blocks \(blockCounts)")
+        precondition(Int64(scratch.count) >= (blockCounts.max() ?? 0), "reduce-scatter scratch of \(scratch.count) floats")
+        let what = "ring reduce-scatter of \(buffer.count) Float"
+        let pending = MPIRingReduceScatter(what)
+        try blockCounts.withUnsafeBufferPointer { counts in
+            try MPIError.check(
+                lockstep_mpi_ring_reduce_scatter_start(
+                    buffer.baseAddress, counts.baseAddress, scratch.baseAddress, Int32(tag), &pending.ring),
+                what)
+        }
+        return pending
+    }
+
+    public func allgather(inPlace buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64]) throws {
+        precondition(blockCounts.count == worldSize && blockCounts.reduce(0, +) == Int64(buffer.count),
+                     "allgather of \(buffer.count) floats in blocks \(blockCounts)")
+        let what = "allgather of \(buffer.count) Float"
+        _ = try checkedCount(buffer.count, what)
+        try blockCounts.withUnsafeBufferPointer { counts in
+            try MPIError.check(lockstep_mpi_allgatherv_f32(buffer.baseAddress, counts.baseAddress), what)
+        }
+    }
+
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
         let what = "broadcast of \(bytes.count) bytes from rank \(root)"
         let count = try checkedCount(bytes.count, what)
@@ -196,6 +224,29 @@ final class MPIPendingCollective: PendingCollective {
     func wait() throws {
         if completed { return }
         try MPIError.check(lockstep_mpi_wait(&request), operation)
+        completed = true
+    }
+}
+
+/// A ring reduce-scatter in flight (`lockstep_mpi_ring_*`).
+final class MPIRingReduceScatter: PendingCollective {
+    var ring = lockstep_mpi_ring(opaque: nil)
+    private let operation: String
+    private var completed = false
+
+    init(_ operation: String) { self.operation = operation }
+
+    func test() throws -> Bool {
+        if completed { return true }
+        var done: Int32 = 0
+        try MPIError.check(lockstep_mpi_ring_test(&ring, &done), operation)
+        completed = done != 0
+        return completed
+    }
+
+    func wait() throws {
+        if completed { return }
+        try MPIError.check(lockstep_mpi_ring_wait(&ring), operation)
         completed = true
     }
 }

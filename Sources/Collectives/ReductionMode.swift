@@ -6,4 +6,11 @@ public enum ReductionMode: String, Codable, Sendable, CaseIterable {
     /// A reduce-scatter then an allgather of the summed blocks: every rank receives the very same
     /// bytes for every block, so the result is identical on every rank by construction.
     case reduceScatterAllgather = "reduce-scatter-allgather"
+    /// ZeRO stage 1 (Rajbhandari et al., "ZeRO", SC 2020): each rank owns a contiguous slice of
+    /// the parameters (`BlockPartition`). The gradient buckets are reduce-scattered by a ring as
+    /// backward finishes them (`Communicator.startSumReduceScatter`), so each rank receives the
+    /// sums of its slice only; each rank clips and updates its slice with 1/N of the optimizer
+    /// state; the updated parameters are all-gathered. Every rank receives the owner's bytes for
+    /// every slice, so the result is identical on every rank by construction.
+    case sharded
 }

@@ -34,6 +34,15 @@ public final class SingleProcessCommunicator: Communicator {
         completed
     }
 
+    public func startSumReduceScatter(
+        _ buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64], scratch: UnsafeMutableBufferPointer<Float>,
+        tag: Int
+    ) throws -> PendingCollective {
+        completed
+    }
+
+    public func allgather(inPlace buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64]) throws {}
+
     private let completed = CompletedCollective()
 
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {

@@ -43,12 +43,21 @@ public func gradientNorm(_ gradients: FloatBuffer) -> Double {
 public func clipGradientNorm(_ gradients: FloatBuffer, maxNorm: Double) -> Double {
     precondition(maxNorm > 0 && maxNorm.isFinite, "clipGradientNorm maxNorm \(maxNorm)")
     let norm = gradientNorm(gradients)
-    guard norm.isFinite else { return norm }
+    clipGradients(gradients, norm: norm, maxNorm: maxNorm)
+    return norm
+}
+
+/// Scales `gradients` in place as `clipGradientNorm` does, given the global `norm` (computed
+/// elsewhere: with `--reduction sharded` each rank clips its slice by the norm the ranks agreed
+/// on). A non-finite `norm` leaves the buffer untouched.
+/// - Precondition: `maxNorm` is finite and > 0.
+public func clipGradients(_ gradients: FloatBuffer, norm: Double, maxNorm: Double) {
+    precondition(maxNorm > 0 && maxNorm.isFinite, "clipGradients maxNorm \(maxNorm)")
+    guard norm.isFinite else { return }
     let scale = maxNorm / (norm + 1e-6)
     if scale < 1 {
         let factor = Float(scale)
         let g = gradients.baseAddress
         for i in 0..<gradients.count { g[i] *= factor }
     }
-    return norm
 }

@@ -1,19 +1,23 @@
 import Checkpoints
+import Collectives
 import Coordination
 import Datasets
 import Determinism
+import Kernels
 import Reporting
 
 /// The state as the ranks compare it and as a checkpoint stores it.
 extension RunState {
     /// Hashes of the state every rank must share: parameters, each optimizer buffer, and the
-    /// counters with the LR's bit pattern.
+    /// counters with the LR's bit pattern. With `--reduction sharded` each rank holds a different
+    /// slice of the optimizer's buffers, so they are not compared: the parameters, which every
+    /// rank all-gathers after each update, and the counters are.
     func stateParts() -> [LockstepVerifier.Part] {
         func hash(_ buffer: UnsafeMutableBufferPointer<Float>) -> UInt64 {
             LockstepVerifier.hash(bytes: UnsafeRawBufferPointer(buffer))
         }
         var parts = [LockstepVerifier.Part(name: "parameters", hash: hash(model.parameters.buffer))]
-        for (name, buffer) in optimizer.stateBuffers {
+        for (name, buffer) in shardCounts == nil ? optimizer.stateBuffers : [] {
             parts.append(.init(name: "optimizer.\(name)", hash: hash(buffer.buffer)))
         }
         parts.append(.init(
@@ -25,10 +29,11 @@ extension RunState {
         return parts
     }
 
-    /// Rank 0's copies of the parameters and optimizer buffers, as `StateAgreement` broadcasts them.
+    /// Rank 0's copies of the parameters and optimizer buffers, as `StateAgreement` broadcasts them
+    /// (with `--reduction sharded`, the parameters only: each rank holds its own optimizer slice).
     var statePieces: [StateAgreement.Piece] {
         var pieces = [StateAgreement.Piece(name: "parameters", bytes: UnsafeMutableRawBufferPointer(model.parameters.buffer))]
-        for (name, buffer) in optimizer.stateBuffers {
+        for (name, buffer) in shardCounts == nil ? optimizer.stateBuffers : [] {
             pieces.append(.init(name: "optimizer.\(name)", bytes: UnsafeMutableRawBufferPointer(buffer.buffer)))
         }
         return pieces
@@ -40,12 +45,26 @@ extension RunState {
             globalStep: globalStep, optimizerStep: optimizer.stepCount, skippedSteps: skippedSteps, schedule: schedule)
     }
 
-    /// The current state as a checkpoint's contents.
-    func makeTrainingCheckpoint() -> TrainingCheckpoint {
+    /// The optimizer's whole state, `[parameterCount]` per buffer: its own buffers, or with
+    /// `--reduction sharded` copies all-gathered from every rank's slice, so that a checkpoint is
+    /// the same file whatever the reduction mode and world size. Collective.
+    func gatheredOptimizerState(_ communicator: Communicator) throws -> [(name: String, buffer: FloatBuffer)] {
+        guard let shardCounts else { return optimizer.stateBuffers }
+        return try optimizer.stateBuffers.map { name, slice in
+            let whole = FloatBuffer(count: model.parameterCount)
+            _ = whole.slice(shard).update(fromContentsOf: slice.buffer)
+            try communicator.allgather(inPlace: whole.buffer, blockCounts: shardCounts)
+            return (name, whole)
+        }
+    }
+
+    /// The current state as a checkpoint's contents, with the whole optimizer state
+    /// (`gatheredOptimizerState`).
+    func makeTrainingCheckpoint(optimizerState: [(name: String, buffer: FloatBuffer)]) -> TrainingCheckpoint {
         var tensors = model.tensors.map { tensor in
             CheckpointTensor(name: tensor.name, shape: tensor.shape, copying: UnsafeBufferPointer(model.parameters.slice(tensor.range)))
         }
-        for (state, buffer) in optimizer.stateBuffers {
+        for (state, buffer) in optimizerState {
             tensors += model.tensors.map { tensor in
                 CheckpointTensor(
                     name: TrainingCheckpoint.optimizerTensorName(state: state, parameter: tensor.name), shape: tensor.shape,

@@ -15,7 +15,8 @@ extension RunState {
     /// and how gradients travel (`--no-overlap` gives the same bytes; another `--bucket-mb` may
     /// let MPI pick another algorithm, so it sums in another order, as a new world size would).
     static let freeFields: Set<String> = TrainingConfiguration.rankLocalFields.union(
-        ["verifyEvery", "stallTimeout", "evaluationBatchSize", "overlap", "bucketMegabytes", "dataCopies", "onDivergence"])
+        ["verifyEvery", "stallTimeout", "evaluationBatchSize", "overlap", "bucketMegabytes", "dataCopies", "onDivergence",
+         "reduction"])
 
     /// Fields that can never change on resume, even with `--allow-config-change`: the tensor
     /// shapes (`--model`, `--hidden`), the optimizer's state buffers (`--optimizer`, `--amsgrad`) and the
@@ -101,10 +102,16 @@ extension RunState {
         for tensor in model.tensors {
             copy(checkpoint.tensor(named: tensor.name)!, into: model.parameters.slice(tensor.range))
         }
+        // The checkpoint holds the whole state; with --reduction sharded this rank takes its slice.
         for (name, buffer) in optimizer.stateBuffers {
             for tensor in model.tensors {
+                let overlap = tensor.range.clamped(to: shard)
+                guard !overlap.isEmpty else { continue }
                 let stateTensor = checkpoint.tensor(named: TrainingCheckpoint.optimizerTensorName(state: name, parameter: tensor.name))!
-                copy(stateTensor, into: buffer.slice(tensor.range))
+                stateTensor.values.withUnsafeBufferPointer { values in
+                    _ = buffer.slice((overlap.lowerBound - shard.lowerBound)..<(overlap.upperBound - shard.lowerBound))
+                        .update(fromContentsOf: values[(overlap.lowerBound - tensor.range.lowerBound)..<(overlap.upperBound - tensor.range.lowerBound)])
+                }
             }
         }
         optimizer.stepCount = state.optimizerStep

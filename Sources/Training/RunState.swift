@@ -14,7 +14,13 @@ final class RunState {
     let configuration: TrainingConfiguration
     let data: TrainingData
     let model: LayerStack
+    /// The optimizer of `shard`.
     let optimizer: any Optimizer
+    /// The parameters whose optimizer state this rank holds: all, or with `--reduction sharded`
+    /// its slice (`TrainingStep.shard`).
+    let shard: Range<Int>
+    /// With `--reduction sharded`: every rank's slice size, in rank order; else nil.
+    let shardCounts: [Int64]?
     let schedule: ExponentialSchedule
     let sampler: DistributedSampler
     let worldSize: Int
@@ -47,6 +53,8 @@ final class RunState {
         self.data = data
         model = step.model
         optimizer = step.optimizer
+        shard = step.shard
+        shardCounts = step.shardCounts
         self.schedule = schedule
         self.sampler = sampler
         self.worldSize = worldSize

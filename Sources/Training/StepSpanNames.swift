@@ -7,11 +7,14 @@ struct StepSpanNames {
     let data: Timeline.Name
     let wait: Timeline.Name
     let optimizer: Timeline.Name
+    /// `--reduction sharded`: the allgather of the parameters after the update of this rank's slice.
+    let allgather: Timeline.Name
 
     init(_ timeline: Timeline) {
         step = timeline.name("step")
         data = timeline.name("data")
         wait = timeline.name("wait for reduction")
         optimizer = timeline.name("optimizer")
+        allgather = timeline.name("allgather parameters")
     }
 }

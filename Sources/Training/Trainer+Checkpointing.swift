@@ -17,9 +17,10 @@ extension Trainer {
         defer { recordSpan(\.checkpoint, from: spanStart) }
         try verifyState(context: "before the checkpoint at step \(step)")
         watchdog.enter(.checkpoint, step: step)
+        let optimizerState = try state.gatheredOptimizerState(communicator)
         _ = try communicator.runOnRankZero {
             let directory = CheckpointDirectory(url: URL(fileURLWithPath: path))
-            let checkpoint = try state.makeTrainingCheckpoint().encoded()
+            let checkpoint = try state.makeTrainingCheckpoint(optimizerState: optimizerState).encoded()
             let url: URL
             do {
                 url = try directory.write(checkpoint, step: step, fault: faults.checkpointWriteFault(step: step))

@@ -67,6 +67,6 @@ extension TrainingStep {
         if let timeline { timeline.record(spanNames!.wait, from: waitStart) }
         defer { recordCompute(start: start, finishing: finishing, finished: finished) }
         guard finite else { return .nonFinite(loss: Double(gradients.loss)) }
-        return update(learningRate: learningRate, step: step)
+        return try update(learningRate: learningRate, step: step)
     }
 }

@@ -10,6 +10,10 @@ import Tracing
 /// (buckets started during backward), decide from the reduced bytes whether it is finite, clip,
 /// and apply the optimizer update with the given learning rate (DESIGN.md §3).
 ///
+/// With `--reduction sharded` (ZeRO stage 1) the optimizer holds the state of this rank's slice
+/// of the parameters only (`shard`): the reduction gives this rank the sums of its slice, the
+/// update clips and steps that slice, and the parameters are all-gathered after it.
+///
 /// With `--world-size-invariant` the step runs `TrainingStep+WorldSizeInvariant.swift` instead:
 /// micro-batch by micro-batch, with the exact fixed-point sum in place of the float reduction.
 ///
@@ -17,7 +21,15 @@ import Tracing
 /// to the loop (`Trainer`), which calls `run` once per global step. Nothing in `run` allocates.
 public final class TrainingStep {
     public let model: LayerStack
+    /// The optimizer of `shard`: its state covers `shard.count` parameters.
     public let optimizer: any Optimizer
+    /// The parameters this rank updates: all of them, or with `--reduction sharded` its slice
+    /// (`GradientReduction.ownedRange`); the optimizer's state covers these only.
+    public let shard: Range<Int>
+    /// With `--reduction sharded`: each rank's slice size, in rank order (`allgather(inPlace:)`); else nil.
+    public let shardCounts: [Int64]?
+    /// Views of `shard` in the parameters and the gradients.
+    private let shardParameters: FloatBuffer, shardGradients: FloatBuffer
     public let reduction: GradientReduction
     /// The exact sum of the world-size-invariant mode (nil in the default mode).
     public let invariantSum: FixedPointSum?
@@ -100,12 +112,17 @@ public final class TrainingStep {
             gradientBlockElements: microBatch == nil ? 1 << 17 : LayerStack.invariantGradientBlockElements)
         self.model = model
         self.communicator = communicator
-        optimizer = makeOptimizer(configuration.optimizer, parameterCount: model.parameterCount)
         let storage = model.gradientBuffer.storage.buffer, parameters = model.parameterCount
         let bucketBytes = Int(configuration.bucketMegabytes * 1_048_576)
+        precondition(configuration.reduction != .sharded || microBatch == nil, "--reduction sharded with --world-size-invariant")
         reduction = GradientReduction(
             communicator: communicator, mode: configuration.reduction, overlap: configuration.overlap,
-            buffer: storage, readyPoints: model.gradientReadyPoints, bucketByteCount: bucketBytes)
+            buffer: storage, readyPoints: model.gradientReadyPoints, bucketByteCount: bucketBytes, shardedCount: parameters)
+        shard = reduction.shards == nil ? 0..<parameters : reduction.ownedRange
+        shardCounts = reduction.shards.map(communicator.blockCounts(of:))
+        shardParameters = FloatBuffer(viewing: model.parameters, range: shard)
+        shardGradients = FloatBuffer(viewing: model.gradients, range: shard)
+        optimizer = makeOptimizer(configuration.optimizer, parameterCount: shard.count)
         // The sum's sections are the allreduce mode's buckets, whatever --reduction says.
         let sections = BucketPlan(
             readyPoints: model.gradientReadyPoints, bufferCount: storage.count,
@@ -209,16 +226,34 @@ public final class TrainingStep {
                 excluded: reduction.times.progressSeconds - progressed)
         }
         guard finite else { return .nonFinite(loss: Double(gradients.loss)) }
-        return update(learningRate: learningRate, step: step)
+        return try update(learningRate: learningRate, step: step)
     }
 
-    /// Clipping and the optimizer update from the reduced gradients.
+    /// Clipping and the optimizer update from the reduced gradients; with `--reduction sharded`,
+    /// of this rank's slice, then the allgather of the parameters.
     @inline(__always)
-    func update(learningRate: Double, step: Int64) -> Outcome {
-        let spanStart = timeline == nil ? 0 : Timeline.now()
-        defer { if let timeline { timeline.record(spanNames!.optimizer, from: spanStart) } }
-        let norm = maximumGradientNorm.map { clipGradientNorm(model.gradients, maxNorm: $0) }
-        optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate)
+    func update(learningRate: Double, step: Int64) throws -> Outcome {
+        var spanStart = timeline == nil ? 0 : Timeline.now()
+        let norm: Double?
+        if let shardCounts {
+            // The norm the ranks agreed on in the reduction; each rank clips its own slice by it.
+            norm = maximumGradientNorm.map { maxNorm in
+                let norm = reduction.squaredNorm.squareRoot()
+                clipGradients(shardGradients, norm: norm, maxNorm: maxNorm)
+                return norm
+            }
+            optimizer.update(parameters: shardParameters, gradients: shardGradients, learningRate: learningRate)
+            if let timeline {
+                timeline.record(spanNames!.optimizer, from: spanStart)
+                spanStart = Timeline.now()
+            }
+            try communicator.allgather(inPlace: model.parameters.buffer, blockCounts: shardCounts)
+            if let timeline { timeline.record(spanNames!.allgather, from: spanStart) }
+        } else {
+            norm = maximumGradientNorm.map { clipGradientNorm(model.gradients, maxNorm: $0) }
+            optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate)
+            if let timeline { timeline.record(spanNames!.optimizer, from: spanStart) }
+        }
         for observer in observers { observer.didUpdate(step: step, parameters: model.parameters) }
         return .applied(loss: Double(model.gradientBuffer.loss), gradientNorm: norm)
     }

@@ -93,6 +93,28 @@ int lockstep_mpi_test(lockstep_mpi_request *request, int32_t *done);
 /// Blocks until the operation completes and releases the request.
 int lockstep_mpi_wait(lockstep_mpi_request *request);
 
+// MARK: - Ring reduce-scatter (point to point, nonblocking)
+/// A ring reduce-scatter in flight (opaque; allocated by _start, freed when it completes).
+typedef struct {
+    void *opaque;
+} lockstep_mpi_ring;
+
+/// Starts a ring reduce-scatter of float32 `buffer` over MPI_COMM_WORLD, in place: block r
+/// (counts[r] elements, starting at the sum of counts[0..<r]) ends summed on rank r. In N − 1
+/// steps each rank sends one block to rank r + 1 and adds the block it receives from rank r − 1
+/// into its own copy, so every rank sends, receives and adds (N − 1)/N of the buffer, whatever N.
+/// Block r's sum is ((x[r+1] + x[r+2]) + …) + x[r], rank indices modulo N, on every run. The
+/// other blocks hold partial sums afterwards. `scratch` holds max(counts) floats; it and
+/// `buffer` stay untouched until the ring completes. Rings in flight at the same time need
+/// different `tag`s (0 to 32767, the same on every rank); MPI orders messages of the same tag.
+int lockstep_mpi_ring_reduce_scatter_start(float *buffer, const int64_t *counts, float *scratch, int32_t tag,
+                                           lockstep_mpi_ring *ring);
+/// Drives the ring: completes the steps whose messages have arrived and posts the next;
+/// sets *done to 1 and frees the ring when the last step is added.
+int lockstep_mpi_ring_test(lockstep_mpi_ring *ring, int32_t *done);
+/// Runs the ring to completion and frees it.
+int lockstep_mpi_ring_wait(lockstep_mpi_ring *ring);
+
 // MARK: - The ranks of one node (MPI-3 shared memory)
 
 /// This rank's index among the ranks of its node, and their number (MPI_Comm_split_type with

@@ -9,8 +9,9 @@ extension DivergencePolicy: ExpressibleByArgument {}
 /// `lockstep train`: how the ranks reduce gradients and check each other.
 struct DistributionOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "How gradients are summed: allreduce (one MPI_Allreduce) or reduce-scatter-allgather "
-            + "(identical on every rank by construction).", valueName: "mode"))
+        "How gradients are summed: allreduce (MPI_Iallreduce per bucket), reduce-scatter-allgather "
+            + "(identical on every rank by construction), or sharded (ZeRO-1: each rank reduce-scatters, "
+            + "updates and keeps optimizer state for 1/N of the parameters, then all-gathers them).", valueName: "mode"))
     var reduction: ReductionMode = TrainingConfiguration.defaults.reduction
 
     @Option(help: ArgumentHelp(
@@ -54,6 +55,9 @@ struct DistributionOptions: ParsableArguments {
     var microBatch: Int?
 
     func validate() throws {
+        if worldSizeInvariant && reduction == .sharded {
+            throw ValidationError("--reduction sharded does not combine with --world-size-invariant, which sums gradients exactly in its own collectives: drop one of them")
+        }
         if worldSizeInvariant {
             guard let microBatch else {
                 throw ValidationError("--world-size-invariant needs --micro-batch M, the samples per micro-batch (a divisor of --global-batch, such as 16)")

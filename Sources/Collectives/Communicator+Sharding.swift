@@ -1,0 +1,21 @@
+extension Communicator {
+    /// The element counts of `partition`'s blocks, as `startSumReduceScatter` and
+    /// `allgather(inPlace:blockCounts:)` take them (block r belongs to rank r).
+    public func blockCounts(of partition: BlockPartition) -> [Int64] {
+        precondition(partition.parts == worldSize, "\(partition.parts) blocks for \(worldSize) ranks")
+        return partition.sizes.map { Int64($0) }
+    }
+
+    /// An in-place sum by the sharded reduction's collectives on their own: a ring reduce-scatter
+    /// over `BlockPartition(count: buffer.count, parts: worldSize)`, then an allgather of the summed
+    /// blocks. Every rank receives each block's owner's bytes, so the result is identical on every
+    /// rank by construction (`lockstep diagnose reduction`, `lockstep bench allreduce`).
+    public func sumByRingReduceScatterAllgather(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        let partition = BlockPartition(count: buffer.count, parts: worldSize)
+        let counts = blockCounts(of: partition)
+        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(1, partition.sizes.max() ?? 0))
+        defer { scratch.deallocate() }
+        try startSumReduceScatter(buffer, blockCounts: counts, scratch: scratch, tag: 0).wait()
+        try allgather(inPlace: buffer, blockCounts: counts)
+    }
+}
