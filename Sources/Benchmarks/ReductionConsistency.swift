@@ -18,25 +18,31 @@ public enum ReductionConsistency {
         /// The largest `|sum − exact| / Σ|x|` over the elements and repetitions (Float summation of
         /// N terms errs by at most about N·ε·Σ|x|).
         public let maximumRelativeError: Double
+        /// `sharded` only: every element equals, bit for bit, the ring's documented order
+        /// `((x[r+1] + x[r+2]) + …) + x[r]` for the block of its owner r, recomputed here from every
+        /// rank's regenerated values (nil for the other modes, whose order is MPI's).
+        public let documentedOrder: Bool?
 
         /// The JSON names (snake_case, as printed).
         enum CodingKeys: String, CodingKey {
             case mode, size, ranks, identicalAcrossRanks = "identical_across_ranks", maximumRelativeError = "max_relative_error"
+            case documentedOrder = "documented_order"
         }
     }
 
     /// Checks `mode` on buffers of `count` floats, `repeats` times (seeds 0…). Collective.
     public static func check(mode: ReductionMode, count: Int, repeats: Int, communicator: Communicator) throws -> Result {
-        var identical = true
+        var identical = true, ordered = true
         var worst = 0.0
         for seed in 0..<UInt64(repeats) {
-            let (same, error) = try check(mode: mode, count: count, seed: seed, communicator: communicator)
+            let (same, error, inOrder) = try check(mode: mode, count: count, seed: seed, communicator: communicator)
             identical = identical && same
+            ordered = ordered && inOrder
             worst = max(worst, error)
         }
         return Result(
             mode: mode.rawValue, size: count, ranks: communicator.worldSize, identicalAcrossRanks: identical,
-            maximumRelativeError: worst)
+            maximumRelativeError: worst, documentedOrder: mode == .sharded ? ordered : nil)
     }
 
     /// Values of rank `rank`'s buffer: signs and magnitudes from 1e-6 to 1e6.
@@ -45,7 +51,9 @@ public enum ReductionConsistency {
         return (0..<count).map { _ in Float(generator.nextGaussian() * pow(10, Double(generator.nextIndex(below: 13)) - 6)) }
     }
 
-    private static func check(mode: ReductionMode, count: Int, seed: UInt64, communicator: Communicator) throws -> (Bool, Double) {
+    private static func check(
+        mode: ReductionMode, count: Int, seed: UInt64, communicator: Communicator
+    ) throws -> (identical: Bool, error: Double, documentedOrder: Bool) {
         var buffer = values(count: count, rank: communicator.rank, seed: seed)
         try buffer.withUnsafeMutableBufferPointer { pointer in
             switch mode {
@@ -60,13 +68,23 @@ public enum ReductionConsistency {
         // The exact sum, from every rank's values regenerated here, in Double.
         var exact = [Double](repeating: 0, count: count)
         var magnitude = [Double](repeating: 0, count: count)
-        for rank in 0..<communicator.worldSize {
-            for (index, value) in values(count: count, rank: rank, seed: seed).enumerated() {
+        let ranks = (0..<communicator.worldSize).map { values(count: count, rank: $0, seed: seed) }
+        for rankValues in ranks {
+            for (index, value) in rankValues.enumerated() {
                 exact[index] += Double(value)
                 magnitude[index] += abs(Double(value))
             }
         }
         let error = zip(buffer, zip(exact, magnitude)).map { abs(Double($0) - $1.0) / max($1.1, .leastNormalMagnitude) }.max() ?? 0
-        return (Set(hashes).count == 1, error)
+        // The ring's order for each block's owner (sharded mode).
+        let partition = BlockPartition(count: count, parts: communicator.worldSize)
+        let documented = (0..<communicator.worldSize).allSatisfy { owner in
+            partition.range(of: owner).allSatisfy { index in
+                var sum = ranks[(owner + 1) % ranks.count][index]
+                for step in stride(from: 2, through: ranks.count, by: 1) { sum += ranks[(owner + step) % ranks.count][index] }
+                return sum.bitPattern == buffer[index].bitPattern
+            }
+        }
+        return (Set(hashes).count == 1, error, documented)
     }
 }

@@ -101,12 +101,15 @@ public enum StepBenchmark {
         public let cpuPerWall: Double
         public let peakResidentBytes: Int
         public let memoryBudgetBytes: Int
+        /// Bytes of optimizer state this rank holds (the largest over ranks): momentum or Adam's
+        /// moments for all parameters, or with `--reduction sharded` for the rank's slice.
+        public let optimizerStateBytes: Int
         public let blasCore: String
         public let blasThreads: Int
 
         /// The JSON names (snake_case, as printed).
         public enum CodingKeys: String, CodingKey {
-            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, microBatch = "micro_batch", microBatchesTogether = "micro_batches_together", microBatchesPerPass = "micro_batches_per_pass", fixedPointBits = "fixed_point_bits", overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", ceilingSamplesPerSecond = "ceiling_samples_per_s", ceilingFraction = "ceiling_fraction", defaultSamplesPerSecond = "default_samples_per_s", defaultFraction = "default_fraction", tracedSamplesPerSecond = "traced_samples_per_s", traceOverhead = "trace_overhead", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
+            case bench, model, ranks, globalBatch = "global_batch", localBatch = "local_batch", reduction, microBatch = "micro_batch", microBatchesTogether = "micro_batches_together", microBatchesPerPass = "micro_batches_per_pass", fixedPointBits = "fixed_point_bits", overlap, bucketMegabytes = "bucket_mb", buckets, steps, repetitions, samplesPerSecond = "samples_per_s", ceilingSamplesPerSecond = "ceiling_samples_per_s", ceilingFraction = "ceiling_fraction", defaultSamplesPerSecond = "default_samples_per_s", defaultFraction = "default_fraction", tracedSamplesPerSecond = "traced_samples_per_s", traceOverhead = "trace_overhead", stepSeconds = "step_seconds", gflopsPerRank = "gflops_per_rank", rooflineGFLOPS = "roofline_gflops", rooflineFraction = "roofline_fraction", waitFraction = "wait_fraction", progressFraction = "progress_fraction", cpuPerWall = "cpu_per_wall", peakResidentBytes = "peak_rss_bytes", memoryBudgetBytes = "memory_budget_bytes", optimizerStateBytes = "optimizer_state_bytes", blasCore = "blas_core", blasThreads = "blas_threads"
         }
     }
 
@@ -301,6 +304,8 @@ public enum StepBenchmark {
                 + (trainingStep.invariantSum?.byteCount ?? 0)
                 + (soloStep.map { 4 * $0.model.parameterCount * MemoryLayout<Float>.stride + ($0.invariantSum?.byteCount ?? 0) } ?? 0)
                 + (defaultStep.map { 4 * $0.model.parameterCount * MemoryLayout<Float>.stride } ?? 0),
+            optimizerStateBytes: Int(try communicator.allreduce(
+                [Int64(trainingStep.optimizer.stateBuffers.reduce(0) { $0 + $1.buffer.byteCount })], operation: .max)[0]),
             blasCore: BLASRuntime.coreName, blasThreads: BLASRuntime.threadCount)
     }
 }

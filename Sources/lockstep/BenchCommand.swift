@@ -5,6 +5,7 @@ import Datasets
 import Foundation
 import Job
 import Models
+import Optimizers
 import Training
 
 /// `lockstep bench gemm|step|allreduce`: measurements of this machine for this model, as ratios
@@ -101,7 +102,8 @@ extension BenchCommand {
                 reduction, finiteness check, optimizer update) on Fashion-MNIST, or on random data \
                 with --synthetic. Fields: samples_per_s, step_seconds, gflops_per_rank, \
                 roofline_gflops, roofline_fraction, wait_fraction, progress_fraction, cpu_per_wall \
-                (below 1: other processes took the core), peak_rss_bytes, memory_budget_bytes, …
+                (below 1: other processes took the core), peak_rss_bytes, memory_budget_bytes, \
+                optimizer_state_bytes (per rank: 1/N of it with --reduction sharded), …
                 With 2 or more ranks also ceiling_samples_per_s and ceiling_fraction: the same \
                 step run on every rank at once with no communication, measured before each \
                 repetition. With --world-size-invariant also micro_batch, \
@@ -116,6 +118,8 @@ extension BenchCommand {
         @OptionGroup(title: "Model") var model: ModelOptions
         @Option(help: ArgumentHelp("Samples per step over all ranks.", valueName: "n"))
         var globalBatch: Int = 128
+        @Option(help: ArgumentHelp("The update rule, with its defaults (SGD: momentum 0.9).", valueName: "kind"))
+        var optimizer: OptimizerKind = .sgd
         @OptionGroup(title: "Distribution") var distribution: DistributionOptions
         @Option(help: ArgumentHelp("Untimed steps before measuring.", valueName: "n"))
         var warmup: Int = 20
@@ -145,6 +149,7 @@ extension BenchCommand {
                 var configuration = TrainingConfiguration(
                     dataDirectory: data.dataDirectory, limitTrain: data.limitTrain, limitTest: 1,
                     model: model.configurationModel(), hiddenSizes: model.hidden.widths, seed: model.seed, epochs: 1_000_000, globalBatchSize: globalBatch,
+                    optimizer: OptimizerConfiguration(kind: optimizer),
                     reduction: distribution.reduction, verifyEvery: 0, bucketMegabytes: distribution.bucketMegabytes,
                     overlap: distribution.overlap)
                 if distribution.worldSizeInvariant {
