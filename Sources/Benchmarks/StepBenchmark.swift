@@ -139,7 +139,9 @@ public enum StepBenchmark {
         }
         let trainingStep = TrainingStep(
             configuration: configuration, communicator: communicator, plan: plan, training: data.training,
-            localBatchSize: sampler.localBatchSize, evaluationBatchSize: configuration.evaluationBatchSize)
+            localBatchSize: sampler.localBatchSize, evaluationBatchSize: configuration.evaluationBatchSize,
+            sharedParameters: try NodeSharedParameters.make(
+                configuration: configuration, communicator: communicator, parameterCount: LayerStack.parameterCount(of: plan.layers)))
         trainingStep.model.initialize(seed: configuration.seed)
         try StateAgreement(communicator: communicator).agree(
             on: [.init(name: "parameters", bytes: UnsafeMutableRawBufferPointer(trainingStep.model.parameters.buffer))],

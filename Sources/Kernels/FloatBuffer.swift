@@ -13,8 +13,10 @@ public final class FloatBuffer {
     public let count: Int
     /// The first element; valid for `count` elements until the buffer is deallocated.
     public let baseAddress: UnsafeMutablePointer<Float>
-    /// The buffer this one views, or nil when it owns its memory.
+    /// The buffer this one views, or nil when it owns its memory or borrows it.
     private let owner: FloatBuffer?
+    /// False for a view or borrowed memory: `deinit` leaves the memory alone.
+    private let ownsMemory: Bool
 
     /// The alignment of `baseAddress` in bytes (a cache line, and enough for AVX-512 loads).
     public static let alignment = 64
@@ -26,6 +28,18 @@ public final class FloatBuffer {
             byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: Self.alignment, what: "a buffer of \(count) Float")
         baseAddress = raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
         owner = nil
+        ownsMemory = true
+    }
+
+    /// A buffer over `count` Floats at `base` that someone else allocated and keeps alive longer
+    /// than this buffer (a node-shared MPI window, freed at `MPI_Finalize`). Not zeroed, not freed.
+    /// - Precondition: `base` is aligned to `alignment`.
+    public init(borrowing base: UnsafeMutablePointer<Float>, count: Int) {
+        precondition(count >= 0 && Int(bitPattern: base) % Self.alignment == 0, "borrowed buffer of \(count) at \(base)")
+        self.count = count
+        baseAddress = base
+        owner = nil
+        ownsMemory = false
     }
 
     /// A view of elements `range` of `buffer`, sharing its memory (writes go to `buffer`).
@@ -34,6 +48,7 @@ public final class FloatBuffer {
         count = range.count
         baseAddress = buffer.baseAddress + range.lowerBound
         owner = buffer
+        ownsMemory = false
     }
 
     /// A copy of `values`.
@@ -43,7 +58,7 @@ public final class FloatBuffer {
     }
 
     deinit {
-        guard owner == nil else { return }
+        guard ownsMemory else { return }
         baseAddress.deinitialize(count: max(count, 1))
         free(baseAddress)
     }

@@ -111,9 +111,19 @@ public final class LayerStack {
     ///   - maximumTrainingBatchSize: the most rows any `computeGradients` will use (nil:
     ///     `maximumBatchSize`); sizes the backward scratch and the dropout masks.
     ///   - gradientBlockElements: the largest weight-gradient block of a linear layer, in elements.
+    ///   - parameterStorage: where the parameters live, `parameterCount(of: layers)` Floats (a
+    ///     window the ranks of a node share); nil: a buffer of the model's own.
+    /// The number of parameters (weights and biases) of `layers`: the size of `parameters`.
+    public static func parameterCount(of layers: [ResolvedLayer]) -> Int {
+        layers.reduce(0) { count, layer in
+            guard let weight = layer.weightShape, let bias = layer.biasShape else { return count }
+            return count + weight.reduce(1, *) + bias.reduce(1, *)
+        }
+    }
+
     public init(
         model: ModelDescription, layers: [ResolvedLayer], maximumBatchSize: Int, maximumTrainingBatchSize: Int? = nil,
-        gradientBlockElements: Int = 1 << 17
+        gradientBlockElements: Int = 1 << 17, parameterStorage: FloatBuffer? = nil
     ) {
         let trainingBatch = maximumTrainingBatchSize ?? maximumBatchSize
         precondition(!layers.isEmpty && maximumBatchSize > 0 && trainingBatch > 0 && trainingBatch <= maximumBatchSize
@@ -151,7 +161,9 @@ public final class LayerStack {
         self.weightOffsets = weightOffsets
         self.biasOffsets = biasOffsets
         parameterCount = offset
-        parameters = FloatBuffer(count: offset)
+        precondition(parameterStorage == nil || parameterStorage!.count == offset,
+                     "parameter storage of \(parameterStorage?.count ?? 0) Floats for \(offset) parameters")
+        parameters = parameterStorage ?? FloatBuffer(count: offset)
         gradientBuffer = GradientBuffer(parameterCount: offset)
         input = FloatBuffer(count: maximumBatchSize * inputShape.elementCount)
 

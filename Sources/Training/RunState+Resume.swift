@@ -16,7 +16,7 @@ extension RunState {
     /// let MPI pick another algorithm, so it sums in another order, as a new world size would).
     static let freeFields: Set<String> = TrainingConfiguration.rankLocalFields.union(
         ["verifyEvery", "stallTimeout", "evaluationBatchSize", "overlap", "bucketMegabytes", "dataCopies", "onDivergence",
-         "reduction"])
+         "reduction", "sharedParameters"])
 
     /// Fields that can never change on resume, even with `--allow-config-change`: the tensor
     /// shapes (`--model`, `--hidden`), the optimizer's state buffers (`--optimizer`, `--amsgrad`) and the

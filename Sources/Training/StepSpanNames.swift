@@ -7,7 +7,8 @@ struct StepSpanNames {
     let data: Timeline.Name
     let wait: Timeline.Name
     let optimizer: Timeline.Name
-    /// `--reduction sharded`: the allgather of the parameters after the update of this rank's slice.
+    /// `--reduction sharded`: the allgather of the parameters after the update of this rank's slice
+    /// (with shared parameters, the node barrier that publishes the slices).
     let allgather: Timeline.Name
 
     init(_ timeline: Timeline) {

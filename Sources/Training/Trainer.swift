@@ -108,7 +108,9 @@ public final class Trainer {
         step = TrainingStep(
             configuration: configuration, communicator: communicator, plan: plan,
             training: data.training, localBatchSize: sampler.localBatchSize,
-            evaluationBatchSize: configuration.evaluationBatchSize)
+            evaluationBatchSize: configuration.evaluationBatchSize,
+            sharedParameters: try NodeSharedParameters.make(
+                configuration: configuration, communicator: communicator, parameterCount: LayerStack.parameterCount(of: plan.layers)))
         state = RunState(
             configuration: configuration, data: data, step: step, schedule: schedule, sampler: sampler,
             worldSize: communicator.worldSize)

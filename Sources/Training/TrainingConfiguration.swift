@@ -60,6 +60,12 @@ public struct TrainingConfiguration: Codable, Equatable, Sendable {
     public var bucketMegabytes: Double
     /// Start each bucket's reduction during backward (`--no-overlap` turns it off).
     public var overlap: Bool
+    /// With `--reduction sharded` on one node: whether the ranks share one copy of the parameters
+    /// (`NodeSharedParameters`, `--shared-parameters`; nil: no, the default, measured slower on
+    /// this project's 2-core machine: README "Sharded optimizer update").
+    public var sharedParameters: Bool?
+    /// `sharedParameters`, with its default.
+    public var sharesParametersOnNode: Bool { sharedParameters ?? false }
     /// What every rank does when the reduced loss or gradient holds a NaN or infinity.
     public var onNonFinite: NonFinitePolicy
     /// What every rank does when an epoch's metrics show divergence (`Divergence`); nil: `warn`.
@@ -191,7 +197,7 @@ extension TrainingConfiguration {
         "clipGradientNorm": "--clip-grad-norm", "learningRateScaling": "--lr-scaling",
         "learningRateReferenceBatch": "--lr-reference-batch", "reduction": "--reduction",
         "verifyEvery": "--verify-every", "onNonFinite": "--on-nonfinite", "onDivergence": "--on-divergence", "stallTimeout": "--stall-timeout",
-        "bucketMegabytes": "--bucket-mb", "overlap": "--no-overlap",
+        "bucketMegabytes": "--bucket-mb", "overlap": "--no-overlap", "sharedParameters": "--shared-parameters",
         "worldSizeInvariant": "--world-size-invariant", "microBatchSize": "--micro-batch",
         "metricsPath": "--metrics", "evaluationBatchSize": "--eval-batch",
     ]

@@ -12,7 +12,8 @@ import Tracing
 ///
 /// With `--reduction sharded` (ZeRO stage 1) the optimizer holds the state of this rank's slice
 /// of the parameters only (`shard`): the reduction gives this rank the sums of its slice, the
-/// update clips and steps that slice, and the parameters are all-gathered after it.
+/// update clips and steps that slice, and the parameters are all-gathered after it (on one node,
+/// where the ranks share the parameters' memory, a node barrier publishes the slices instead).
 ///
 /// With `--world-size-invariant` the step runs `TrainingStep+WorldSizeInvariant.swift` instead:
 /// micro-batch by micro-batch, with the exact fixed-point sum in place of the float reduction.
@@ -30,6 +31,9 @@ public final class TrainingStep {
     public let shardCounts: [Int64]?
     /// Views of `shard` in the parameters and the gradients.
     private let shardParameters: FloatBuffer, shardGradients: FloatBuffer
+    /// With `--reduction sharded` on one node: the parameters the node's ranks share (the model's
+    /// `parameters`), published by a node barrier instead of an allgather; else nil.
+    public let sharedParameters: NodeSharedParameters?
     public let reduction: GradientReduction
     /// The exact sum of the world-size-invariant mode (nil in the default mode).
     public let invariantSum: FixedPointSum?
@@ -100,21 +104,27 @@ public final class TrainingStep {
     ///     multiple of the micro-batch: this rank's micro-batches).
     ///   - maximumMicroBatchesPerPass: the most micro-batches one pass may hold even where more
     ///     could run together (1: one by one; tests compare the choices).
+    ///   - sharedParameters: with `--reduction sharded`, the node's shared parameters
+    ///     (`NodeSharedParameters.make`), which the model uses as its own.
     public init(
         configuration: TrainingConfiguration, communicator: Communicator, plan: ModelPlan,
-        training: LabeledSamples, localBatchSize: Int, evaluationBatchSize: Int = 0, maximumMicroBatchesPerPass: Int = .max
+        training: LabeledSamples, localBatchSize: Int, evaluationBatchSize: Int = 0, maximumMicroBatchesPerPass: Int = .max,
+        sharedParameters: NodeSharedParameters? = nil
     ) {
         let microBatch = configuration.invariantMicroBatchSize
         microBatchSize = microBatch
         let model = LayerStack(
             model: plan.description, layers: plan.layers, maximumBatchSize: max(localBatchSize, evaluationBatchSize),
             maximumTrainingBatchSize: localBatchSize,
-            gradientBlockElements: microBatch == nil ? 1 << 17 : LayerStack.invariantGradientBlockElements)
+            gradientBlockElements: microBatch == nil ? 1 << 17 : LayerStack.invariantGradientBlockElements,
+            parameterStorage: sharedParameters?.storage)
+        self.sharedParameters = sharedParameters
         self.model = model
         self.communicator = communicator
         let storage = model.gradientBuffer.storage.buffer, parameters = model.parameterCount
         let bucketBytes = Int(configuration.bucketMegabytes * 1_048_576)
         precondition(configuration.reduction != .sharded || microBatch == nil, "--reduction sharded with --world-size-invariant")
+        precondition(sharedParameters == nil || configuration.reduction == .sharded, "shared parameters without --reduction sharded")
         reduction = GradientReduction(
             communicator: communicator, mode: configuration.reduction, overlap: configuration.overlap,
             buffer: storage, readyPoints: model.gradientReadyPoints, bucketByteCount: bucketBytes, shardedCount: parameters)
@@ -247,7 +257,11 @@ public final class TrainingStep {
                 timeline.record(spanNames!.optimizer, from: spanStart)
                 spanStart = Timeline.now()
             }
-            try communicator.allgather(inPlace: model.parameters.buffer, blockCounts: shardCounts)
+            if let sharedParameters {
+                try sharedParameters.publish()
+            } else {
+                try communicator.allgather(inPlace: model.parameters.buffer, blockCounts: shardCounts)
+            }
             if let timeline { timeline.record(spanNames!.allgather, from: spanStart) }
         } else {
             norm = maximumGradientNorm.map { clipGradientNorm(model.gradients, maxNorm: $0) }

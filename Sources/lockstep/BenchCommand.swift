@@ -152,6 +152,7 @@ extension BenchCommand {
                     optimizer: OptimizerConfiguration(kind: optimizer),
                     reduction: distribution.reduction, verifyEvery: 0, bucketMegabytes: distribution.bucketMegabytes,
                     overlap: distribution.overlap)
+                configuration.sharedParameters = distribution.sharedParameters ? true : nil
                 if distribution.worldSizeInvariant {
                     configuration.worldSizeInvariant = true
                     configuration.microBatchSize = distribution.microBatch

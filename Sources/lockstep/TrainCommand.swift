@@ -48,6 +48,7 @@ struct TrainCommand: ParsableCommand {
             evaluationBatchSize: performance.evalBatch)
         // `warn` is the default, stored as nil so that configurations before the option compare equal.
         configuration.onDivergence = distribution.onDivergence == .warn ? nil : distribution.onDivergence
+        configuration.sharedParameters = distribution.sharedParameters ? true : nil
         if distribution.worldSizeInvariant {
             configuration.worldSizeInvariant = true
             configuration.microBatchSize = distribution.microBatch

@@ -44,6 +44,12 @@ struct DistributionOptions: ParsableArguments {
             + "(same buckets, bitwise-same results). reduce-scatter-allgather never overlaps."))
     var overlap = TrainingConfiguration.defaults.overlap
 
+    @Flag(help: ArgumentHelp(
+        "With --reduction sharded and every rank on one node: the ranks share one copy of the parameters "
+            + "(an MPI-3 shared window), each updates its slice in place, and a barrier replaces the allgather "
+            + "(slower on a 2-core VM: README \"Sharded optimizer update\")."))
+    var sharedParameters = false
+
     @Flag(name: .customLong("world-size-invariant"), help: ArgumentHelp(
         "Train to the same bits at any number of ranks: the global batch is cut into --micro-batch "
             + "micro-batches and their gradients are summed exactly (README \"World-size-invariant training\")."))
