@@ -78,6 +78,7 @@ public enum AllreduceBenchmark {
                         switch mode {
                         case .allreduce: try communicator.allreduce(buffer.buffer, operation: .sum)
                         case .reduceScatterAllgather: try communicator.sumByReduceScatterAllgather(buffer.buffer)
+                        case .hierarchical: try communicator.sumHierarchically(buffer.buffer)
                         case .sharded: try communicator.sumByRingReduceScatterAllgather(buffer.buffer)
                         }
                     }

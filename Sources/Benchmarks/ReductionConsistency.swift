@@ -59,6 +59,7 @@ public enum ReductionConsistency {
             switch mode {
             case .allreduce: try communicator.allreduce(pointer, operation: .sum)
             case .reduceScatterAllgather: try communicator.sumByReduceScatterAllgather(pointer)
+            case .hierarchical: try communicator.sumHierarchically(pointer)
             case .sharded: try communicator.sumByRingReduceScatterAllgather(pointer)
             }
         }

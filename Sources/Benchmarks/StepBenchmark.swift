@@ -74,8 +74,9 @@ public enum StepBenchmark {
         /// `samples_per_s / ceiling_samples_per_s`, the median of the per-repetition ratios; nil
         /// for one rank.
         public let ceilingFraction: Double?
-        /// With `--world-size-invariant`: the default mode's step (same model, global batch,
-        /// ranks and data), timed in every repetition, alternating with this mode's, in training
+        /// With `--world-size-invariant` or a `--reduction` other than `allreduce`: the default
+        /// mode's step (`--reduction allreduce`; same model, optimizer, global batch, ranks and
+        /// data), timed in every repetition, alternating with this mode's, in training
         /// samples per second over all ranks; and `samples_per_s / default_samples_per_s`, the
         /// median of the per-repetition ratios (absent otherwise, and when the ranks do not divide
         /// the global batch: the default mode cannot run there).
@@ -161,17 +162,20 @@ public enum StepBenchmark {
             step.model.parameters.baseAddress.update(from: trainingStep.model.parameters.baseAddress, count: step.model.parameterCount)
             soloStep = step
         }
-        // The default mode's step beside the world-size-invariant one: the same parameters, the
+        // The default mode's step (`--reduction allreduce`, no micro-batches) beside the
+        // world-size-invariant one or another reduction: the same parameters and optimizer, the
         // default sampler's local batch. None when the ranks do not divide the global batch (the
         // invariant mode runs there, the default mode cannot): the same on every rank.
         var defaultStep: TrainingStep?, defaultSampler: DistributedSampler?
-        if configuration.invariantMicroBatchSize != nil, let sampler = try? DistributedSampler(
+        if configuration.invariantMicroBatchSize != nil || configuration.reduction != .allreduce, let sampler = try? DistributedSampler(
             sampleCount: data.training.count, globalBatchSize: configuration.globalBatchSize,
             worldSize: communicator.worldSize, rank: communicator.rank, seed: configuration.seed
         ) {
             var plain = configuration
             plain.worldSizeInvariant = nil
             plain.microBatchSize = nil
+            plain.reduction = .allreduce
+            plain.sharedParameters = nil
             let step = TrainingStep(
                 configuration: plain, communicator: communicator, plan: plan, training: data.training,
                 localBatchSize: sampler.localBatchSize)

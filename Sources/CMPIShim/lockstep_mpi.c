@@ -66,6 +66,8 @@ int lockstep_mpi_init(void) {
 
 /// The node communicator (MPI_COMM_NULL until first asked for) and the shared windows to free.
 static MPI_Comm node_comm = MPI_COMM_NULL;
+/// The ranks with this rank's node rank, one per node (MPI_COMM_NULL until first asked for).
+static MPI_Comm cross_comm = MPI_COMM_NULL;
 enum { MAXIMUM_SHARED_WINDOWS = 16 };
 static MPI_Win shared_windows[MAXIMUM_SHARED_WINDOWS];
 static int shared_window_count = 0;
@@ -74,6 +76,7 @@ int lockstep_mpi_finalize(void) {
     for (int i = shared_window_count - 1; i >= 0; i--) MPI_Win_free(&shared_windows[i]);
     shared_window_count = 0;
     if (node_comm != MPI_COMM_NULL) MPI_Comm_free(&node_comm);
+    if (cross_comm != MPI_COMM_NULL) MPI_Comm_free(&cross_comm);
     return MPI_Finalize();
 }
 
@@ -274,6 +277,7 @@ typedef struct {
     float *scratch;
     int64_t *offsets;  // size + 1 entries: block r is offsets[r]..<offsets[r + 1]
     int size, rank, step, tag;
+    MPI_Comm comm;
     MPI_Request requests[2];
 } ring_state;
 
@@ -286,10 +290,10 @@ static int ring_post(ring_state *s) {
     int64_t send_count = s->offsets[send_block + 1] - s->offsets[send_block];
     int64_t receive_count = s->offsets[receive_block + 1] - s->offsets[receive_block];
     int status = MPI_Irecv(s->scratch, (int)receive_count, MPI_FLOAT, modulo(s->rank - 1, s->size), s->tag,
-                           MPI_COMM_WORLD, &s->requests[0]);
+                           s->comm, &s->requests[0]);
     if (status != MPI_SUCCESS) return status;
     return MPI_Isend(s->buffer + s->offsets[send_block], (int)send_count, MPI_FLOAT, modulo(s->rank + 1, s->size),
-                     s->tag, MPI_COMM_WORLD, &s->requests[1]);
+                     s->tag, s->comm, &s->requests[1]);
 }
 
 /// Adds the received block into this rank's copy: received + own, the ring's order.
@@ -332,12 +336,14 @@ static int ring_advance(lockstep_mpi_ring *ring, int blocking, int32_t *done) {
     return MPI_SUCCESS;
 }
 
-int lockstep_mpi_ring_reduce_scatter_start(float *buffer, const int64_t *counts, float *scratch, int32_t tag,
-                                           lockstep_mpi_ring *ring) {
+/// lockstep_mpi_ring_reduce_scatter_start on any communicator.
+static int ring_start(MPI_Comm comm, float *buffer, const int64_t *counts, float *scratch, int32_t tag,
+                      lockstep_mpi_ring *ring) {
     if (ring == NULL || counts == NULL || tag < 0 || tag > 32767) return LOCKSTEP_MPI_ERR_ARGUMENT;
     ring->opaque = NULL;
-    int size = world_size(), rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int size = 1, rank = 0;
+    MPI_Comm_size(comm, &size);
+    MPI_Comm_rank(comm, &rank);
     if (size == 1) return MPI_SUCCESS;
     ring_state *s = calloc(1, sizeof(ring_state));
     int64_t *offsets = malloc(sizeof(int64_t) * (size_t)(size + 1));
@@ -349,11 +355,16 @@ int lockstep_mpi_ring_reduce_scatter_start(float *buffer, const int64_t *counts,
     }
     if (offsets[size] > 0 && (buffer == NULL || scratch == NULL)) { free(s); free(offsets); return LOCKSTEP_MPI_ERR_ARGUMENT; }
     *s = (ring_state){ .buffer = buffer, .scratch = scratch, .offsets = offsets, .size = size, .rank = rank,
-                       .step = 0, .tag = tag, .requests = { MPI_REQUEST_NULL, MPI_REQUEST_NULL } };
+                       .step = 0, .tag = tag, .comm = comm, .requests = { MPI_REQUEST_NULL, MPI_REQUEST_NULL } };
     ring->opaque = s;
     int status = ring_post(s);
     if (status != MPI_SUCCESS) ring_free(ring);
     return status;
+}
+
+int lockstep_mpi_ring_reduce_scatter_start(float *buffer, const int64_t *counts, float *scratch, int32_t tag,
+                                           lockstep_mpi_ring *ring) {
+    return ring_start(MPI_COMM_WORLD, buffer, counts, scratch, tag, ring);
 }
 
 int lockstep_mpi_ring_test(lockstep_mpi_ring *ring, int32_t *done) {
@@ -365,4 +376,97 @@ int lockstep_mpi_ring_wait(lockstep_mpi_ring *ring) {
     if (ring == NULL) return LOCKSTEP_MPI_ERR_ARGUMENT;
     int32_t done = 0;
     return ring_advance(ring, 1, &done);
+}
+
+// MARK: - Hierarchical allreduce
+
+static int cross_communicator(MPI_Comm *comm) {
+    if (cross_comm == MPI_COMM_NULL) {
+        MPI_Comm node;
+        int status = node_communicator(&node);
+        if (status != MPI_SUCCESS) return status;
+        int node_rank = 0, world_rank = 0;
+        MPI_Comm_rank(node, &node_rank);
+        MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+        status = MPI_Comm_split(MPI_COMM_WORLD, node_rank, world_rank, &cross_comm);
+        if (status != MPI_SUCCESS) return status;
+        MPI_Comm_set_errhandler(cross_comm, MPI_ERRORS_RETURN);
+    }
+    *comm = cross_comm;
+    return MPI_SUCCESS;
+}
+
+int lockstep_mpi_hierarchical_allreduce_f32(float *buffer, int64_t count, float *scratch) {
+    if (!fits_int(count)) return LOCKSTEP_MPI_ERR_COUNT;
+    if (count > 0 && (buffer == NULL || scratch == NULL)) return LOCKSTEP_MPI_ERR_ARGUMENT;
+    MPI_Comm node, cross;
+    int status = node_communicator(&node);
+    if (status != MPI_SUCCESS) return status;
+    status = cross_communicator(&cross);
+    if (status != MPI_SUCCESS) return status;
+    int node_size = 1, node_rank = 0;
+    MPI_Comm_size(node, &node_size);
+    MPI_Comm_rank(node, &node_rank);
+    int *counts = malloc(sizeof(int) * (size_t)node_size), *displacements = malloc(sizeof(int) * (size_t)node_size);
+    if (!counts || !displacements) { free(counts); free(displacements); return MPI_ERR_NO_MEM; }
+    // The blocks of BlockPartition(count, node_size): the first count % node_size get one more.
+    int base = (int)(count / node_size), extra = (int)(count % node_size), offset = 0;
+    for (int r = 0; r < node_size; r++) {
+        counts[r] = base + (r < extra ? 1 : 0);
+        displacements[r] = offset;
+        offset += counts[r];
+    }
+    int cross_size = 1, cross_rank = 0;
+    MPI_Comm_size(cross, &cross_size);
+    MPI_Comm_rank(cross, &cross_rank);
+    int *cross_counts = malloc(sizeof(int) * (size_t)cross_size), *cross_displacements = malloc(sizeof(int) * (size_t)cross_size);
+    if (!cross_counts || !cross_displacements) {
+        free(counts); free(displacements); free(cross_counts); free(cross_displacements);
+        return MPI_ERR_NO_MEM;
+    }
+    int block = counts[node_rank], cross_base = block / cross_size, cross_extra = block % cross_size;
+    offset = 0;
+    for (int r = 0; r < cross_size; r++) {
+        cross_counts[r] = cross_base + (r < cross_extra ? 1 : 0);
+        cross_displacements[r] = offset;
+        offset += cross_counts[r];
+    }
+    float *mine = buffer + displacements[node_rank];
+    // 1. Within the node: node rank i receives the node's sum of block i (in scratch).
+    status = MPI_Reduce_scatter(buffer, scratch, counts, MPI_FLOAT, MPI_SUM, node);
+    // 2. Across nodes, among the ranks of node rank i (one per node): a ring reduce-scatter of
+    //    block i (the trainer's ring), then an allgather of its parts, so both directions of every
+    //    link carry data at once (Open MPI's MPI_Allreduce and MPI_Reduce_scatter of two ranks
+    //    measured no faster than the flat allreduce on simulated 500 Mbit/s hosts, with 2/3 of
+    //    its bytes), and every part is summed once and copied.
+    if (status == MPI_SUCCESS && cross_size > 1) {
+        int64_t *ring_counts = malloc(sizeof(int64_t) * (size_t)cross_size);
+        float *received = malloc(sizeof(float) * (size_t)(cross_base + 1));
+        lockstep_mpi_ring ring = { NULL };
+        if (!ring_counts || !received) {
+            status = MPI_ERR_NO_MEM;
+        } else {
+            for (int r = 0; r < cross_size; r++) ring_counts[r] = cross_counts[r];
+            status = ring_start(cross, scratch, ring_counts, received, 0, &ring);
+            if (status == MPI_SUCCESS) status = lockstep_mpi_ring_wait(&ring);
+        }
+        free(ring_counts);
+        free(received);
+    }
+    if (status == MPI_SUCCESS) {
+        memcpy(mine + cross_displacements[cross_rank], scratch + cross_displacements[cross_rank],
+               sizeof(float) * (size_t)cross_counts[cross_rank]);
+    }
+    if (status == MPI_SUCCESS) {
+        status = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, mine, cross_counts, cross_displacements, MPI_FLOAT, cross);
+    }
+    // 3. Within the node: every block to every rank.
+    if (status == MPI_SUCCESS) {
+        status = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buffer, counts, displacements, MPI_FLOAT, node);
+    }
+    free(counts);
+    free(displacements);
+    free(cross_counts);
+    free(cross_displacements);
+    return status;
 }

@@ -14,8 +14,9 @@ import Tracing
 /// nonblocking collective only inside MPI calls), so the transfer hides behind the remaining
 /// backward GEMMs. With overlap off, the same buckets are started, with the same calls, after
 /// backward: the results are bitwise identical.
-/// With `--reduction reduce-scatter-allgather` there is no nonblocking form in the communicator,
-/// so the whole buffer is reduced by one blocking call after backward, whatever `overlap` says.
+/// With `--reduction reduce-scatter-allgather` or `hierarchical` there is no nonblocking form in
+/// the communicator, so the whole buffer is reduced by one blocking call after backward, whatever
+/// `overlap` says.
 ///
 /// With `--reduction sharded` (ZeRO stage 1) the buffer's first `shards.count` elements (the
 /// gradients) are split among the ranks by `shards`, and each bucket is reduce-scattered by a ring
@@ -57,8 +58,13 @@ public final class GradientReduction {
     public var timeline: Timeline? {
         didSet {
             guard let timeline else { return }
-            bucketSpanName = timeline.name(
-                mode == .allreduce ? "allreduce" : mode == .sharded ? "reduce-scatter" : "reduce-scatter + allgather")
+            let name = switch mode {
+            case .allreduce: "allreduce"
+            case .sharded: "reduce-scatter"
+            case .reduceScatterAllgather: "reduce-scatter + allgather"
+            case .hierarchical: "hierarchical allreduce"
+            }
+            bucketSpanName = timeline.name(name)
             for (index, bucket) in plan.buckets.enumerated() {
                 let megabytes = Double(bucket.count * MemoryLayout<Float>.stride) / 1_048_576
                 timeline.nameThread(UInt32(index + 1), "bucket \(index) (\((megabytes * 100).rounded() / 100) MB)")
@@ -112,8 +118,9 @@ public final class GradientReduction {
         self.communicator = communicator
         self.mode = mode
         self.buffer = buffer
-        overlaps = overlap && mode != .reduceScatterAllgather
-        plan = mode != .reduceScatterAllgather
+        let bucketed = mode == .allreduce || mode == .sharded
+        overlaps = overlap && bucketed
+        plan = bucketed
             ? BucketPlan(readyPoints: readyPoints, bufferCount: buffer.count,
                          bucketElementCount: max(1, bucketByteCount / MemoryLayout<Float>.stride))
             : BucketPlan(readyPoints: [0], bufferCount: buffer.count, bucketElementCount: buffer.count)
@@ -193,9 +200,13 @@ public final class GradientReduction {
                 waited += communicator.wallTime() - begin
                 complete()
             }
-        case .reduceScatterAllgather:
+        case .reduceScatterAllgather, .hierarchical:
             let begin = communicator.wallTime(), spanStart = timeline == nil ? 0 : Timeline.now()
-            try communicator.sumByReduceScatterAllgather(buffer)
+            if mode == .hierarchical {
+                try communicator.sumHierarchically(buffer)
+            } else {
+                try communicator.sumByReduceScatterAllgather(buffer)
+            }
             waited = communicator.wallTime() - begin
             timeline?.record(bucketSpanName, from: spanStart, thread: 1)
             checkFinite(plan.buckets[0])

@@ -80,6 +80,11 @@ public final class InProcessCommunicator: Communicator, @unchecked Sendable {
         try reduce(buffer, .sum)
     }
 
+    /// The ranks of a group are one node: the sum in rank order.
+    public func sumHierarchically(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        try reduce(buffer, .sum)
+    }
+
     /// Completes at once: the sum is computed when it starts (every rank must start it, in the
     /// same order, as with MPI).
     public func startSumAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingCollective {

@@ -14,6 +14,10 @@ public final class MPICommunicator: Communicator {
     private var scratch: UnsafeMutableBufferPointer<Float> = .init(start: nil, count: 0)
     private var blockCounts: [Int64] = []
     private var blockCountsFor = -1
+    /// `sumHierarchically`: the ranks per node (checked equal on every node at first use) and the
+    /// block it receives within its node.
+    private var hierarchyNodeSize: Int?
+    private var hierarchyScratch: UnsafeMutableBufferPointer<Float> = .init(start: nil, count: 0)
 
     /// The Open MPI setting for nonblocking allreduces that `init` applies unless the environment
     /// sets it: libnbc's ring algorithm. By default libnbc runs an in-place MPI_Iallreduce with
@@ -36,6 +40,7 @@ public final class MPICommunicator: Communicator {
 
     deinit {
         scratch.deallocate()
+        hierarchyScratch.deallocate()
     }
 
     /// The variables in which MPI launchers give a process its rank, in the order they are read:
@@ -108,6 +113,24 @@ public final class MPICommunicator: Communicator {
             (base + start).update(from: scratch.baseAddress!, count: mine)
             try MPIError.check(lockstep_mpi_allgatherv_f32(base, counts.baseAddress), what)
         }
+    }
+
+    public func sumHierarchically(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        let what = "hierarchical allreduce of \(buffer.count) Float"
+        let count = try checkedCount(buffer.count, what)
+        if hierarchyNodeSize == nil {
+            let size = try nodeRank().size
+            let sizes = try allgather(fixed: withUnsafeBytes(of: Int64(size)) { Array($0) })
+                .map { $0.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) } }
+            guard Set(sizes).count == 1 else { throw HierarchyError(ranksPerNode: sizes.map(Int.init)) }
+            hierarchyNodeSize = size
+        }
+        let largest = (buffer.count + hierarchyNodeSize! - 1) / hierarchyNodeSize!
+        if hierarchyScratch.count < largest {
+            hierarchyScratch.deallocate()
+            hierarchyScratch = .allocate(capacity: largest)
+        }
+        try MPIError.check(lockstep_mpi_hierarchical_allreduce_f32(buffer.baseAddress, count, hierarchyScratch.baseAddress), what)
     }
 
     public func startSumAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingCollective {

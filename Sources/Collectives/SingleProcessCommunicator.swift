@@ -17,6 +17,7 @@ public final class SingleProcessCommunicator: Communicator {
     public func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, operation: ReductionOperation) throws {}
     public func allreduce(_ buffer: UnsafeMutableBufferPointer<Int64>, operation: ReductionOperation) throws {}
     public func sumByReduceScatterAllgather(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
+    public func sumHierarchically(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
 
     public func startSumAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingCollective {
         completed  // one shared instance: starting a reduction allocates nothing

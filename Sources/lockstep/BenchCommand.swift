@@ -109,7 +109,8 @@ extension BenchCommand {
                 repetition. With --world-size-invariant also micro_batch, \
                 micro_batches_together, micro_batches_per_pass, fixed_point_bits, default_samples_per_s and default_fraction: the default \
                 mode's step on the same ranks and data, timed in every repetition (alternately \
-                before and after this mode's), and this mode's share of its speed.
+                before and after this mode's), and this mode's share of its speed; the same two \
+                with a --reduction other than allreduce, against allreduce.
                 """)
 
         @OptionGroup(title: "Data") var data: DataOptions

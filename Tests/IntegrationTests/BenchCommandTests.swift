@@ -78,6 +78,26 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(fraction, (lines[0]["samples_per_s"] as? Double ?? 0) / ceiling, accuracy: 1e-12)
     }
 
+    /// `--reduction sharded` holds half of Adam's state per rank at 2 ranks: 784-16-10 has 12,730
+    /// parameters, so two moments of 4 bytes are 101,840 bytes, and each rank's slice of 6,365 is
+    /// 50,920.
+    func testStepWithShardedAdamHoldsHalfTheOptimizerStatePerRank() throws {
+        var state: [String: Int] = [:]
+        for reduction in ["allreduce", "sharded"] {
+            let result = try ProcessRunner.mpirun(
+                ranks: 2,
+                ["bench", "step", "--synthetic", "256", "--global-batch", "32", "--hidden", "16", "--warmup", "1", "--steps", "3",
+                 "--repetitions", "1", "--optimizer", "adam", "--reduction", reduction, "--json"], timeout: 60)
+            XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+            let lines = jsonLines(result.standardOutput)
+            XCTAssertEqual(lines.count, 1, result.combinedOutput)
+            assertFields(lines[0], StepFields.all)
+            XCTAssertEqual(lines[0]["reduction"] as? String, reduction)
+            state[reduction] = lines[0]["optimizer_state_bytes"] as? Int
+        }
+        XCTAssertEqual(state, ["allreduce": 101_840, "sharded": 50_920])
+    }
+
     /// With --world-size-invariant: the default mode timed in the same run, and its share; none
     /// at a world size that does not divide the global batch (3 ranks and 40 samples: the invariant
     /// mode still runs there, 5 micro-batches of 8 dealt 2, 2, 1).
@@ -118,7 +138,8 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
         let lines = jsonLines(result.standardOutput)
         XCTAssertEqual(lines.map { "\($0["mode"] ?? "") \($0["bytes"] ?? "")" },
-                       ["allreduce 4096", "allreduce 16384", "reduce-scatter-allgather 4096", "reduce-scatter-allgather 16384"],
+                       ["allreduce 4096", "allreduce 16384", "reduce-scatter-allgather 4096", "reduce-scatter-allgather 16384",
+                        "sharded 4096", "sharded 16384", "hierarchical 4096", "hierarchical 16384"],
                        result.combinedOutput)
         for line in lines {
             assertFields(line, ["bench", "ranks", "buckets", "calls", "repetitions", "plain_seconds", "plain_gbps",
@@ -161,6 +182,6 @@ private enum StepFields {
     static let all = [
         "bench", "model", "ranks", "global_batch", "local_batch", "reduction", "overlap", "bucket_mb", "buckets", "steps",
         "repetitions", "samples_per_s", "step_seconds", "gflops_per_rank", "roofline_gflops", "roofline_fraction",
-        "wait_fraction", "progress_fraction", "cpu_per_wall", "peak_rss_bytes", "memory_budget_bytes", "blas_core", "blas_threads",
+        "wait_fraction", "progress_fraction", "cpu_per_wall", "peak_rss_bytes", "memory_budget_bytes", "optimizer_state_bytes", "blas_core", "blas_threads",
     ]
 }

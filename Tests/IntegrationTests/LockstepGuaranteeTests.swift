@@ -247,7 +247,7 @@ final class LockstepGuaranteeTests: XCTestCase {
             let lines = result.standardOutput.split(separator: "\n").compactMap {
                 try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
             }
-            XCTAssertEqual(lines.count, 15, result.combinedOutput)  // 3 modes × 5 sizes
+            XCTAssertEqual(lines.count, 20, result.combinedOutput)  // 4 modes × 5 sizes
             for line in lines {
                 XCTAssertEqual(line["identical_across_ranks"] as? Bool, true, "\(line)")
                 XCTAssertEqual(line["ranks"] as? Int, ranks)

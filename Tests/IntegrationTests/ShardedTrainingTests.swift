@@ -2,10 +2,11 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// `--reduction sharded` (ZeRO stage 1) under real `mpirun`: the same training as the allreduce
-/// mode within the sum order's difference, bitwise identical across ranks (the lockstep check
-/// passes), 1/N of the optimizer state per rank, and checkpoints that are one file whatever the
-/// mode and world size.
+/// `--reduction sharded` (ZeRO stage 1) and `hierarchical` under real `mpirun` on one node: the
+/// same training as the allreduce mode within the sum order's difference, bitwise identical across
+/// ranks (the lockstep check passes), 1/N of the optimizer state per rank when sharded, and
+/// checkpoints that are one file whatever the mode and world size. (Hierarchical across hosts:
+/// `ClusterTests`.)
 final class ShardedTrainingTests: XCTestCase {
     /// 784-63-32-10 has 51,833 parameters: the slices differ in size at 2, 3 and 4 ranks.
     private static let parameters = 51_833
@@ -30,31 +31,35 @@ final class ShardedTrainingTests: XCTestCase {
         return (train, test)
     }
 
-    func testShardedTrainingMatchesAllreduceAtTwoToFourRanks() throws {
-        for ranks in 2...4 {
-            let sharded = try train(ranks: ranks, "sharded", ["--no-checkpoints"])
+    func testShardedAndHierarchicalTrainingMatchAllreduceAtOneToFourRanks() throws {
+        for ranks in 1...4 {
             let plain = try train(ranks: ranks, "allreduce", ["--no-checkpoints"])
-            XCTAssertEqual(sharded.exitCode, 0, sharded.combinedOutput)
             XCTAssertEqual(plain.exitCode, 0, plain.combinedOutput)
-            // Every rank holds 1/N of Adam's two moments: the largest slice, 4 bytes each.
-            let slice = (Self.parameters + ranks - 1) / ranks
-            let megabytes = String(format: "%.2f", Double(2 * 4 * slice) / 1e6)
-            XCTAssertTrue(sharded.standardOutput.contains(
-                "reduction sharded, optimizer adam, state \(megabytes) MB per rank (\(slice.formatted()) of the 51,833 parameters)"),
-                sharded.combinedOutput)
+            let plainHash = try XCTUnwrap(verifiedParameterHash(in: plain.standardOutput), plain.combinedOutput)
+            let plainLoss = try XCTUnwrap(finalLosses(plain.standardOutput), plain.combinedOutput)
             XCTAssertTrue(plain.standardOutput.contains(
                 "optimizer adam, state \(String(format: "%.2f", Double(2 * 4 * Self.parameters) / 1e6)) MB per rank\n"), plain.combinedOutput)
-            let shardedHash = try XCTUnwrap(verifiedParameterHash(in: sharded.standardOutput), sharded.combinedOutput)
-            let plainHash = try XCTUnwrap(verifiedParameterHash(in: plain.standardOutput), plain.combinedOutput)
-            if ranks == 2 {
-                // Two terms add alike in any order: the same bits as the allreduce.
-                XCTAssertEqual(shardedHash, plainHash, "2 ranks")
+            for reduction in ["sharded", "hierarchical"] {
+                let result = try train(ranks: ranks, reduction, ["--no-checkpoints"])
+                XCTAssertEqual(result.exitCode, 0, result.combinedOutput)
+                let hash = try XCTUnwrap(verifiedParameterHash(in: result.standardOutput), result.combinedOutput)
+                if reduction == "sharded" {
+                    // Every rank holds 1/N of Adam's two moments: the largest slice, 4 bytes each.
+                    let slice = (Self.parameters + ranks - 1) / ranks
+                    let megabytes = String(format: "%.2f", Double(2 * 4 * slice) / 1e6)
+                    XCTAssertTrue(result.standardOutput.contains(
+                        "reduction sharded, optimizer adam, state \(megabytes) MB per rank (\(slice.formatted()) of the 51,833 parameters)"),
+                        result.combinedOutput)
+                    // Two terms add alike in any order: at 2 ranks, the allreduce's bits.
+                    if ranks == 2 { XCTAssertEqual(hash, plainHash, "sharded at 2 ranks") }
+                }
+                // Otherwise only the order of each element's N terms (and of the norm's partial
+                // sums) differs: after 52 steps the losses agree to about 1e-7 relative, as the
+                // world sizes do.
+                let loss = try XCTUnwrap(finalLosses(result.standardOutput), result.combinedOutput)
+                assertClose(loss.train, plainLoss.train, relative: 1e-5, "train loss, \(reduction) at \(ranks) ranks")
+                assertClose(loss.test, plainLoss.test, relative: 1e-5, "test loss, \(reduction) at \(ranks) ranks")
             }
-            // Otherwise only the order of each element's N terms and of the norm's partial sums
-            // differs: after 52 steps the losses agree to about 1e-7 relative, as the world sizes do.
-            let (shardedLoss, plainLoss) = (try XCTUnwrap(finalLosses(sharded.standardOutput)), try XCTUnwrap(finalLosses(plain.standardOutput)))
-            assertClose(shardedLoss.train, plainLoss.train, relative: 1e-5, "train loss, \(ranks) ranks")
-            assertClose(shardedLoss.test, plainLoss.test, relative: 1e-5, "test loss, \(ranks) ranks")
         }
     }
 

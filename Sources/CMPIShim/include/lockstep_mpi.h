@@ -115,6 +115,17 @@ int lockstep_mpi_ring_test(lockstep_mpi_ring *ring, int32_t *done);
 /// Runs the ring to completion and frees it.
 int lockstep_mpi_ring_wait(lockstep_mpi_ring *ring);
 
+// MARK: - Hierarchical allreduce
+/// In-place sum of float32 `buffer` in three steps: a reduce-scatter among the ranks of each node
+/// (node rank i receives the node's sum of block i of `count` split in node-size blocks, the first
+/// count % node size one longer), a reduce-scatter and an allgather of block i among the ranks of
+/// node rank i (one per node: only they cross the network, each with 1/(node size) of the
+/// buffer), and an allgather within the node. Every part is summed on one rank and copied to the
+/// others, so every rank holds the same bytes. Every node must hold the same number of ranks.
+/// `scratch` holds the largest block. The communicator of the ranks with the same node rank is
+/// made on first use and kept.
+int lockstep_mpi_hierarchical_allreduce_f32(float *buffer, int64_t count, float *scratch);
+
 // MARK: - The ranks of one node (MPI-3 shared memory)
 
 /// This rank's index among the ranks of its node, and their number (MPI_Comm_split_type with

@@ -10,8 +10,9 @@ extension DivergencePolicy: ExpressibleByArgument {}
 struct DistributionOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "How gradients are summed: allreduce (MPI_Iallreduce per bucket), reduce-scatter-allgather "
-            + "(identical on every rank by construction), or sharded (ZeRO-1: each rank reduce-scatters, "
-            + "updates and keeps optimizer state for 1/N of the parameters, then all-gathers them).", valueName: "mode"))
+            + "(identical on every rank by construction), sharded (ZeRO-1: each rank reduce-scatters, "
+            + "updates and keeps optimizer state for 1/N of the parameters, then all-gathers them), or "
+            + "hierarchical (within each node, then one rank per node across nodes).", valueName: "mode"))
     var reduction: ReductionMode = TrainingConfiguration.defaults.reduction
 
     @Option(help: ArgumentHelp(
