@@ -47,6 +47,7 @@ final class ConfigurationDifferenceTests: XCTestCase {
             dataSource: DataSource(data: "x.npy", dataLabels: "y.npy", testData: "u.npy", testDataLabels: "v.npy"),
             normalize: .standard, validationSplit: 0.1, dataCopies: .rank, model: "cnn", metricsPath: "m")
         full.onDivergence = .stop
+        full.sharedParameters = true
         let fields = ConfigurationDifference.fields(of: full)
         for field in RunState.fixedFields.union(RunState.freeFields) {
             XCTAssertNotNil(fields[field], "\(field) is a configuration field")
