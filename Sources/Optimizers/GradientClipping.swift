@@ -41,7 +41,7 @@ public func gradientNorm(_ gradients: FloatBuffer) -> Double {
 /// - Precondition: `maxNorm` is finite and > 0.
 @discardableResult
 public func clipGradientNorm(_ gradients: FloatBuffer, maxNorm: Double) -> Double {
-    precondition(maxNorm > 0 && maxNorm.isFinite, "clipGradientNorm maxNorm \(maxNorm)")
+    precondition(isPositiveAndFinite(maxNorm), "clipGradientNorm maxNorm \(maxNorm)")
     let norm = gradientNorm(gradients)
     clipGradients(gradients, norm: norm, maxNorm: maxNorm)
     return norm
@@ -52,7 +52,7 @@ public func clipGradientNorm(_ gradients: FloatBuffer, maxNorm: Double) -> Doubl
 /// on). A non-finite `norm` leaves the buffer untouched.
 /// - Precondition: `maxNorm` is finite and > 0.
 public func clipGradients(_ gradients: FloatBuffer, norm: Double, maxNorm: Double) {
-    precondition(maxNorm > 0 && maxNorm.isFinite, "clipGradients maxNorm \(maxNorm)")
+    precondition(isPositiveAndFinite(maxNorm), "clipGradients maxNorm \(maxNorm)")
     guard norm.isFinite else { return }
     let scale = maxNorm / (norm + 1e-6)
     if scale < 1 {
@@ -60,4 +60,10 @@ public func clipGradients(_ gradients: FloatBuffer, norm: Double, maxNorm: Doubl
         let g = gradients.baseAddress
         for i in 0..<gradients.count { g[i] *= factor }
     }
+}
+
+/// `x > 0` and finite, from the bits: under DAZ (which the training thread turns on) a subnormal
+/// such as `--clip-grad-norm 1e-320` compares equal to 0, though the option accepted it.
+private func isPositiveAndFinite(_ x: Double) -> Bool {
+    x.sign == .plus && !x.isZero && x.isFinite
 }
