@@ -1,4 +1,11 @@
 extension Communicator {
+    /// The precondition of `startSumReduceScatter` and `allgather(inPlace:blockCounts:)`: one
+    /// count per rank, together the buffer's.
+    func checkBlocks(_ blockCounts: [Int64], of buffer: UnsafeMutableBufferPointer<Float>) {
+        precondition(blockCounts.count == worldSize && blockCounts.reduce(0, +) == Int64(buffer.count),
+                     "\(buffer.count) floats in blocks \(blockCounts) for \(worldSize) ranks")
+    }
+
     /// The element counts of `partition`'s blocks, as `startSumReduceScatter` and
     /// `allgather(inPlace:blockCounts:)` take them (block r belongs to rank r).
     public func blockCounts(of partition: BlockPartition) -> [Int64] {

@@ -111,8 +111,7 @@ public final class InProcessCommunicator: Communicator, @unchecked Sendable {
         _ buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64], scratch: UnsafeMutableBufferPointer<Float>,
         tag: Int
     ) throws -> PendingCollective {
-        precondition(blockCounts.count == worldSize && blockCounts.reduce(0, +) == Int64(buffer.count),
-                     "reduce-scatter of \(buffer.count) floats in blocks \(blockCounts)")
+        checkBlocks(blockCounts, of: buffer)
         let all = try exchange.exchange(rank: rank, Array(UnsafeRawBufferPointer(buffer)))
         try checkCounts(all)
         let start = Int(blockCounts[..<rank].reduce(0, +)), count = Int(blockCounts[rank])
@@ -126,8 +125,7 @@ public final class InProcessCommunicator: Communicator, @unchecked Sendable {
     }
 
     public func allgather(inPlace buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64]) throws {
-        precondition(blockCounts.count == worldSize && blockCounts.reduce(0, +) == Int64(buffer.count),
-                     "allgather of \(buffer.count) floats in blocks \(blockCounts)")
+        checkBlocks(blockCounts, of: buffer)
         let all = try exchange.exchange(rank: rank, Array(UnsafeRawBufferPointer(buffer)))
         try checkCounts(all)
         var start = 0

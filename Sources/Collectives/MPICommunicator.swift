@@ -136,9 +136,9 @@ public final class MPICommunicator: Communicator {
     public func startSumAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingCollective {
         let what = "nonblocking allreduce of \(buffer.count) Float"
         let count = try checkedCount(buffer.count, what)
-        let pending = MPIPendingCollective(what)
+        let pending = MPIPendingOperation(collective: what)
         try MPIError.check(
-            lockstep_mpi_iallreduce(buffer.baseAddress, count, LOCKSTEP_MPI_FLOAT32, LOCKSTEP_MPI_OP_SUM, &pending.request),
+            lockstep_mpi_iallreduce(buffer.baseAddress, count, LOCKSTEP_MPI_FLOAT32, LOCKSTEP_MPI_OP_SUM, &pending.handle),
             what)
         return pending
     }
@@ -161,8 +161,8 @@ public final class MPICommunicator: Communicator {
     ) throws -> PendingCollective {
         let what = "nonblocking allreduce (\(operation)) of \(count) \(typeName)"
         let count64 = try checkedCount(count, what)
-        let pending = MPIPendingCollective(what)
-        try MPIError.check(lockstep_mpi_iallreduce(pointer, count64, type, operation.shim, &pending.request), what)
+        let pending = MPIPendingOperation(collective: what)
+        try MPIError.check(lockstep_mpi_iallreduce(pointer, count64, type, operation.shim, &pending.handle), what)
         return pending
     }
 
@@ -170,23 +170,21 @@ public final class MPICommunicator: Communicator {
         _ buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64], scratch: UnsafeMutableBufferPointer<Float>,
         tag: Int
     ) throws -> PendingCollective {
-        precondition(blockCounts.count == worldSize && blockCounts.reduce(0, +) == Int64(buffer.count),
-                     "reduce-scatter of \(buffer.count) floats in blocks \(blockCounts)")
+        checkBlocks(blockCounts, of: buffer)
         precondition(Int64(scratch.count) >= (blockCounts.max() ?? 0), "reduce-scatter scratch of \(scratch.count) floats")
         let what = "ring reduce-scatter of \(buffer.count) Float"
-        let pending = MPIRingReduceScatter(what)
+        let pending = MPIPendingOperation(ring: what)
         try blockCounts.withUnsafeBufferPointer { counts in
             try MPIError.check(
                 lockstep_mpi_ring_reduce_scatter_start(
-                    buffer.baseAddress, counts.baseAddress, scratch.baseAddress, Int32(tag), &pending.ring),
+                    buffer.baseAddress, counts.baseAddress, scratch.baseAddress, Int32(tag), &pending.handle),
                 what)
         }
         return pending
     }
 
     public func allgather(inPlace buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64]) throws {
-        precondition(blockCounts.count == worldSize && blockCounts.reduce(0, +) == Int64(buffer.count),
-                     "allgather of \(buffer.count) floats in blocks \(blockCounts)")
+        checkBlocks(blockCounts, of: buffer)
         let what = "allgather of \(buffer.count) Float"
         _ = try checkedCount(buffer.count, what)
         try blockCounts.withUnsafeBufferPointer { counts in
@@ -228,49 +226,51 @@ public final class MPICommunicator: Communicator {
     public func wallTime() -> Double { lockstep_mpi_wtime() }
 }
 
-/// A nonblocking MPI operation; owns its request handle.
-final class MPIPendingCollective: PendingCollective {
-    var request = lockstep_mpi_request(opaque: nil)
+/// A nonblocking MPI operation; owns its shim handle (`lockstep_mpi_request` for a collective,
+/// `lockstep_mpi_ring` for a ring reduce-scatter) and the shim's test and wait for it.
+final class MPIPendingOperation<Handle>: PendingCollective {
+    var handle: Handle
     private let operation: String
+    private let testHandle: (UnsafeMutablePointer<Handle>, UnsafeMutablePointer<Int32>) -> Int32
+    private let waitHandle: (UnsafeMutablePointer<Handle>) -> Int32
     private var completed = false
 
-    init(_ operation: String) { self.operation = operation }
+    init(
+        _ operation: String, handle: Handle, test: @escaping (UnsafeMutablePointer<Handle>, UnsafeMutablePointer<Int32>) -> Int32,
+        wait: @escaping (UnsafeMutablePointer<Handle>) -> Int32
+    ) {
+        self.operation = operation
+        self.handle = handle
+        testHandle = test
+        waitHandle = wait
+    }
 
     func test() throws -> Bool {
         if completed { return true }
         var done: Int32 = 0
-        try MPIError.check(lockstep_mpi_test(&request, &done), operation)
+        try MPIError.check(testHandle(&handle, &done), operation)
         completed = done != 0
         return completed
     }
 
     func wait() throws {
         if completed { return }
-        try MPIError.check(lockstep_mpi_wait(&request), operation)
+        try MPIError.check(waitHandle(&handle), operation)
         completed = true
     }
 }
 
-/// A ring reduce-scatter in flight (`lockstep_mpi_ring_*`).
-final class MPIRingReduceScatter: PendingCollective {
-    var ring = lockstep_mpi_ring(opaque: nil)
-    private let operation: String
-    private var completed = false
-
-    init(_ operation: String) { self.operation = operation }
-
-    func test() throws -> Bool {
-        if completed { return true }
-        var done: Int32 = 0
-        try MPIError.check(lockstep_mpi_ring_test(&ring, &done), operation)
-        completed = done != 0
-        return completed
+extension MPIPendingOperation where Handle == lockstep_mpi_request {
+    /// A collective (`MPI_Iallreduce`) to be started into `handle`.
+    convenience init(collective operation: String) {
+        self.init(operation, handle: lockstep_mpi_request(opaque: nil), test: { lockstep_mpi_test($0, $1) }, wait: { lockstep_mpi_wait($0) })
     }
+}
 
-    func wait() throws {
-        if completed { return }
-        try MPIError.check(lockstep_mpi_ring_wait(&ring), operation)
-        completed = true
+extension MPIPendingOperation where Handle == lockstep_mpi_ring {
+    /// A ring reduce-scatter to be started into `handle`.
+    convenience init(ring operation: String) {
+        self.init(operation, handle: lockstep_mpi_ring(opaque: nil), test: { lockstep_mpi_ring_test($0, $1) }, wait: { lockstep_mpi_ring_wait($0) })
     }
 }
 
