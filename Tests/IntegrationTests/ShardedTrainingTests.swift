@@ -100,5 +100,21 @@ final class ShardedTrainingTests: XCTestCase {
         let result = try ProcessRunner.mpirun(
             ranks: 2, ["train", "--world-size-invariant", "--micro-batch", "16", "--reduction", "sharded"], timeout: 60)
         assertRefusedOnce(result, message: "error: --reduction sharded does not combine with --world-size-invariant")
+        let shared = try ProcessRunner.mpirun(ranks: 2, ["train", "--shared-parameters"], timeout: 60)
+        assertRefusedOnce(shared, message: "error: --shared-parameters shares the parameters of --reduction sharded")
+    }
+
+    /// `--shared-parameters`: one copy of the parameters in a node-shared window, a barrier in place
+    /// of the allgather; the same bits as the sharded mode without it, at 2 and 3 ranks.
+    func testSharedParametersTrainToTheSameBits() throws {
+        for ranks in [2, 3] {
+            let copies = try train(ranks: ranks, "sharded", ["--no-checkpoints"])
+            let shared = try train(ranks: ranks, "sharded", ["--no-checkpoints", "--shared-parameters"])
+            XCTAssertEqual(copies.exitCode, 0, copies.combinedOutput)
+            XCTAssertEqual(shared.exitCode, 0, shared.combinedOutput)
+            XCTAssertEqual(
+                try XCTUnwrap(verifiedParameterHash(in: shared.standardOutput), shared.combinedOutput),
+                try XCTUnwrap(verifiedParameterHash(in: copies.standardOutput), copies.combinedOutput), "\(ranks) ranks")
+        }
     }
 }

@@ -62,6 +62,9 @@ struct DistributionOptions: ParsableArguments {
     var microBatch: Int?
 
     func validate() throws {
+        if sharedParameters && reduction != .sharded {
+            throw ValidationError("--shared-parameters shares the parameters of --reduction sharded: add --reduction sharded, or drop --shared-parameters")
+        }
         if worldSizeInvariant && reduction == .sharded {
             throw ValidationError("--reduction sharded does not combine with --world-size-invariant, which sums gradients exactly in its own collectives: drop one of them")
         }
