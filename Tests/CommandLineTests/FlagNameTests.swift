@@ -29,7 +29,7 @@ final class FlagNameTests: XCTestCase {
         "learningRateReferenceBatch": ["--lr-scaling", "linear", "--lr-reference-batch", "64"],
         "reduction": ["--reduction", "reduce-scatter-allgather"], "verifyEvery": ["--verify-every", "5"],
         "onNonFinite": ["--on-nonfinite", "skip"], "onDivergence": ["--on-divergence", "stop"], "stallTimeout": ["--stall-timeout", "5"],
-        "bucketMegabytes": ["--bucket-mb", "2"], "overlap": ["--no-overlap"], "sharedParameters": ["--shared-parameters"], "metricsPath": ["--metrics", "m.jsonl"],
+        "bucketMegabytes": ["--bucket-mb", "2"], "overlap": ["--no-overlap"], "sharedParameters": ["--shared-parameters", "--reduction", "sharded"], "metricsPath": ["--metrics", "m.jsonl"],
         "evaluationBatchSize": ["--eval-batch", "100"],
         "dataSource.data": ["--data", "d.npz"], "dataSource.dataLabels": ["--data", "x.npy", "--data-labels", "y.npy"],
         "dataSource.testData": ["--data", "d.npz", "--test-data", "t.npz"],
