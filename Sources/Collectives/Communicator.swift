@@ -26,12 +26,12 @@ public protocol Communicator: AnyObject {
     /// rank receives the very same bytes for every block.
     func sumByReduceScatterAllgather(_ buffer: UnsafeMutableBufferPointer<Float>) throws
 
-    /// In-place sum for ranks spread over nodes: a reduce-scatter among each node's ranks, an
-    /// allreduce of each block among the ranks with the same node rank (one per node: only they
-    /// use the network, each for 1/(ranks per node) of the buffer), then an allgather within the
-    /// node. Every rank receives the same bytes as long as the cross-node allreduce gives its
-    /// ranks the same bytes (as `allreduce`). Throws `HierarchyError` when the nodes hold
-    /// different numbers of ranks.
+    /// In-place sum for ranks spread over nodes: a reduce-scatter among each node's ranks, a
+    /// reduce-scatter and an allgather of each block among the ranks with the same node rank (one
+    /// per node: only they use the network, each for 1/(ranks per node) of the buffer), then an
+    /// allgather within the node. Every part is summed on one rank and copied, so every rank
+    /// receives the same bytes. Throws `HierarchyError` when the nodes hold different numbers of
+    /// ranks.
     func sumHierarchically(_ buffer: UnsafeMutableBufferPointer<Float>) throws
 
     /// Starts an in-place nonblocking sum-allreduce of `buffer`.

@@ -13,8 +13,9 @@ public enum ReductionMode: String, Codable, Sendable, CaseIterable {
     /// state; the updated parameters are all-gathered. Every rank receives the owner's bytes for
     /// every slice, so the result is identical on every rank by construction.
     case sharded
-    /// For several ranks per node: a reduce-scatter within each node, an allreduce of each block
-    /// among one rank per node, an allgather within the node (`Communicator.sumHierarchically`):
+    /// For several ranks per node: a reduce-scatter within each node, a reduce-scatter and an
+    /// allgather of each block among one rank per node, an allgather within the node
+    /// (`Communicator.sumHierarchically`; identical on every rank by construction):
     /// each node's link carries 1/(ranks per node) of the flat allreduce's bytes. One blocking
     /// call after backward. Every node must hold the same number of ranks.
     case hierarchical
