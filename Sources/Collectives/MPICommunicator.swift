@@ -14,10 +14,8 @@ public final class MPICommunicator: Communicator {
     private var scratch: UnsafeMutableBufferPointer<Float> = .init(start: nil, count: 0)
     private var blockCounts: [Int64] = []
     private var blockCountsFor = -1
-    /// `sumHierarchically`: the ranks per node (checked equal on every node at first use) and the
-    /// block it receives within its node.
+    /// `sumHierarchically`: the ranks per node, checked equal on every node at first use.
     private var hierarchyNodeSize: Int?
-    private var hierarchyScratch: UnsafeMutableBufferPointer<Float> = .init(start: nil, count: 0)
 
     /// The Open MPI setting for nonblocking allreduces that `init` applies unless the environment
     /// sets it: libnbc's ring algorithm. By default libnbc runs an in-place MPI_Iallreduce with
@@ -40,7 +38,6 @@ public final class MPICommunicator: Communicator {
 
     deinit {
         scratch.deallocate()
-        hierarchyScratch.deallocate()
     }
 
     /// The variables in which MPI launchers give a process its rank, in the order they are read:
@@ -96,13 +93,9 @@ public final class MPICommunicator: Communicator {
         _ = try checkedCount(buffer.count, what)
         if blockCountsFor != buffer.count {
             let partition = BlockPartition(count: buffer.count, parts: worldSize)
-            blockCounts = partition.sizes.map { Int64($0) }
+            blockCounts = self.blockCounts(of: partition)
             blockCountsFor = buffer.count
-            let largest = partition.sizes.max() ?? 0
-            if scratch.count < largest {
-                scratch.deallocate()
-                scratch = .allocate(capacity: largest)
-            }
+            growScratch(to: partition.sizes.max() ?? 0)
         }
         guard let base = buffer.baseAddress else { return }
         let start = BlockPartition(count: buffer.count, parts: worldSize).range(of: rank).lowerBound
@@ -125,12 +118,15 @@ public final class MPICommunicator: Communicator {
             guard Set(sizes).count == 1 else { throw HierarchyError(ranksPerNode: sizes.map(Int.init)) }
             hierarchyNodeSize = size
         }
-        let largest = (buffer.count + hierarchyNodeSize! - 1) / hierarchyNodeSize!
-        if hierarchyScratch.count < largest {
-            hierarchyScratch.deallocate()
-            hierarchyScratch = .allocate(capacity: largest)
-        }
-        try MPIError.check(lockstep_mpi_hierarchical_allreduce_f32(buffer.baseAddress, count, hierarchyScratch.baseAddress), what)
+        growScratch(to: (buffer.count + hierarchyNodeSize! - 1) / hierarchyNodeSize!)
+        try MPIError.check(lockstep_mpi_hierarchical_allreduce_f32(buffer.baseAddress, count, scratch.baseAddress), what)
+    }
+
+    /// Makes `scratch` (the blocking reductions' receive buffer) hold at least `count` floats.
+    private func growScratch(to count: Int) {
+        guard scratch.count < count else { return }
+        scratch.deallocate()
+        scratch = .allocate(capacity: count)
     }
 
     public func startSumAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingCollective {
