@@ -17,6 +17,15 @@ public struct MPIError: ReportableError, Sendable, Equatable {
     }
 
     public var description: String { "MPI \(operation) failed: \(message) (code \(code))" }
+
+    /// True for an error MPI itself returned, false for the shim's own refusals (negative codes).
+    public var isFromMPI: Bool { code > 0 }
+    public var mayFollowAPeersFailure: Bool { isFromMPI }
+
+    public var hint: String? {
+        guard isFromMPI else { return nil }
+        return "if another rank ended first or its host became unreachable, the launcher's report that follows names it"
+    }
     public var exitStatus: ExitStatus { .mpi }
 
     /// Turns a shim status into a thrown error; every shim call goes through here.

@@ -101,9 +101,21 @@ public struct Job {
             let rank = (communicator?.worldSize ?? 1) > 1 ? communicator?.rank : nil
             status = report(error, rank: rank)
         }
-        if let communicator { communicator.abort(exitCode: status.rawValue) }
+        if let communicator {
+            if communicator.worldSize > 1, (error as? ReportableError)?.mayFollowAPeersFailure == true {
+                // A failed MPI call is most often the echo of a peer that died or whose host went
+                // away. Aborting at once races the launcher's own report and can win, leaving
+                // only this rank's MPI_ERR_OTHER; waiting lets mpirun first name the process that
+                // ended and its host (then it ends this rank itself).
+                sleep(Self.secondsForTheLauncherToReportAPeer)
+            }
+            communicator.abort(exitCode: status.rawValue)
+        }
         exit(status.rawValue)
     }
+
+    /// How long a rank whose MPI call failed waits before `MPI_Abort` (see `fail`).
+    static let secondsForTheLauncherToReportAPeer: UInt32 = 2
 
     /// For a usage error before MPI starts: on a rank other than 0 of an MPI launch, exits 64
     /// without a word, since rank 0 was given the same arguments and says it (after 2 s, so that

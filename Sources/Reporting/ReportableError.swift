@@ -12,11 +12,16 @@ public protocol ReportableError: Error, CustomStringConvertible {
     /// (a lockstep violation, a start-up disagreement, a non-finite reduced gradient): then rank 0
     /// alone reports it instead of every rank printing the same lines.
     var isCollective: Bool { get }
+    /// True when this error may be the echo of another rank's failure (a failed MPI call after a
+    /// peer died or its host went away): then the failing rank gives the launcher a moment to
+    /// name the process that ended first before it aborts the job.
+    var mayFollowAPeersFailure: Bool { get }
 }
 
 extension ReportableError {
     public var hint: String? { nil }
     public var isCollective: Bool { false }
+    public var mayFollowAPeersFailure: Bool { false }
 }
 
 /// A usage error raised outside argument parsing (for example a flag combination checked later).

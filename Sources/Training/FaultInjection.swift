@@ -182,6 +182,7 @@ public struct InjectedError: ReportableError {
     public var hint: String? { underlying.hint }
     public var exitStatus: ExitStatus { underlying.exitStatus }
     public var isCollective: Bool { underlying.isCollective }
+    public var mayFollowAPeersFailure: Bool { underlying.mayFollowAPeersFailure }
 }
 
 /// Carries out a `FaultPlan` on one rank: a `StepObserver` on the training step (process faults,
