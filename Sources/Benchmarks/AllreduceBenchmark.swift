@@ -29,6 +29,11 @@ public enum AllreduceBenchmark {
         /// (allreduce mode only; nil otherwise): what the trainer's buckets are made of.
         public let nonblockingSeconds: Double?
         public let nonblockingGigabytesPerSecond: Double?
+        /// The sum through a node's shared-memory window (`sumInNodeSharedMemory`), in a tight
+        /// loop (allreduce mode, with every rank on one node; nil otherwise): the alternative to
+        /// Open MPI's own shared-memory path that `plain` takes.
+        public let sharedMemorySeconds: Double?
+        public let sharedMemoryGigabytesPerSecond: Double?
         /// `GradientReduction.reduce()` on the same buffer.
         public let pathSeconds: Double
         public let pathGigabytesPerSecond: Double
@@ -38,7 +43,7 @@ public enum AllreduceBenchmark {
 
         /// The JSON names (snake_case, as printed).
         public enum CodingKeys: String, CodingKey {
-            case bench, mode, ranks, bytes, buckets, calls, repetitions, plainSeconds = "plain_seconds", plainGigabytesPerSecond = "plain_gbps", nonblockingSeconds = "nonblocking_seconds", nonblockingGigabytesPerSecond = "nonblocking_gbps", pathSeconds = "path_seconds", pathGigabytesPerSecond = "path_gbps", ratio, peakResidentBytes = "peak_rss_bytes"
+            case bench, mode, ranks, bytes, buckets, calls, repetitions, plainSeconds = "plain_seconds", plainGigabytesPerSecond = "plain_gbps", nonblockingSeconds = "nonblocking_seconds", nonblockingGigabytesPerSecond = "nonblocking_gbps", sharedMemorySeconds = "shared_memory_seconds", sharedMemoryGigabytesPerSecond = "shared_memory_gbps", pathSeconds = "path_seconds", pathGigabytesPerSecond = "path_gbps", ratio, peakResidentBytes = "peak_rss_bytes"
         }
     }
 
@@ -61,6 +66,8 @@ public enum AllreduceBenchmark {
         calls: (Int) -> Int = calls(bytes:), blockElements: Int = 1 << 17
     ) throws -> [Result] {
         var results: [Result] = []
+        let nodeMemory = communicator.worldSize > 1 ? communicator as? NodeMemorySharing : nil
+        let sharedMemory = try nodeMemory?.allRanksShareOneNode() == true ? nodeMemory : nil
         for mode in modes {
             for bytes in sizes {
                 let buffer = FloatBuffer(count: bytes / MemoryLayout<Float>.stride)
@@ -70,7 +77,7 @@ public enum AllreduceBenchmark {
                     readyPoints: readyPoints, bucketByteCount: Int(bucketMegabytes * 1_048_576), shardedCount: buffer.count)
                 let shardCounts = reduction.shards.map(communicator.blockCounts(of:))
                 let calls = calls(bytes)
-                var plain: [Double] = [], path: [Double] = [], nonblocking: [Double] = []
+                var plain: [Double] = [], path: [Double] = [], nonblocking: [Double] = [], shared: [Double] = []
                 func plainBatch() throws {
                     try communicator.barrier()
                     let start = Timing.now()
@@ -91,6 +98,13 @@ public enum AllreduceBenchmark {
                     for _ in 0..<calls { try communicator.startSumAllreduce(buffer.buffer).wait() }
                     nonblocking.append((Timing.now() - start) / Double(calls))
                 }
+                func sharedMemoryBatch() throws {
+                    guard mode == .allreduce, let sharedMemory else { return }
+                    try communicator.barrier()
+                    let start = Timing.now()
+                    for _ in 0..<calls { try sharedMemory.sumInNodeSharedMemory(buffer.buffer) }
+                    shared.append((Timing.now() - start) / Double(calls))
+                }
                 func pathBatch() throws {
                     try communicator.barrier()
                     let start = Timing.now()
@@ -101,11 +115,12 @@ public enum AllreduceBenchmark {
                     }
                     path.append((Timing.now() - start) / Double(calls))
                 }
-                let batches = [plainBatch, nonblockingBatch, pathBatch]
+                let batches = [plainBatch, nonblockingBatch, sharedMemoryBatch, pathBatch]
                 for batch in batches { try batch() }  // warm-up: connections, registration, caches
                 plain.removeAll()
                 path.removeAll()
                 nonblocking.removeAll()
+                shared.removeAll()
                 for repetition in 0..<repetitions {
                     for batch in repetition % 2 == 0 ? batches : batches.reversed() { try batch() }
                 }
@@ -113,12 +128,16 @@ public enum AllreduceBenchmark {
                 let plainSeconds = try communicator.allreduce([Timing.median(plain)], operation: .max)[0]
                 let pathSeconds = try communicator.allreduce([Timing.median(path)], operation: .max)[0]
                 let nonblockingSeconds = try communicator.allreduce([Timing.median(nonblocking)], operation: .max)[0]
+                let sharedSeconds = try communicator.allreduce([Timing.median(shared)], operation: .max)[0]
+                let hasShared = mode == .allreduce && sharedMemory != nil
                 results.append(Result(
                     mode: mode.rawValue, ranks: communicator.worldSize, bytes: bytes,
                     buckets: reduction.plan.buckets.count, calls: calls, repetitions: repetitions,
                     plainSeconds: plainSeconds, plainGigabytesPerSecond: Double(bytes) / plainSeconds / 1e9,
                     nonblockingSeconds: mode == .allreduce ? nonblockingSeconds : nil,
                     nonblockingGigabytesPerSecond: mode == .allreduce ? Double(bytes) / nonblockingSeconds / 1e9 : nil,
+                    sharedMemorySeconds: hasShared ? sharedSeconds : nil,
+                    sharedMemoryGigabytesPerSecond: hasShared ? Double(bytes) / sharedSeconds / 1e9 : nil,
                     pathSeconds: pathSeconds, pathGigabytesPerSecond: Double(bytes) / pathSeconds / 1e9,
                     ratio: plainSeconds / pathSeconds, peakResidentBytes: try PeakMemory.maximumOverRanks(communicator)))
             }

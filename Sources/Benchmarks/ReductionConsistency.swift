@@ -9,6 +9,28 @@ import Foundation
 /// ranks; the sum is also compared with the exact sum in `Double`, regenerated from every rank's
 /// seed.
 public enum ReductionConsistency {
+    /// What is checked: a `--reduction` mode's sum, or the sum through a node's shared memory
+    /// (`NodeMemorySharing.sumInNodeSharedMemory`, measured beside Open MPI's in `bench allreduce`).
+    public enum Path: Sendable, Equatable {
+        case mode(ReductionMode)
+        case sharedMemory
+
+        /// The `mode` field of the output.
+        public var name: String {
+            switch self {
+            case .mode(let mode): mode.rawValue
+            case .sharedMemory: "shared-memory"
+            }
+        }
+
+        /// Every mode, and the shared-memory sum when the job has several ranks, all on one node. Collective.
+        public static func all(communicator: Communicator) throws -> [Path] {
+            let nodeMemory = communicator.worldSize > 1 ? communicator as? NodeMemorySharing : nil
+            let shared = try nodeMemory?.allRanksShareOneNode() == true
+            return ReductionMode.allCases.map(Path.mode) + (shared ? [.sharedMemory] : [])
+        }
+    }
+
     /// One line of the output (`"identical_across_ranks"`, `"max_relative_error"`, …).
     public struct Result: Codable, Equatable, Sendable {
         public let mode: String
@@ -18,9 +40,10 @@ public enum ReductionConsistency {
         /// The largest `|sum − exact| / Σ|x|` over the elements and repetitions (Float summation of
         /// N terms errs by at most about N·ε·Σ|x|).
         public let maximumRelativeError: Double
-        /// `sharded` only: every element equals, bit for bit, the ring's documented order
-        /// `((x[r+1] + x[r+2]) + …) + x[r]` for the block of its owner r, recomputed here from every
-        /// rank's regenerated values (nil for the other modes, whose order is MPI's).
+        /// `sharded` and `shared-memory` only: every element equals, bit for bit, the documented
+        /// order, recomputed here from every rank's regenerated values: the ring's
+        /// `((x[r+1] + x[r+2]) + …) + x[r]` for the block of its owner r, or rank order
+        /// `((x[0] + x[1]) + …) + x[N−1]` (nil for the other modes, whose order is MPI's).
         public let documentedOrder: Bool?
 
         /// The JSON names (snake_case, as printed).
@@ -30,19 +53,19 @@ public enum ReductionConsistency {
         }
     }
 
-    /// Checks `mode` on buffers of `count` floats, `repeats` times (seeds 0…). Collective.
-    public static func check(mode: ReductionMode, count: Int, repeats: Int, communicator: Communicator) throws -> Result {
+    /// Checks `path` on buffers of `count` floats, `repeats` times (seeds 0…). Collective.
+    public static func check(path: Path, count: Int, repeats: Int, communicator: Communicator) throws -> Result {
         var identical = true, ordered = true
         var worst = 0.0
         for seed in 0..<UInt64(repeats) {
-            let (same, error, inOrder) = try check(mode: mode, count: count, seed: seed, communicator: communicator)
+            let (same, error, inOrder) = try check(path: path, count: count, seed: seed, communicator: communicator)
             identical = identical && same
             ordered = ordered && inOrder
             worst = max(worst, error)
         }
         return Result(
-            mode: mode.rawValue, size: count, ranks: communicator.worldSize, identicalAcrossRanks: identical,
-            maximumRelativeError: worst, documentedOrder: mode == .sharded ? ordered : nil)
+            mode: path.name, size: count, ranks: communicator.worldSize, identicalAcrossRanks: identical,
+            maximumRelativeError: worst, documentedOrder: path == .mode(.sharded) || path == .sharedMemory ? ordered : nil)
     }
 
     /// Values of rank `rank`'s buffer: signs and magnitudes from 1e-6 to 1e6.
@@ -52,15 +75,18 @@ public enum ReductionConsistency {
     }
 
     private static func check(
-        mode: ReductionMode, count: Int, seed: UInt64, communicator: Communicator
+        path: Path, count: Int, seed: UInt64, communicator: Communicator
     ) throws -> (identical: Bool, error: Double, documentedOrder: Bool) {
         var buffer = values(count: count, rank: communicator.rank, seed: seed)
         try buffer.withUnsafeMutableBufferPointer { pointer in
-            switch mode {
-            case .allreduce: try communicator.allreduce(pointer, operation: .sum)
-            case .reduceScatterAllgather: try communicator.sumByReduceScatterAllgather(pointer)
-            case .hierarchical: try communicator.sumHierarchically(pointer)
-            case .sharded: try communicator.sumByRingReduceScatterAllgather(pointer)
+            switch path {
+            case .mode(.allreduce): try communicator.allreduce(pointer, operation: .sum)
+            case .mode(.reduceScatterAllgather): try communicator.sumByReduceScatterAllgather(pointer)
+            case .mode(.hierarchical): try communicator.sumHierarchically(pointer)
+            case .mode(.sharded): try communicator.sumByRingReduceScatterAllgather(pointer)
+            case .sharedMemory:
+                guard let nodeMemory = communicator as? NodeMemorySharing else { preconditionFailure("Path.all offers it only under MPI") }
+                try nodeMemory.sumInNodeSharedMemory(pointer)
             }
         }
         var hasher = StateHash()
@@ -77,12 +103,13 @@ public enum ReductionConsistency {
             }
         }
         let error = zip(buffer, zip(exact, magnitude)).map { abs(Double($0) - $1.0) / max($1.1, .leastNormalMagnitude) }.max() ?? 0
-        // The ring's order for each block's owner (sharded mode).
+        // The documented order: the ring's for each block's owner (sharded), or rank order (shared memory).
         let partition = BlockPartition(count: count, parts: communicator.worldSize)
         let documented = (0..<communicator.worldSize).allSatisfy { owner in
-            partition.range(of: owner).allSatisfy { index in
-                var sum = ranks[(owner + 1) % ranks.count][index]
-                for step in stride(from: 2, through: ranks.count, by: 1) { sum += ranks[(owner + step) % ranks.count][index] }
+            let first = path == .sharedMemory ? 0 : owner + 1
+            return partition.range(of: owner).allSatisfy { index in
+                var sum = ranks[first % ranks.count][index]
+                for step in stride(from: 1, to: ranks.count, by: 1) { sum += ranks[(first + step) % ranks.count][index] }
                 return sum.bitPattern == buffer[index].bitPattern
             }
         }

@@ -72,7 +72,10 @@ enum { MAXIMUM_SHARED_WINDOWS = 16 };
 static MPI_Win shared_windows[MAXIMUM_SHARED_WINDOWS];
 static int shared_window_count = 0;
 
+static void node_reduce_window_free(void);
+
 int lockstep_mpi_finalize(void) {
+    node_reduce_window_free();
     for (int i = shared_window_count - 1; i >= 0; i--) MPI_Win_free(&shared_windows[i]);
     shared_window_count = 0;
     if (node_comm != MPI_COMM_NULL) MPI_Comm_free(&node_comm);
@@ -469,4 +472,108 @@ int lockstep_mpi_hierarchical_allreduce_f32(float *buffer, int64_t count, float 
     free(cross_counts);
     free(cross_displacements);
     return status;
+}
+
+// MARK: - Allreduce through node shared memory
+
+/// The window of lockstep_mpi_node_shared_allreduce_f32: every node rank's segment of
+/// 2 × capacity floats (two halves, used by alternate calls), mapped by all of them.
+static MPI_Win reduce_window = MPI_WIN_NULL;
+static float **reduce_segments = NULL;
+static int64_t reduce_capacity = 0;
+static uint64_t reduce_calls = 0;
+
+static void node_reduce_window_free(void) {
+    if (reduce_window == MPI_WIN_NULL) return;
+    MPI_Win_unlock_all(reduce_window);
+    MPI_Win_free(&reduce_window);
+    free(reduce_segments);
+    reduce_segments = NULL;
+    reduce_capacity = 0;
+}
+
+/// Makes (collectively) a window whose segments hold `count` floats per half, if the kept one is smaller.
+static int node_reduce_window(MPI_Comm comm, int size, int64_t count) {
+    if (reduce_window != MPI_WIN_NULL && reduce_capacity >= count) return MPI_SUCCESS;
+    node_reduce_window_free();
+    int64_t capacity = count > 0 ? count : 1;
+    if (!fits_int(capacity) || capacity > INT64_MAX / 8) return LOCKSTEP_MPI_ERR_COUNT;
+    MPI_Info info;
+    MPI_Info_create(&info);
+    // Each rank's segment on its own pages, first touched by the rank that writes it.
+    MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    float *mine = NULL;
+    int status = MPI_Win_allocate_shared((MPI_Aint)(2 * capacity * (int64_t)sizeof(float)), sizeof(float), info, comm,
+                                         &mine, &reduce_window);
+    MPI_Info_free(&info);
+    if (status != MPI_SUCCESS) { reduce_window = MPI_WIN_NULL; return status; }
+    reduce_segments = malloc(sizeof(float *) * (size_t)size);
+    if (!reduce_segments) { MPI_Win_free(&reduce_window); return MPI_ERR_NO_MEM; }
+    for (int r = 0; r < size && status == MPI_SUCCESS; r++) {
+        MPI_Aint bytes = 0;
+        int unit = 0;
+        status = MPI_Win_shared_query(reduce_window, r, &bytes, &unit, &reduce_segments[r]);
+    }
+    // One passive-target epoch for the window's life: MPI_Win_sync then orders the loads and
+    // stores around each barrier.
+    if (status == MPI_SUCCESS) status = MPI_Win_lock_all(MPI_MODE_NOCHECK, reduce_window);
+    if (status != MPI_SUCCESS) {
+        MPI_Win_free(&reduce_window);
+        free(reduce_segments);
+        reduce_segments = NULL;
+        return status;
+    }
+    reduce_capacity = capacity;
+    return MPI_SUCCESS;
+}
+
+/// MPI_Win_sync, MPI_Barrier on the node, MPI_Win_sync: every store before it is visible to
+/// every rank's loads after it.
+static int node_reduce_fence(MPI_Comm comm) {
+    int status = MPI_Win_sync(reduce_window);
+    if (status == MPI_SUCCESS) status = MPI_Barrier(comm);
+    if (status == MPI_SUCCESS) status = MPI_Win_sync(reduce_window);
+    return status;
+}
+
+int lockstep_mpi_node_shared_allreduce_f32(float *buffer, int64_t count) {
+    if (count < 0 || (count > 0 && buffer == NULL)) return LOCKSTEP_MPI_ERR_ARGUMENT;
+    MPI_Comm comm;
+    int status = node_communicator(&comm);
+    if (status != MPI_SUCCESS) return status;
+    int size = 1, rank = 0;
+    MPI_Comm_size(comm, &size);
+    MPI_Comm_rank(comm, &rank);
+    if (size != world_size()) return LOCKSTEP_MPI_ERR_ARGUMENT;
+    if (size == 1 || count == 0) return MPI_SUCCESS;
+    if ((status = node_reduce_window(comm, size, count)) != MPI_SUCCESS) return status;
+    // Alternate halves: a rank may start the next call (and overwrite its half) while another
+    // still copies this call's blocks out of it.
+    int64_t half = (int64_t)(reduce_calls++ % 2) * reduce_capacity;
+    // 1. Publish this rank's values.
+    memcpy(reduce_segments[rank] + half, buffer, sizeof(float) * (size_t)count);
+    if ((status = node_reduce_fence(comm)) != MPI_SUCCESS) return status;
+    // 2. Sum block `rank` (BlockPartition: the first count % size blocks one longer) in rank
+    //    order, into this rank's own segment, which no other rank reads there.
+    int64_t base = count / size, extra = count % size;
+    int64_t begin = rank * base + (rank < extra ? rank : extra), length = base + (rank < extra ? 1 : 0);
+    enum { CHUNK = 512 };
+    float sum[CHUNK];
+    for (int64_t start = begin; start < begin + length; start += CHUNK) {
+        int64_t n = begin + length - start < CHUNK ? begin + length - start : CHUNK;
+        const float *first = reduce_segments[0] + half + start;
+        for (int64_t i = 0; i < n; i++) sum[i] = first[i];
+        for (int r = 1; r < size; r++) {
+            const float *next = reduce_segments[r] + half + start;
+            for (int64_t i = 0; i < n; i++) sum[i] += next[i];
+        }
+        memcpy(reduce_segments[rank] + half + start, sum, sizeof(float) * (size_t)n);
+    }
+    if ((status = node_reduce_fence(comm)) != MPI_SUCCESS) return status;
+    // 3. Every block from its owner.
+    for (int r = 0; r < size; r++) {
+        int64_t r_begin = r * base + (r < extra ? r : extra), r_length = base + (r < extra ? 1 : 0);
+        memcpy(buffer + r_begin, reduce_segments[r] + half + r_begin, sizeof(float) * (size_t)r_length);
+    }
+    return MPI_SUCCESS;
 }

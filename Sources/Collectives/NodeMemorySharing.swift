@@ -15,6 +15,15 @@ public protocol NodeMemorySharing {
     /// size, the others 0, and all receive node rank 0's segment. It lives until `finalize`.
     /// Collective over the node.
     func allocateNodeShared(byteCount: Int) throws -> UnsafeMutableRawBufferPointer
+    /// Sums `buffer` over every rank in place through a shared-memory window of the node, without
+    /// MPI's point-to-point path: node rank r sums block r (`BlockPartition`) over the ranks'
+    /// copies in rank order, ((x[0] + x[1]) + …) + x[N−1], and every rank copies every block from
+    /// its owner, so every rank holds the same bytes. Collective.
+    /// - Throws: `MPIError` when the job's ranks span more than one node (code
+    ///   `LOCKSTEP_MPI_ERR_ARGUMENT`), or from MPI.
+    func sumInNodeSharedMemory(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    /// True when every rank of the job is on this rank's node. Collective.
+    func allRanksShareOneNode() throws -> Bool
 }
 
 extension MPICommunicator: NodeMemorySharing {
@@ -37,5 +46,16 @@ extension MPICommunicator: NodeMemorySharing {
         var total: Int64 = 0
         try MPIError.check(lockstep_mpi_node_shared_allocate(Int64(byteCount), &base, &total), "MPI_Win_allocate_shared")
         return UnsafeMutableRawBufferPointer(start: base, count: Int(total))
+    }
+
+    public func sumInNodeSharedMemory(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        let what = "shared-memory allreduce of \(buffer.count) Float"
+        let count = try checkedCount(buffer.count, what)
+        try MPIError.check(lockstep_mpi_node_shared_allreduce_f32(buffer.baseAddress, count), what)
+    }
+
+    public func allRanksShareOneNode() throws -> Bool {
+        let size = try nodeRank().size
+        return try allreduce([Double(size == worldSize ? 1 : 0)], operation: .min)[0] == 1
     }
 }

@@ -237,6 +237,7 @@ extension BenchCommand {
                     ("buckets", { "\($0.buckets)" }),
                     ("plain µs", { BenchFormat.microseconds($0.plainSeconds) }), ("plain GB/s", { BenchFormat.fixed($0.plainGigabytesPerSecond, 2) }),
                     ("nonblocking GB/s", { $0.nonblockingGigabytesPerSecond.map { BenchFormat.fixed($0, 2) } ?? "-" }),
+                    ("shared-memory GB/s", { $0.sharedMemoryGigabytesPerSecond.map { BenchFormat.fixed($0, 2) } ?? "-" }),
                     ("path µs", { BenchFormat.microseconds($0.pathSeconds) }), ("path GB/s", { BenchFormat.fixed($0.pathGigabytesPerSecond, 2) }),
                     ("path/plain", { BenchFormat.percent($0.ratio) }),
                 ])

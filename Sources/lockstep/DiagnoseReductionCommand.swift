@@ -14,8 +14,10 @@ struct DiagnoseReductionCommand: ParsableCommand {
             Run it under mpirun: mpirun -np 4 lockstep diagnose reduction. Every rank sums buffers of
             pseudo-random floats spanning many magnitudes (so the summation order matters), hashes
             the result and compares the hashes across ranks; the sum is also checked against the
-            exact sum in Double. Prints one JSON object per mode and size; exits 76 when any mode
-            gives different bytes on different ranks.
+            exact sum in Double. With every rank on one node, the sum through the node's shared
+            memory (mode shared-memory, the alternative that bench allreduce times) is checked too.
+            Prints one JSON object per mode and size; exits 76 when any mode gives different bytes
+            on different ranks.
             """)
 
     @Option(help: ArgumentHelp("Buffer sizes in Floats, comma-separated.", valueName: "n,…"))
@@ -41,10 +43,10 @@ struct DiagnoseReductionCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             var allIdentical = true
-            for mode in ReductionMode.allCases {
+            for path in try ReductionConsistency.Path.all(communicator: job.communicator) {
                 for count in counts {
                     let result = try ReductionConsistency.check(
-                        mode: mode, count: count, repeats: repeats, communicator: job.communicator)
+                        path: path, count: count, repeats: repeats, communicator: job.communicator)
                     allIdentical = allIdentical && result.identicalAcrossRanks
                     if job.isLeader { print(String(decoding: try encoder.encode(result), as: UTF8.self)) }
                 }

@@ -146,6 +146,12 @@ final class BenchCommandTests: XCTestCase {
                                 "path_seconds", "path_gbps", "ratio", "peak_rss_bytes"])
             XCTAssertEqual(line["ranks"] as? Int, 2)
             XCTAssertGreaterThan(line["path_gbps"] as? Double ?? 0, 0)
+            // The sum through the node's shared memory is timed beside MPI_Allreduce (both ranks
+            // share this node), and only there.
+            let isAllreduce = line["mode"] as? String == "allreduce"
+            XCTAssertEqual(line["shared_memory_gbps"] != nil, isAllreduce, "\(line)")
+            XCTAssertEqual(line["shared_memory_seconds"] != nil, isAllreduce, "\(line)")
+            if isAllreduce { XCTAssertGreaterThan(line["shared_memory_gbps"] as? Double ?? 0, 0, "\(line)") }
         }
         XCTAssertFalse(result.combinedOutput.contains("warning: bench allreduce on 1 rank"), result.combinedOutput)
     }
@@ -159,6 +165,7 @@ final class BenchCommandTests: XCTestCase {
             "warning: bench allreduce on 1 rank moves no data between ranks: its GB/s are memory copies; run it under mpirun -np 2 or more"),
             result.combinedOutput)
         XCTAssertEqual(jsonLines(result.standardOutput).first?["ranks"] as? Int, 1, result.combinedOutput)
+        XCTAssertNil(jsonLines(result.standardOutput).first?["shared_memory_gbps"], result.combinedOutput)
     }
 
     func testATerminalGetsATableInsteadOfJSON() throws {

@@ -144,6 +144,20 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(uneven.exitCode, 64, uneven.combinedOutput)
         XCTAssertTrue(uneven.standardError.contains("--reduction hierarchical needs the same number of ranks on every node"),
                       uneven.combinedOutput)
+
+        // Every mode gives every rank the same bytes across the hosts; the sum through a node's
+        // shared memory is offered only when every rank shares one node, so it is left out here.
+        let diagnosis = try ProcessRunner.run(
+            Self.clusterSim,
+            ["launch", "--timeout", "60", "--", "mpirun", "--map-by", "node", "-np", "4", ProcessRunner.lockstepBinary,
+             "diagnose", "reduction", "--sizes", "7,1001", "--repeats", "1"],
+            timeout: 90)
+        XCTAssertEqual(diagnosis.exitCode, 0, diagnosis.combinedOutput)
+        let modes = diagnosis.standardOutput.split(separator: "\n").compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["mode"] as? String
+        }
+        XCTAssertEqual(modes, ["allreduce", "allreduce", "reduce-scatter-allgather", "reduce-scatter-allgather",
+                               "sharded", "sharded", "hierarchical", "hierarchical"], diagnosis.combinedOutput)
     }
 
     // MARK: - Faults

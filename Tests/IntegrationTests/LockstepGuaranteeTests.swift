@@ -247,16 +247,19 @@ final class LockstepGuaranteeTests: XCTestCase {
             let lines = result.standardOutput.split(separator: "\n").compactMap {
                 try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
             }
-            XCTAssertEqual(lines.count, 20, result.combinedOutput)  // 4 modes × 5 sizes
+            XCTAssertEqual(lines.count, 25, result.combinedOutput)  // 4 modes and shared memory × 5 sizes
             for line in lines {
                 XCTAssertEqual(line["identical_across_ranks"] as? Bool, true, "\(line)")
                 XCTAssertEqual(line["ranks"] as? Int, ranks)
                 XCTAssertLessThan(line["max_relative_error"] as? Double ?? 1, 1e-5, "\(line)")
                 // The ring of --reduction sharded sums in its documented order (sizes 1 and 3
-                // leave some ranks' blocks empty).
-                if line["mode"] as? String == "sharded" { XCTAssertEqual(line["documented_order"] as? Bool, true, "\(line)") }
+                // leave some ranks' blocks empty), the shared-memory sum in rank order.
+                if ["sharded", "shared-memory"].contains(line["mode"] as? String) {
+                    XCTAssertEqual(line["documented_order"] as? Bool, true, "\(line)")
+                }
             }
             XCTAssertEqual(lines.filter { $0["mode"] as? String == "sharded" }.count, 5)
+            XCTAssertEqual(lines.filter { $0["mode"] as? String == "shared-memory" }.count, 5)
         }
     }
 }

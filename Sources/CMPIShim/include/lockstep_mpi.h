@@ -144,6 +144,16 @@ int lockstep_mpi_node_barrier(void);
 /// lockstep_mpi_finalize, which frees every window before MPI_Finalize.
 int lockstep_mpi_node_shared_allocate(int64_t byte_count, void **base, int64_t *node_byte_count);
 
+/// In-place sum of float32 `buffer` among the ranks of this node through an MPI-3 shared-memory
+/// window, when every rank of the job is on this node (else LOCKSTEP_MPI_ERR_ARGUMENT): each rank
+/// copies its values into its segment; after a node barrier, node rank r sums block r
+/// (BlockPartition of `count` in node-size blocks) over the ranks' segments in rank order,
+/// ((x[0] + x[1]) + …) + x[N−1], into its own segment; after another barrier every rank copies
+/// each block from its owner. So every rank holds the same bytes. Collective over the node; the
+/// window (2 × count floats per rank, grown when a call needs more) stays until
+/// lockstep_mpi_finalize.
+int lockstep_mpi_node_shared_allreduce_f32(float *buffer, int64_t count);
+
 #ifdef __cplusplus
 }
 #endif
