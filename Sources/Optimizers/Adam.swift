@@ -50,7 +50,7 @@ public final class Adam: Optimizer {
             + (maximumSecondMoment.map { [("max_exp_avg_sq", $0)] } ?? [])
     }
 
-    public func update(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Double) {
+    public func update(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Double, gradientScale: Float?) {
         checkUpdateArguments(parameters, gradients, learningRate)
         stepCount += 1
 
@@ -76,7 +76,7 @@ public final class Adam: Optimizer {
         // MARK: Elementwise update
         let n = parameterCount
         let p = parameters.baseAddress
-        let g = UnsafePointer(gradients.baseAddress)
+        let g = GradientReader(gradients, scale: gradientScale)
         let m = firstMoment.baseAddress
         let v = secondMoment.baseAddress
         if let vmaxBuffer = maximumSecondMoment {

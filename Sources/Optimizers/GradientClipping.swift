@@ -52,14 +52,20 @@ public func clipGradientNorm(_ gradients: FloatBuffer, maxNorm: Double) -> Doubl
 /// on). A non-finite `norm` leaves the buffer untouched.
 /// - Precondition: `maxNorm` is finite and > 0.
 public func clipGradients(_ gradients: FloatBuffer, norm: Double, maxNorm: Double) {
+    guard let factor = clipScale(norm: norm, maxNorm: maxNorm) else { return }
+    let g = gradients.baseAddress
+    for i in 0..<gradients.count { g[i] *= factor }
+}
+
+/// The factor `clipGradients` multiplies every element by, `Float(maxNorm / (norm + 1e-6))`, or
+/// nil when it leaves the gradients untouched (a factor ≥ 1, or a non-finite `norm`). Pass it to
+/// `Optimizer.update(…, gradientScale:)` to clip inside the update's own pass.
+/// - Precondition: `maxNorm` is finite and > 0.
+public func clipScale(norm: Double, maxNorm: Double) -> Float? {
     precondition(isPositiveAndFinite(maxNorm), "clipGradients maxNorm \(maxNorm)")
-    guard norm.isFinite else { return }
+    guard norm.isFinite else { return nil }
     let scale = maxNorm / (norm + 1e-6)
-    if scale < 1 {
-        let factor = Float(scale)
-        let g = gradients.baseAddress
-        for i in 0..<gradients.count { g[i] *= factor }
-    }
+    return scale < 1 ? Float(scale) : nil
 }
 
 /// `x > 0` and finite, from the bits: under DAZ (which the training thread turns on) a subnormal

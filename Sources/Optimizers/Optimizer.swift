@@ -26,8 +26,13 @@ public protocol Optimizer: AnyObject {
     /// `gradients` without modifying it. `learningRate` (a `Double`, from the schedule) is cast to
     /// `Float` here and only here. Allocates nothing.
     ///
+    /// With a `gradientScale` s, every gradient element is read as the `Float` product `g·s`:
+    /// gradient clipping fused into the update (`clipScale`), bit for bit what scaling the buffer
+    /// in place first (`clipGradients`) and then updating gives, with one pass over the gradients
+    /// fewer. nil reads them as they are.
+    ///
     /// - Precondition: both buffers hold `parameterCount` Floats; `learningRate` is finite and ≥ 0.
-    func update(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Double)
+    func update(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Double, gradientScale: Float?)
 }
 
 /// A fresh optimizer (zero state, `stepCount` 0) for `parameterCount` parameters.
@@ -42,6 +47,11 @@ public func makeOptimizer(_ configuration: OptimizerConfiguration, parameterCoun
 }
 
 extension Optimizer {
+    /// `update` without a gradient scale.
+    public func update(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Double) {
+        update(parameters: parameters, gradients: gradients, learningRate: learningRate, gradientScale: nil)
+    }
+
     /// The checks every `update` starts with.
     func checkUpdateArguments(_ parameters: FloatBuffer, _ gradients: FloatBuffer, _ learningRate: Double) {
         precondition(

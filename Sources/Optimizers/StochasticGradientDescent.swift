@@ -37,11 +37,11 @@ public final class StochasticGradientDescent: Optimizer {
         momentumBuffer.map { [("momentum_buffer", $0)] } ?? []
     }
 
-    public func update(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Double) {
+    public func update(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Double, gradientScale: Float?) {
         checkUpdateArguments(parameters, gradients, learningRate)
         let n = parameterCount
         let p = parameters.baseAddress
-        let g = UnsafePointer(gradients.baseAddress)
+        let g = GradientReader(gradients, scale: gradientScale)
         let eta = Float(learningRate)
         let lambda = Float(configuration.weightDecay)
         let decays = configuration.weightDecay != 0

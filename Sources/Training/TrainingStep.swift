@@ -244,15 +244,16 @@ public final class TrainingStep {
     @inline(__always)
     func update(learningRate: Double, step: Int64) throws -> Outcome {
         var spanStart = timeline == nil ? 0 : Timeline.now()
-        let norm: Double?
+        // Clipping is fused into the update: the optimizer reads each gradient times the factor.
+        var norm: Double?, scale: Float?
+        if let maxNorm = maximumGradientNorm {
+            // Sharded: the norm the ranks agreed on in the reduction; each rank clips its own slice by it.
+            let global = shardCounts == nil ? gradientNorm(model.gradients) : reduction.squaredNorm.squareRoot()
+            norm = global
+            scale = clipScale(norm: global, maxNorm: maxNorm)
+        }
         if let shardCounts {
-            // The norm the ranks agreed on in the reduction; each rank clips its own slice by it.
-            norm = maximumGradientNorm.map { maxNorm in
-                let norm = reduction.squaredNorm.squareRoot()
-                clipGradients(shardGradients, norm: norm, maxNorm: maxNorm)
-                return norm
-            }
-            optimizer.update(parameters: shardParameters, gradients: shardGradients, learningRate: learningRate)
+            optimizer.update(parameters: shardParameters, gradients: shardGradients, learningRate: learningRate, gradientScale: scale)
             if let timeline {
                 timeline.record(spanNames!.optimizer, from: spanStart)
                 spanStart = Timeline.now()
@@ -264,8 +265,7 @@ public final class TrainingStep {
             }
             if let timeline { timeline.record(spanNames!.allgather, from: spanStart) }
         } else {
-            norm = maximumGradientNorm.map { clipGradientNorm(model.gradients, maxNorm: $0) }
-            optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate)
+            optimizer.update(parameters: model.parameters, gradients: model.gradients, learningRate: learningRate, gradientScale: scale)
             if let timeline { timeline.record(spanNames!.optimizer, from: spanStart) }
         }
         for observer in observers { observer.didUpdate(step: step, parameters: model.parameters) }

@@ -1,3 +1,4 @@
+import Determinism
 import Kernels
 import Optimizers
 import TestSupport
@@ -51,5 +52,48 @@ final class GradientClippingTests: XCTestCase {
         assertClose(gradientNorm(FloatBuffer([3e-25, 4e-25])), 5e-25, relative: 1e-7)
         XCTAssertEqual(gradientNorm(FloatBuffer([])), 0)
         XCTAssertEqual(gradientNorm(FloatBuffer([1, 1, 1, 1, 1, 1, 1, 1, 1])), 3)
+    }
+
+    /// Clipping fused into the update (`gradientScale`) leaves every optimizer in the very state,
+    /// bit for bit, that clipping the buffer first and then updating does, over steps that clip
+    /// (norms about 6) and steps that do not (`clipScale` nil), and leaves the gradients untouched.
+    func testClippingFusedIntoTheUpdateGivesTheBitsOfClippingFirst() {
+        let variants: [OptimizerConfiguration] = [
+            .init(kind: .sgd, momentum: 0), .init(kind: .sgd, momentum: 0, weightDecay: 0.01),
+            .init(kind: .sgd, momentum: 0.9), .init(kind: .sgd, momentum: 0.9, nesterov: true, weightDecay: 0.01),
+            .init(kind: .sgd, momentum: 0.5, dampening: 0.3),
+            .init(kind: .adam), .init(kind: .adam, weightDecay: 0.02), .init(kind: .adamw, weightDecay: 0.1, amsgrad: true),
+        ]
+        let count = 37
+        for configuration in variants {
+            var generator = SeededGenerator(seed: 11)
+            let initial = (0..<count).map { _ in Float(generator.nextGaussian()) }
+            let twoPass = makeOptimizer(configuration, parameterCount: count), fused = makeOptimizer(configuration, parameterCount: count)
+            let twoPassParameters = FloatBuffer(initial), fusedParameters = FloatBuffer(initial)
+            var clipped = 0
+            for step in 0..<12 {
+                let values = (0..<count).map { _ in Float(generator.nextGaussian() * (step % 3 == 0 ? 0.05 : 1)) }
+                let maxNorm = 2.0
+                let gradients = FloatBuffer(values)
+                let scale = clipScale(norm: gradientNorm(gradients), maxNorm: maxNorm)
+                if scale != nil { clipped += 1 }
+                fused.update(parameters: fusedParameters, gradients: gradients, learningRate: 0.1, gradientScale: scale)
+                XCTAssertTrue(gradients.isBitwiseEqual(to: FloatBuffer(values)), "\(configuration): the gradients are only read")
+                clipGradientNorm(gradients, maxNorm: maxNorm)
+                twoPass.update(parameters: twoPassParameters, gradients: gradients, learningRate: 0.1)
+            }
+            XCTAssertEqual(clipped, 8, "steps 1, 2, 4, 5, … clip; 0, 3, 6, 9 do not")
+            XCTAssertTrue(fusedParameters.isBitwiseEqual(to: twoPassParameters), "\(configuration)")
+            for (a, b) in zip(fused.stateBuffers, twoPass.stateBuffers) {
+                XCTAssertTrue(a.buffer.isBitwiseEqual(to: b.buffer), "\(configuration) \(a.name)")
+            }
+        }
+    }
+
+    func testClipScaleIsTheFactorOnlyWhenItScales() {
+        XCTAssertEqual(clipScale(norm: 10, maxNorm: 1), Float(1 / (10 + 1e-6)))
+        XCTAssertNil(clipScale(norm: 0.5, maxNorm: 1))
+        XCTAssertNil(clipScale(norm: .nan, maxNorm: 1))
+        XCTAssertNil(clipScale(norm: .infinity, maxNorm: 1))
     }
 }
