@@ -230,6 +230,22 @@ int lockstep_mpi_allgatherv_f32(float *buffer, const int64_t *counts) {
     return status;
 }
 
+int lockstep_mpi_gatherv_f32(const float *send, float *receive, const int64_t *counts, int32_t root) {
+    int size = world_size(), rank = 0;
+    if (root < 0 || root >= size) return LOCKSTEP_MPI_ERR_ARGUMENT;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int *c = NULL, *d = NULL;
+    int status = block_layout(counts, &c, &d);
+    if (status != MPI_SUCCESS) return status;
+    if (rank == root && receive == NULL && d[size - 1] + c[size - 1] > 0) status = LOCKSTEP_MPI_ERR_ARGUMENT;
+    if (status == MPI_SUCCESS) {
+        status = MPI_Gatherv(send, c[rank], MPI_FLOAT, receive, c, d, MPI_FLOAT, root, MPI_COMM_WORLD);
+    }
+    free(c);
+    free(d);
+    return status;
+}
+
 // MARK: - Nonblocking collectives
 
 _Static_assert(sizeof(MPI_Request) <= sizeof(void *), "MPI_Request must fit in a pointer");

@@ -6,6 +6,18 @@ extension Communicator {
                      "\(buffer.count) floats in blocks \(blockCounts) for \(worldSize) ranks")
     }
 
+    /// The precondition of `gather`: one count per rank, this rank's the block's, and on `root`
+    /// (only there) a receive buffer of their sum.
+    func checkGather(
+        _ block: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>?, blockCounts: [Int64], root: Int
+    ) {
+        precondition((0..<worldSize).contains(root), "gather root \(root) in a world of \(worldSize)")
+        precondition(blockCounts.count == worldSize && blockCounts[rank] == Int64(block.count),
+                     "a block of \(block.count) floats for blocks \(blockCounts) on rank \(rank)")
+        precondition((rank == root) == (receive != nil) && (receive.map { Int64($0.count) == blockCounts.reduce(0, +) } ?? true),
+                     "gather on rank \(rank), root \(root): receive of \(receive?.count ?? 0) for blocks \(blockCounts)")
+    }
+
     /// The element counts of `partition`'s blocks, as `startSumReduceScatter` and
     /// `allgather(inPlace:blockCounts:)` take them (block r belongs to rank r).
     public func blockCounts(of partition: BlockPartition) -> [Int64] {

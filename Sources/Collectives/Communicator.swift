@@ -65,6 +65,13 @@ public protocol Communicator: AnyObject {
     /// `blockCounts[0..<r]`) is already in `buffer`; afterwards every rank holds every rank's
     /// block, the very bytes its owner sent (`MPI_Allgatherv`).
     func allgather(inPlace buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64]) throws
+    /// Gathers the ranks' blocks on `root` only (`MPI_Gatherv`): rank r's `block`
+    /// (`blockCounts[r]` elements) lands in `receive` at the sum of `blockCounts[0..<r]`. `receive`
+    /// holds the sum of `blockCounts` on `root` and is nil elsewhere, so only `root` needs memory
+    /// for the whole.
+    func gather(
+        _ block: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>?, blockCounts: [Int64], root: Int
+    ) throws
 
     /// Broadcasts `bytes` from `root` to every rank (same byte count everywhere).
     func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws

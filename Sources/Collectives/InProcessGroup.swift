@@ -135,6 +135,19 @@ public final class InProcessCommunicator: Communicator, @unchecked Sendable {
         }
     }
 
+    public func gather(
+        _ block: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>?, blockCounts: [Int64], root: Int
+    ) throws {
+        checkGather(block, into: receive, blockCounts: blockCounts, root: root)
+        let all = try exchange.exchange(rank: rank, Array(UnsafeRawBufferPointer(block)))
+        guard rank == root, let receive else { return }
+        var start = 0
+        for (owner, count) in blockCounts.enumerated() {
+            for index in 0..<Int(count) { receive[start + index] = Self.float(all[owner], index) }
+            start += Int(count)
+        }
+    }
+
     private static func float(_ bytes: [UInt8], _ index: Int) -> Float {
         bytes.withUnsafeBytes { $0.load(fromByteOffset: index * MemoryLayout<Float>.stride, as: Float.self) }
     }

@@ -188,6 +188,17 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    public func gather(
+        _ block: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>?, blockCounts: [Int64], root: Int
+    ) throws {
+        checkGather(block, into: receive, blockCounts: blockCounts, root: root)
+        let what = "gather of \(blockCounts.reduce(0, +)) Float on rank \(root)"
+        _ = try checkedCount(Int(blockCounts.reduce(0, +)), what)
+        try blockCounts.withUnsafeBufferPointer { counts in
+            try MPIError.check(lockstep_mpi_gatherv_f32(block.baseAddress, receive?.baseAddress, counts.baseAddress, Int32(root)), what)
+        }
+    }
+
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {
         let what = "broadcast of \(bytes.count) bytes from rank \(root)"
         let count = try checkedCount(bytes.count, what)

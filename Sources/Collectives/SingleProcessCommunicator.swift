@@ -44,6 +44,13 @@ public final class SingleProcessCommunicator: Communicator {
 
     public func allgather(inPlace buffer: UnsafeMutableBufferPointer<Float>, blockCounts: [Int64]) throws {}
 
+    public func gather(
+        _ block: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>?, blockCounts: [Int64], root: Int
+    ) throws {
+        checkGather(block, into: receive, blockCounts: blockCounts, root: root)
+        _ = receive?.update(fromContentsOf: block)
+    }
+
     private let completed = CompletedCollective()
 
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) throws {

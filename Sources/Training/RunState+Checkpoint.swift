@@ -45,17 +45,19 @@ extension RunState {
             globalStep: globalStep, optimizerStep: optimizer.stepCount, skippedSteps: skippedSteps, schedule: schedule)
     }
 
-    /// The optimizer's whole state, `[parameterCount]` per buffer: its own buffers, or with
-    /// `--reduction sharded` copies all-gathered from every rank's slice, so that a checkpoint is
-    /// the same file whatever the reduction mode and world size. Collective.
+    /// The optimizer's whole state, `[parameterCount]` per buffer, for rank 0 to write: its own
+    /// buffers, or with `--reduction sharded` copies gathered on rank 0 from every rank's slice
+    /// (`MPI_Gatherv`; the other ranks get an empty list and hold no whole copy), so that a
+    /// checkpoint is the same file whatever the reduction mode and world size. Collective.
     func gatheredOptimizerState(_ communicator: Communicator) throws -> [(name: String, buffer: FloatBuffer)] {
         guard let shardCounts else { return optimizer.stateBuffers }
-        return try optimizer.stateBuffers.map { name, slice in
-            let whole = FloatBuffer(count: model.parameterCount)
-            _ = whole.slice(shard).update(fromContentsOf: slice.buffer)
-            try communicator.allgather(inPlace: whole.buffer, blockCounts: shardCounts)
+        let isRoot = communicator.rank == 0
+        let gathered = try optimizer.stateBuffers.map { name, slice in
+            let whole = isRoot ? FloatBuffer(count: model.parameterCount) : nil
+            try communicator.gather(UnsafeBufferPointer(slice.buffer), into: whole?.buffer, blockCounts: shardCounts, root: 0)
             return (name, whole)
         }
+        return gathered.compactMap { name, whole in whole.map { (name, $0) } }
     }
 
     /// The current state as a checkpoint's contents, with the whole optimizer state

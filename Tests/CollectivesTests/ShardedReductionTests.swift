@@ -99,4 +99,26 @@ final class ShardedReductionTests: XCTestCase {
             }
         }
     }
+
+    /// A checkpoint's optimizer state: every rank's slice lands at its offset on rank 0 (the
+    /// elements its owner holds, bit for bit), and the other ranks receive nothing.
+    func testGatherAssemblesTheSlicesOnRankZeroOnly() throws {
+        for worldSize in 1...4 {
+            let partition = BlockPartition(count: 1_001, parts: worldSize)
+            let results = try InProcessGroup.run(worldSize: worldSize) { communicator -> [Float]? in
+                let slice = Self.values(rank: communicator.rank)[partition.range(of: communicator.rank)]
+                let whole = communicator.rank == 0 ? UnsafeMutableBufferPointer<Float>.allocate(capacity: 1_001) : nil
+                defer { whole?.deallocate() }
+                whole?.initialize(repeating: .nan)
+                try Array(slice).withUnsafeBufferPointer {
+                    try communicator.gather($0, into: whole, blockCounts: communicator.blockCounts(of: partition), root: 0)
+                }
+                return whole.map(Array.init)
+            }.map { try $0.get() }
+            let owners = (0..<worldSize).flatMap { owner in partition.range(of: owner).map { _ in owner } }
+            let expected = (0..<1_001).map { index in Self.values(rank: owners[index])[index] }
+            XCTAssertEqual(results[0]?.map(\.bitPattern), expected.map(\.bitPattern), "\(worldSize) ranks")
+            XCTAssertTrue(results.dropFirst().allSatisfy { $0 == nil })
+        }
+    }
 }

@@ -80,6 +80,10 @@ int lockstep_mpi_reduce_scatter_f32(const float *send, float *receive, const int
 /// In-place allgather of float32 blocks: rank r's block (counts[r] elements at the sum of
 /// counts[0..<r]) is already in `buffer`; afterwards every rank holds every block (MPI_Allgatherv).
 int lockstep_mpi_allgatherv_f32(float *buffer, const int64_t *counts);
+/// Gathers float32 blocks on `root`: rank r sends `send` (counts[r] elements), which lands in
+/// `receive` at the sum of counts[0..<r] on `root` (MPI_Gatherv). `receive` holds sum(counts)
+/// floats on `root` and is ignored (may be NULL) elsewhere.
+int lockstep_mpi_gatherv_f32(const float *send, float *receive, const int64_t *counts, int32_t root);
 
 // MARK: - Nonblocking collectives
 // The buffer must stay valid and untouched until lockstep_mpi_wait() or a successful
