@@ -192,8 +192,9 @@ public final class MPICommunicator: Communicator {
         _ block: UnsafeBufferPointer<Float>, into receive: UnsafeMutableBufferPointer<Float>?, blockCounts: [Int64], root: Int
     ) throws {
         checkGather(block, into: receive, blockCounts: blockCounts, root: root)
-        let what = "gather of \(blockCounts.reduce(0, +)) Float on rank \(root)"
-        _ = try checkedCount(Int(blockCounts.reduce(0, +)), what)
+        let total = Int(blockCounts.reduce(0, +))
+        let what = "gather of \(total) Float on rank \(root)"
+        _ = try checkedCount(total, what)
         try blockCounts.withUnsafeBufferPointer { counts in
             try MPIError.check(lockstep_mpi_gatherv_f32(block.baseAddress, receive?.baseAddress, counts.baseAddress, Int32(root)), what)
         }

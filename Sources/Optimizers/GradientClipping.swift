@@ -41,28 +41,21 @@ public func gradientNorm(_ gradients: FloatBuffer) -> Double {
 /// - Precondition: `maxNorm` is finite and > 0.
 @discardableResult
 public func clipGradientNorm(_ gradients: FloatBuffer, maxNorm: Double) -> Double {
-    precondition(isPositiveAndFinite(maxNorm), "clipGradientNorm maxNorm \(maxNorm)")
     let norm = gradientNorm(gradients)
-    clipGradients(gradients, norm: norm, maxNorm: maxNorm)
+    if let factor = clipScale(norm: norm, maxNorm: maxNorm) {
+        let g = gradients.baseAddress
+        for i in 0..<gradients.count { g[i] *= factor }
+    }
     return norm
 }
 
-/// Scales `gradients` in place as `clipGradientNorm` does, given the global `norm` (computed
-/// elsewhere: with `--reduction sharded` each rank clips its slice by the norm the ranks agreed
-/// on). A non-finite `norm` leaves the buffer untouched.
-/// - Precondition: `maxNorm` is finite and > 0.
-public func clipGradients(_ gradients: FloatBuffer, norm: Double, maxNorm: Double) {
-    guard let factor = clipScale(norm: norm, maxNorm: maxNorm) else { return }
-    let g = gradients.baseAddress
-    for i in 0..<gradients.count { g[i] *= factor }
-}
-
-/// The factor `clipGradients` multiplies every element by, `Float(maxNorm / (norm + 1e-6))`, or
-/// nil when it leaves the gradients untouched (a factor ≥ 1, or a non-finite `norm`). Pass it to
-/// `Optimizer.update(…, gradientScale:)` to clip inside the update's own pass.
+/// The factor `clipGradientNorm` multiplies every element by, `Float(maxNorm / (norm + 1e-6))`,
+/// or nil when it leaves the gradients untouched (a factor ≥ 1, or a non-finite `norm`). Pass it
+/// to `Optimizer.update(…, gradientScale:)` to clip inside the update's own pass (the trainer
+/// does; with `--reduction sharded` each rank passes the factor of the norm the ranks agreed on).
 /// - Precondition: `maxNorm` is finite and > 0.
 public func clipScale(norm: Double, maxNorm: Double) -> Float? {
-    precondition(isPositiveAndFinite(maxNorm), "clipGradients maxNorm \(maxNorm)")
+    precondition(isPositiveAndFinite(maxNorm), "clip maxNorm \(maxNorm)")
     guard norm.isFinite else { return nil }
     let scale = maxNorm / (norm + 1e-6)
     return scale < 1 ? Float(scale) : nil

@@ -14,7 +14,7 @@ struct GradientReader {
         scaled = scale != nil
     }
 
-    /// Element `i`: `g[i] · scale` (one Float rounding, as `clipGradients` stores it), or `g[i]`.
+    /// Element `i`: `g[i] · scale` (one Float rounding, as `clipGradientNorm` stores it), or `g[i]`.
     @inline(__always)
     subscript(i: Int) -> Float { scaled ? base[i] * scale : base[i] }
 }

@@ -28,7 +28,7 @@ public protocol Optimizer: AnyObject {
     ///
     /// With a `gradientScale` s, every gradient element is read as the `Float` product `g·s`:
     /// gradient clipping fused into the update (`clipScale`), bit for bit what scaling the buffer
-    /// in place first (`clipGradients`) and then updating gives, with one pass over the gradients
+    /// in place first (`clipGradientNorm`) and then updating gives, with one pass over the gradients
     /// fewer. nil reads them as they are.
     ///
     /// - Precondition: both buffers hold `parameterCount` Floats; `learningRate` is finite and ≥ 0.
